@@ -1,0 +1,137 @@
+"""The Application factory: PTB built from the configuration, services wired in post_init."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from telegram import BotCommand, BotCommandScopeAllPrivateChats
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, CallbackContext, ContextTypes, ExtBot
+from telegram.request import HTTPXRequest
+
+from bot.clock import Clock
+from bot.config import LANGUAGES, Settings, require_secret_key
+from bot.crypto import Crypto
+from bot.db import create_engine, sessionmaker
+from bot.i18n import Texts
+from bot.services.limits import FloodGuard
+
+log = logging.getLogger(__name__)
+
+
+class BotData:
+    """Long-lived services of one running bot (PTB's typed `bot_data`).
+
+    PTB creates it empty; `configure` fills it before the Application starts.
+    """
+
+    settings: Settings
+    crypto: Crypto
+    texts: Texts
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    flood: FloodGuard
+
+    def __init__(self) -> None:
+        # Which staff member sent an update (None: not staff), set by the identify handler.
+        self.actors: dict[int, int | None] = {}
+
+    def configure(self, settings: Settings, clock: Clock, crypto: Crypto) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.crypto = crypto
+        self.texts = Texts(settings)
+        self.flood = FloodGuard(settings.limits.messages_per_minute)
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    """The callback context, with the sender's staff id once the identify handler ran."""
+
+    @property
+    def data(self) -> BotData:
+        return self.bot_data
+
+
+# The context type is left open: PTB hands callbacks an Application typed by its own
+# type variables, and the typed part that matters here is the bot data.
+SezimApp = Application[Any, Any, Any, Any, BotData, Any]
+
+CLIENT_COMMANDS = ("start", "exit", "help", "language", "forget")
+
+
+async def on_startup(app: SezimApp) -> None:
+    """Open the database, register commands and re-arm every due time found in it."""
+    data = app.bot_data
+    data.engine = create_engine(data.settings.database.url, echo=data.settings.database.echo)
+    data.sessions = sessionmaker(data.engine)
+    from bot import jobs, scheduling
+    from bot.services import staff as staff_service
+
+    async with data.sessions() as session, session.begin():
+        await staff_service.sync_roster(session, settings=data.settings)
+    await jobs.ensure_daily_purge(app)
+    await set_commands(app)
+    await scheduling.rearm(app)
+
+
+async def set_commands(app: SezimApp) -> None:
+    """The client's commands in each language; Telegram shows them in the menu."""
+    texts = app.bot_data.texts
+    for lang in LANGUAGES:
+        commands = [BotCommand(c, texts.t(lang, f"cmd_{c}")) for c in CLIENT_COMMANDS]
+        try:
+            await app.bot.set_my_commands(
+                commands, scope=BotCommandScopeAllPrivateChats(),
+                language_code=None if lang == "en" else lang,
+            )
+        except TelegramError as exc:  # commands are a convenience; never block start-up
+            log.warning("could not set commands for %s: %s", lang, exc)
+
+
+async def on_shutdown(app: SezimApp) -> None:
+    data = app.bot_data
+    if hasattr(data, "engine"):
+        await data.engine.dispose()
+
+
+def build_application(
+    settings: Settings,
+    *,
+    token: str,
+    clock: Clock | None = None,
+    connection_pool_size: int = 64,
+) -> SezimApp:
+    """The PTB Application for `settings`, against its configured Bot API server."""
+    crypto = Crypto(require_secret_key(settings))
+    context_types = ContextTypes(context=BotContext, bot_data=BotData)
+    app: SezimApp = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.telegram.base_url)
+        .base_file_url(settings.telegram.base_file_url)
+        .context_types(context_types)
+        # Updates are fetched by our own loop (bot.runner), which confirms an update only
+        # after it was handled: PTB's Updater confirms on fetch and loses it on a crash.
+        .updater(None)
+        .request(HTTPXRequest(connection_pool_size=connection_pool_size, read_timeout=15))
+        .get_updates_request(HTTPXRequest(read_timeout=settings.telegram.poll_timeout + 15))
+        .rate_limiter(AIORateLimiter(max_retries=5))
+        .post_init(on_startup)
+        .post_shutdown(on_shutdown)
+        .build()
+    )
+    app.bot_data.configure(settings, clock or Clock(), crypto)
+
+    from handlers import admin, client, common, staff
+
+    # Order matters: common's gatekeeping (groups -2, -1) runs before anything else; in
+    # group 0 the first matching handler wins, so staff and admin handlers (which match only
+    # staff chats) come before the client's journey, which takes the rest.
+    common.register(app)
+    staff.register(app)
+    admin.register(app)
+    client.register(app)
+    return app

@@ -1,0 +1,207 @@
+"""The `sezim-bot` command line (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot import __version__
+from bot.config import ENV_TOKEN, ConfigError, Settings, load, looks_like_token
+
+log = logging.getLogger("bot")
+
+EXIT_CONFIG = 2
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # httpx logs every request line, and those carry the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # PTB at DEBUG would log request payloads, which carry message text.
+    logging.getLogger("telegram").setLevel(logging.WARNING if not verbose else logging.INFO)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sezim-bot",
+        description="A Telegram bot for crisis centers that help survivors of domestic violence.",
+    )
+    parser.add_argument("--version", action="version", version=f"sezim-bot {__version__}")
+    parser.add_argument("--config", help="TOML configuration (else $SEZIM_CONFIG, else "
+                        "config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the bot (long polling)")
+    run.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+
+    demo = sub.add_parser("demo", help="the real bot against the built-in Telegram emulator, "
+                          "playing a crisis conversation")
+    demo.add_argument("--interactive", action="store_true", help="play the client yourself")
+    demo.add_argument("--language", choices=("ky", "ru", "en"), default="ru",
+                      help="the client's language in the scripted demo")
+
+    db = sub.add_parser("db", help="database")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="apply all migrations")
+    for p in (db,):
+        p.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+
+    staff = sub.add_parser("staff", help="staff members and their roles")
+    staff.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    staff_sub = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
+    add = staff_sub.add_parser("add", help="add a member (or change her name and roles)")
+    add.add_argument("--telegram-id", type=int, required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True,
+                     help="psychologist, lawyer, child_psychologist, coordinator, admin "
+                          "(comma-separated)")
+    remove = staff_sub.add_parser("remove", help="take away all access at once")
+    remove.add_argument("--telegram-id", type=int, required=True)
+    staff_sub.add_parser("list", help="active members")
+
+    purge = sub.add_parser("purge", help="apply the retention policy now")
+    purge.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_CONFIG
+    config_path = getattr(args, "sub_config", None) or args.config
+    try:
+        if args.command == "demo":
+            from bot import demo
+
+            return demo.main(interactive=args.interactive, language=args.language)
+        settings = load(config_path)
+        if args.command == "run":
+            return _run(settings)
+        if args.command == "db":
+            from bot.runner import upgrade_database
+
+            asyncio.run(upgrade_database(settings))
+            print("database is at the newest schema")
+            return 0
+        if args.command == "staff":
+            return asyncio.run(_staff(settings, args))
+        if args.command == "purge":
+            return asyncio.run(_purge(settings))
+    except ConfigError as exc:
+        print(f"sezim-bot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    parser.print_help()
+    return EXIT_CONFIG
+
+
+def _run(settings: Settings) -> int:
+    token = settings.token
+    if not token:
+        print(
+            f"sezim-bot: no bot token. Create a bot with @BotFather in Telegram, then\n"
+            f"  export {ENV_TOKEN}=123456789:AA...   (never put it in a committed file)\n"
+            f"and run `sezim-bot run` again. To see the bot without Telegram, run "
+            f"`sezim-bot demo`.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if not looks_like_token(token):
+        print(f"sezim-bot: {ENV_TOKEN} does not look like a bot token from @BotFather",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    from bot.config import require_secret_key
+
+    require_secret_key(settings)
+    from bot.runner import serve
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, token=token, stop=stop)
+
+    asyncio.run(_main())
+    return 0
+
+
+async def _with_session(
+    settings: Settings,
+) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+    from bot.db import create_engine, sessionmaker
+    from bot.runner import upgrade_database
+
+    await upgrade_database(settings)
+    engine = create_engine(settings.database.url)
+    return engine, sessionmaker(engine)
+
+
+async def _staff(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.clock import Clock
+    from bot.config import require_secret_key
+    from bot.crypto import Crypto
+    from bot.services import staff as staff_service
+
+    crypto = Crypto(require_secret_key(settings))
+    engine, sessions = await _with_session(settings)
+    now = Clock().now()
+    try:
+        async with sessions() as session, session.begin():
+            if args.staff_command == "add":
+                roles = staff_service.parse_roles(args.role)
+                member = await staff_service.add_staff(
+                    session, crypto=crypto, telegram_id=args.telegram_id, name=args.name,
+                    roles=roles, now=now)
+                print(f"added {member.name} ({', '.join(roles)})")
+            elif args.staff_command == "remove":
+                member = await staff_service.remove_staff(
+                    session, crypto=crypto, telegram_id=args.telegram_id, now=now)
+                print(f"removed {member.name}; her access ended now")
+            else:
+                members = await staff_service.list_staff(session)
+                if not members:
+                    print("no staff yet: sezim-bot staff add --telegram-id N --name NAME "
+                          "--role ROLE")
+                for m in members:
+                    print(f"{m.name}\t{','.join(sorted(m.role_names))}")
+    except staff_service.StaffError as exc:
+        print(f"sezim-bot: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _purge(settings: Settings) -> int:
+    from bot.clock import Clock
+    from bot.services import retention
+
+    engine, sessions = await _with_session(settings)
+    try:
+        async with sessions() as session, session.begin():
+            report = await retention.purge(session, settings=settings, now=Clock().now())
+    finally:
+        await engine.dispose()
+    print(f"purged {report.cases} case(s) and {report.clients} client record(s); "
+          f"reset {report.states_reset} idle conversation(s)")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Sending screens: to clients (recording message ids for deletion) and to staff (cards)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot import scheduling
+from bot.services.cases import Delivery
+from bot.services.screens import Screen
+from models import CaseOffer, ChatMessage, Client, DueTime, Staff
+
+if TYPE_CHECKING:
+    from bot.app import SezimApp
+
+log = logging.getLogger(__name__)
+
+AUTODELETE = "autodelete"
+DELETE_WINDOW = timedelta(hours=48)
+DELETE_BATCH = 100
+
+
+def markup(screen: Screen) -> InlineKeyboardMarkup | None:
+    if not screen.has_buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
+         for row in screen.buttons if row]
+    )
+
+
+async def send_screen(app: SezimApp, chat_id: int, screen: Screen) -> Message:
+    message: Message = await app.bot.send_message(
+        chat_id, screen.text, parse_mode=ParseMode.HTML, reply_markup=markup(screen),
+    )
+    return message
+
+
+async def edit_screen(app: SezimApp, chat_id: int, message_id: int, screen: Screen) -> bool:
+    """Replace a message's text and buttons; False if Telegram would not (too old, gone)."""
+    try:
+        await app.bot.edit_message_text(
+            screen.text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
+            reply_markup=markup(screen),
+        )
+    except BadRequest as exc:
+        if "not modified" in exc.message:
+            return True
+        return False
+    return True
+
+
+async def record_messages(
+    session: AsyncSession, *, client: Client, message_ids: Sequence[int], now: datetime,
+    app: SezimApp | None = None,
+) -> None:
+    """Keep the ids (never the content) of messages in her chat, for quick exit and
+    auto-delete; arm auto-delete if she asked for it."""
+    for mid in message_ids:
+        exists = await session.scalar(
+            select(ChatMessage.id).where(ChatMessage.client_id == client.id,
+                                         ChatMessage.message_id == mid)
+        )
+        if exists is None:
+            session.add(ChatMessage(client_id=client.id, message_id=mid, sent_at=now))
+    if client.auto_delete_minutes:
+        pending = await session.scalar(
+            select(DueTime).where(DueTime.kind == AUTODELETE, DueTime.ref_id == client.id,
+                                  DueTime.done_at.is_(None))
+        )
+        if pending is None:
+            due = now + timedelta(minutes=client.auto_delete_minutes)
+            await scheduling.schedule(session, kind=AUTODELETE, ref_id=client.id, due_at=due)
+            if app is not None:
+                scheduling.arm(app, AUTODELETE, client.id, due)
+
+
+async def delete_messages(
+    app: SezimApp, session: AsyncSession, *, client: Client, chat_id: int, now: datetime,
+    older_than: datetime | None = None,
+) -> int:
+    """Delete her chat's recorded messages Telegram still allows (under 48 hours old)."""
+    query = select(ChatMessage).where(ChatMessage.client_id == client.id)
+    if older_than is not None:
+        query = query.where(ChatMessage.sent_at <= older_than)
+    rows = list((await session.scalars(query.order_by(ChatMessage.message_id))).all())
+    ids = [r.message_id for r in rows]
+    deleted = 0
+    for start in range(0, len(ids), DELETE_BATCH):
+        batch = ids[start:start + DELETE_BATCH]
+        try:
+            await app.bot.delete_messages(chat_id, batch)
+            deleted += len(batch)
+        except Forbidden:
+            break  # she blocked the bot: nothing more can be deleted
+        except TelegramError as exc:
+            log.warning("deleting a batch of %d messages failed: %s", len(batch),
+                        type(exc).__name__)
+    if rows:
+        await session.execute(
+            delete(ChatMessage).where(ChatMessage.id.in_([r.id for r in rows]))
+        )
+    return deleted
+
+
+async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int:
+    """Send case cards and alerts to staff; keep each card's message id to update it later."""
+    data = app.bot_data
+    sent = 0
+    for item in deliveries:
+        async with data.sessions() as session:
+            member = await session.get(Staff, item.staff_id)
+        if member is None or not member.active:
+            continue
+        chat_id = data.crypto.decrypt_int(member.tg_id_enc)
+        try:
+            message = await send_screen(app, chat_id, item.screen)
+        except TelegramError as exc:
+            log.warning("card for case %d not delivered to member %d: %s", item.case_id,
+                        item.staff_id, type(exc).__name__)
+            continue
+        sent += 1
+        if item.card:
+            async with data.sessions() as session, session.begin():
+                await session.execute(
+                    update(CaseOffer)
+                    .where(CaseOffer.case_id == item.case_id,
+                           CaseOffer.staff_id == item.staff_id)
+                    .values(message_id=message.message_id)
+                )
+    return sent

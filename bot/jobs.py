@@ -1,0 +1,107 @@
+"""What due times do when they come: thin callbacks that open a session and call a service."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import scheduling
+from bot.delivery import AUTODELETE, delete_messages, deliver_to_staff
+from bot.services import cases as case_service
+from bot.services import retention
+from models import Case, CaseStatus, ChatMessage, Client, DueTime
+
+if TYPE_CHECKING:
+    from bot.app import SezimApp
+
+log = logging.getLogger(__name__)
+
+PURGE = "purge"
+PURGE_REF = 0
+
+
+@scheduling.runner(case_service.ESCALATE)
+async def escalate(app: SezimApp, case_id: int) -> None:
+    """Nobody took the case in time: the next on-duty person, then everyone."""
+    data = app.bot_data
+    async with data.sessions() as session, session.begin():
+        outcome = await case_service.escalate(
+            session, case_id=case_id, settings=data.settings, texts=data.texts,
+            crypto=data.crypto, now=data.clock.now())
+        pending = await _pending(session, case_service.ESCALATE, case_id)
+    await deliver_to_staff(app, outcome.deliveries)
+    if pending is not None:
+        scheduling.arm(app, case_service.ESCALATE, case_id, pending)
+
+
+@scheduling.runner(case_service.CONTACT_DUE)
+async def contact_time(app: SezimApp, case_id: int) -> None:
+    """Her safe time has come: the case goes to whoever is on duty now."""
+    data = app.bot_data
+    async with data.sessions() as session, session.begin():
+        case = await session.get(Case, case_id)
+        if case is None or case.status != CaseStatus.WAITING:
+            return
+        outcome = await case_service.route_case(
+            session, case=case, settings=data.settings, texts=data.texts, crypto=data.crypto,
+            now=data.clock.now())
+        pending = await _pending(session, case_service.ESCALATE, case_id)
+    await deliver_to_staff(app, outcome.deliveries)
+    if pending is not None:
+        scheduling.arm(app, case_service.ESCALATE, case_id, pending)
+
+
+async def _pending(session: AsyncSession, kind: str, ref_id: int) -> datetime | None:
+    return await session.scalar(
+        select(DueTime.due_at).where(DueTime.kind == kind, DueTime.ref_id == ref_id,
+                                     DueTime.done_at.is_(None))
+    )
+
+
+@scheduling.runner(AUTODELETE)
+async def autodelete(app: SezimApp, client_id: int) -> None:
+    """Delete her messages older than the period she chose; come back for the rest."""
+    data = app.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        client = await session.get(Client, client_id)
+        if client is None or not client.auto_delete_minutes:
+            return
+        period = timedelta(minutes=client.auto_delete_minutes)
+        chat_id = data.crypto.decrypt_int(client.chat_id_enc)
+        await delete_messages(app, session, client=client, chat_id=chat_id, now=now,
+                              older_than=now - period)
+        oldest = await session.scalar(
+            select(ChatMessage.sent_at).where(ChatMessage.client_id == client_id)
+            .order_by(ChatMessage.sent_at).limit(1)
+        )
+        if oldest is not None:
+            await scheduling.schedule(session, kind=AUTODELETE, ref_id=client_id,
+                                      due_at=max(now + timedelta(seconds=30), oldest + period))
+
+
+@scheduling.runner(PURGE)
+async def daily_purge(app: SezimApp, _ref: int) -> None:
+    """Apply the retention policy, then come back tomorrow."""
+    data = app.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        await retention.purge(session, settings=data.settings, now=now)
+        await scheduling.schedule(session, kind=PURGE, ref_id=PURGE_REF,
+                                  due_at=now + timedelta(days=1))
+
+
+async def ensure_daily_purge(app: SezimApp) -> None:
+    """The daily purge is a due time like any other; create it once."""
+    data = app.bot_data
+    async with data.sessions() as session, session.begin():
+        row = await session.scalar(
+            select(DueTime).where(DueTime.kind == PURGE, DueTime.ref_id == PURGE_REF)
+        )
+        if row is None:
+            due = data.clock.now() + timedelta(hours=1)
+            await scheduling.schedule(session, kind=PURGE, ref_id=PURGE_REF, due_at=due)

@@ -1,0 +1,188 @@
+"""Due times: the database decides what must happen when; the JobQueue only triggers it.
+
+Every due time is a `DueTime` row. `schedule` writes it (inside the caller's transaction),
+`arm` sets a JobQueue trigger, `rearm` sets one for every pending row at start-up, and a
+sweep every `SWEEP_SECONDS` runs whatever is overdue (a trigger lost with a crash, or set by
+another worker). Whoever claims a row runs it: the claim is a lease, so a worker that dies
+mid-way lets another run it after the lease, and a finished row is never run again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import aware
+from models import DueTime
+
+if TYPE_CHECKING:
+    from bot.app import SezimApp
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 20
+LEASE = timedelta(seconds=90)
+MAX_ATTEMPTS = 8
+
+Runner = Callable[["SezimApp", int], Awaitable[None]]
+_RUNNERS: dict[str, Runner] = {}
+
+
+def runner(kind: str) -> Callable[[Runner], Runner]:
+    """Register the coroutine that does the work of due times of `kind`."""
+
+    def register(func: Runner) -> Runner:
+        _RUNNERS[kind] = func
+        return func
+
+    return register
+
+
+async def schedule(session: AsyncSession, *, kind: str, ref_id: int, due_at: datetime) -> None:
+    """Set (or move) the due time of `kind` for `ref_id`, pending again."""
+    row = await session.scalar(
+        select(DueTime).where(DueTime.kind == kind, DueTime.ref_id == ref_id)
+    )
+    if row is None:
+        session.add(DueTime(kind=kind, ref_id=ref_id, due_at=due_at))
+    else:
+        row.due_at = due_at
+        row.done_at = None
+        row.claimed_until = None
+        row.attempts = 0
+
+
+async def cancel(session: AsyncSession, *, kind: str, ref_id: int, now: datetime) -> None:
+    await session.execute(
+        update(DueTime)
+        .where(DueTime.kind == kind, DueTime.ref_id == ref_id, DueTime.done_at.is_(None))
+        .values(done_at=now)
+    )
+
+
+def job_name(kind: str, ref_id: int) -> str:
+    return f"{kind}:{ref_id}"
+
+
+def arm(app: SezimApp, kind: str, ref_id: int, due_at: datetime) -> None:
+    """Set a JobQueue trigger for a due time (replacing an earlier one)."""
+    jq = app.job_queue
+    if jq is None:
+        return
+    name = job_name(kind, ref_id)
+    for job in jq.get_jobs_by_name(name):
+        job.schedule_removal()
+    now = app.bot_data.clock.now()
+    delay = max(0.0, (aware(due_at) - now).total_seconds())
+    jq.run_once(_fire, when=delay, name=name, data=(kind, ref_id))
+
+
+async def _fire(context: Any) -> None:
+    job = context.job
+    assert job is not None
+    kind, ref_id = job.data
+    await run_one(context.application, str(kind), int(ref_id))
+
+
+async def _sweep(context: Any) -> None:
+    await run_due(context.application)
+
+
+async def rearm(app: SezimApp) -> int:
+    """Arm every pending due time and start the sweep; returns how many were armed."""
+    data = app.bot_data
+    async with data.sessions() as session:
+        rows = (await session.scalars(select(DueTime).where(DueTime.done_at.is_(None)))).all()
+    for row in rows:
+        arm(app, row.kind, row.ref_id, row.due_at)
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(_sweep, interval=SWEEP_SECONDS, first=SWEEP_SECONDS,
+                                    name="sweep")
+    log.info("re-armed %d due times", len(rows))
+    return len(rows)
+
+
+async def run_due(app: SezimApp) -> int:
+    """Run every due time whose time has come (by the app's clock); returns how many ran."""
+    data = app.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session:
+        rows = (
+            await session.execute(
+                select(DueTime.kind, DueTime.ref_id)
+                .where(DueTime.done_at.is_(None), DueTime.due_at <= now)
+                .order_by(DueTime.due_at)
+            )
+        ).all()
+    ran = 0
+    for kind, ref_id in rows:
+        ran += await run_one(app, kind, ref_id)
+    return ran
+
+
+async def run_one(app: SezimApp, kind: str, ref_id: int) -> int:
+    """Claim and run one due time if it is due and nobody else holds it; 1 if it ran."""
+    data = app.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        claimed = await session.execute(
+            update(DueTime)
+            .where(
+                DueTime.kind == kind,
+                DueTime.ref_id == ref_id,
+                DueTime.done_at.is_(None),
+                DueTime.due_at <= now,
+                or_(DueTime.claimed_until.is_(None), DueTime.claimed_until < now),
+            )
+            .values(claimed_until=now + LEASE, attempts=DueTime.attempts + 1)
+            .returning(DueTime.attempts, DueTime.due_at)
+        )
+        row = claimed.first()
+    if row is None:
+        return 0
+    attempts, claimed_due = row
+    work = _RUNNERS.get(kind)
+    try:
+        if work is None:
+            log.error("no runner for due time kind %s", kind)
+        else:
+            await work(app, ref_id)
+    except Exception:
+        log.exception("due time %s failed (attempt %d)", job_name(kind, ref_id), attempts)
+        retry_at = data.clock.now() + timedelta(seconds=min(600, 5 * 2**attempts))
+        async with data.sessions() as session, session.begin():
+            await session.execute(
+                update(DueTime)
+                .where(DueTime.kind == kind, DueTime.ref_id == ref_id,
+                       DueTime.done_at.is_(None))
+                .values(
+                    claimed_until=None,
+                    due_at=retry_at,
+                    done_at=now if attempts >= MAX_ATTEMPTS else None,
+                )
+            )
+        if attempts < MAX_ATTEMPTS:
+            arm(app, kind, ref_id, retry_at)
+        return 0
+    async with data.sessions() as session, session.begin():
+        # Only the run that was claimed is finished: the work may have moved the due time on.
+        await session.execute(
+            update(DueTime)
+            .where(
+                and_(DueTime.kind == kind, DueTime.ref_id == ref_id,
+                     DueTime.due_at == claimed_due)
+            )
+            .values(done_at=data.clock.now(), claimed_until=None)
+        )
+        moved = await session.scalar(
+            select(DueTime).where(DueTime.kind == kind, DueTime.ref_id == ref_id,
+                                  DueTime.done_at.is_(None))
+        )
+    if moved is not None:
+        arm(app, kind, ref_id, moved.due_at)
+    return 1

@@ -1,0 +1,451 @@
+"""Cases: creation with their anonymous appeal record, routing to whoever is on duty,
+escalation when nobody takes them.
+
+Routing: a new case goes to one on-duty specialist of the fitting role (legal: lawyer;
+child: child psychologist, else psychologist; the rest: psychologist) as a card. Unclaimed
+after the urgency's timeout it goes to the next on-duty person of that role, then to every
+on-duty specialist and every coordinator. Each step's due time is a `DueTime` row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import scheduling
+from bot.clock import aware
+from bot.config import Settings
+from bot.crypto import Crypto
+from bot.i18n import Texts
+from bot.services import staff as staff_service
+from bot.services.screening import flags_from_text
+from bot.services.screens import Button, Screen
+from models import Appeal, Case, CaseOffer, CaseStatus, Client, Staff, Urgency
+
+log = logging.getLogger(__name__)
+
+CATEGORIES = ("psych", "legal", "shelter", "child", "other")
+FOR_WHOM = ("me", "child", "other")
+CONTACTS = ("chat_now", "chat_later", "call_later")
+ESCALATE = "escalate"
+CONTACT_DUE = "contact"
+LEVEL_BROADCAST = 2
+
+
+@dataclass
+class Delivery:
+    """A message for one staff member, about one case."""
+
+    staff_id: int
+    screen: Screen
+    case_id: int
+    card: bool = True  # a card with Take/Pass: its message id is kept to update it later
+
+
+@dataclass
+class RouteOutcome:
+    deliveries: list[Delivery] = field(default_factory=list)
+    # Nobody of any specialist role is on duty: the client is told, coordinators alerted.
+    nobody_on_duty: bool = False
+
+
+def role_for(category: str | None) -> str:
+    if category == "legal":
+        return "lawyer"
+    if category == "child":
+        return "child_psychologist"
+    return "psychologist"
+
+
+def timeout_for(urgency: str, settings: Settings) -> timedelta:
+    esc = settings.escalation
+    minutes = {
+        Urgency.EMERGENCY: esc.emergency_minutes,
+        Urgency.HIGH: esc.high_minutes,
+    }.get(Urgency(urgency), esc.standard_minutes)
+    return timedelta(minutes=minutes)
+
+
+def out_of_hours(now: datetime, settings: Settings) -> bool:
+    local = staff_service.local_time(now, settings.organization.tz)
+    org = settings.organization
+    return local.weekday() >= 5 or not (org.office_open <= local.time() < org.office_close)
+
+
+async def create_case(
+    session: AsyncSession,
+    *,
+    client: Client,
+    telegram_id: int,
+    crypto: Crypto,
+    settings: Settings,
+    now: datetime,
+    urgency: Urgency,
+    category: str | None = None,
+    for_whom: str | None = None,
+    region: str | None = None,
+    screen: str | None = None,
+    flags: str | None = None,
+    contact: str = "chat_now",
+    contact_at: datetime | None = None,
+    phone_enc: bytes | None = None,
+) -> Case:
+    """A new case and its anonymous appeal record (the yearly pseudonym counts people)."""
+    local = staff_service.local_time(now, settings.organization.tz)
+    language = client.language or settings.organization.default_language
+    appeal = Appeal(
+        day=local.date(), person=crypto.pseudonym(telegram_id, local.year), region=region,
+        category=category, for_whom=for_whom, urgency=urgency.value, language=language,
+        out_of_hours=out_of_hours(now, settings), screen=screen,
+    )
+    session.add(appeal)
+    await session.flush()
+    case = Case(
+        client_id=client.id, appeal_id=appeal.id, status=CaseStatus.WAITING,
+        urgency=urgency.value, category=category, for_whom=for_whom, region=region,
+        language=language, screen=screen, screen_flags=flags, contact=contact,
+        contact_at=contact_at, phone_enc=phone_enc, created_at=now, escalation_level=0,
+    )
+    session.add(case)
+    await session.flush()
+    log.info("case %d created (%s, %s)", case.id, case.urgency, case.category or "-")
+    return case
+
+
+async def update_region(session: AsyncSession, *, case: Case, region: str | None) -> None:
+    case.region = region
+    if case.appeal_id is not None:
+        appeal = await session.get(Appeal, case.appeal_id)
+        if appeal is not None:
+            appeal.region = region
+
+
+async def open_case_of(session: AsyncSession, client_id: int) -> Case | None:
+    """The client's newest case that is not closed."""
+    return await session.scalar(
+        select(Case)
+        .where(Case.client_id == client_id, Case.status != CaseStatus.CLOSED)
+        .order_by(Case.id.desc())
+        .limit(1)
+    )
+
+
+async def _load(session: AsyncSession, staff_ids: list[int]) -> dict[int, int]:
+    """Active cases per staff member, to offer new ones to the least loaded first."""
+    if not staff_ids:
+        return {}
+    rows = await session.execute(
+        select(Case.owner_id, func.count())
+        .where(Case.owner_id.in_(staff_ids), Case.status == CaseStatus.ACTIVE)
+        .group_by(Case.owner_id)
+    )
+    return {owner: count for owner, count in rows.all() if owner is not None}
+
+
+async def _offered(session: AsyncSession, case_id: int) -> set[int]:
+    rows = await session.scalars(select(CaseOffer.staff_id).where(CaseOffer.case_id == case_id))
+    return set(rows.all())
+
+
+def card(case: Case, *, texts: Texts, language: str, now: datetime,
+         phone: str | None = None, with_buttons: bool = True) -> Screen:
+    """The case card a specialist sees: everything she needs to decide, nothing more."""
+    t = texts.t
+    waited = max(0, int((now - aware(case.created_at)).total_seconds() // 60))
+    flags = flags_from_text(case.screen_flags)
+    lines = [
+        t(language, "card_title", number=case.id, urgency=t(language, f"urgency_{case.urgency}")),
+        t(language, "card_line", label=t(language, "card_category"),
+          value=t(language, f"cat_{case.category}") if case.category else "—"),
+        t(language, "card_line", label=t(language, "card_for"),
+          value=t(language, f"for_{case.for_whom}") if case.for_whom else "—"),
+        t(language, "card_line", label=t(language, "card_region"),
+          value=texts.region_name(language, case.region)),
+        t(language, "card_line", label=t(language, "card_language"), value=case.language),
+        t(language, "card_line", label=t(language, "card_screen"),
+          value=t(language, f"screen_{case.screen or 'skipped'}")
+          + (f" ({', '.join(str(f) for f in flags)})" if flags else "")),
+        t(language, "card_line", label=t(language, "card_contact"),
+          value=t(language, f"contact_{case.contact}")),
+        t(language, "card_waiting", minutes=waited),
+    ]
+    if case.contact_at is not None:
+        local = staff_service.local_time(aware(case.contact_at), texts.settings.organization.tz)
+        lines.append(t(language, "card_line", label=t(language, "card_when"),
+                       value=local.strftime("%d.%m %H:%M")))
+    if phone:
+        lines.append(t(language, "card_line", label=t(language, "card_phone"), value=phone))
+    buttons: list[list[Button]] = []
+    if with_buttons:
+        buttons = [[Button(t(language, "btn_take"), f"s:take:{case.id}"),
+                    Button(t(language, "btn_pass"), f"s:pass:{case.id}")]]
+    return Screen("\n".join(lines), buttons, urgent=case.urgency != Urgency.STANDARD)
+
+
+async def _deliver_cards(
+    session: AsyncSession, *, case: Case, members: list[Staff], texts: Texts, crypto: Crypto,
+    now: datetime,
+) -> list[Delivery]:
+    deliveries = []
+    language = texts.settings.organization.default_language
+    phone = crypto.decrypt(case.phone_enc) if case.phone_enc and case.contact == "call_later" \
+        else None
+    for member in members:
+        existing = await session.scalar(
+            select(CaseOffer).where(CaseOffer.case_id == case.id,
+                                    CaseOffer.staff_id == member.id)
+        )
+        if existing is None:
+            session.add(CaseOffer(case_id=case.id, staff_id=member.id, offered_at=now))
+        deliveries.append(Delivery(member.id, card(case, texts=texts, language=language,
+                                                   now=now, phone=phone), case.id))
+    return deliveries
+
+
+async def route_case(
+    session: AsyncSession, *, case: Case, settings: Settings, texts: Texts, crypto: Crypto,
+    now: datetime,
+) -> RouteOutcome:
+    """The routing entry point for a new case (or one whose safe time has come)."""
+    if case.contact != "chat_now" and case.contact_at is not None and aware(case.contact_at) > now:
+        # She chose a safe time: nobody is asked before then.
+        await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id,
+                                  due_at=case.contact_at)
+        return RouteOutcome()
+    return await _offer_next(session, case=case, settings=settings, texts=texts, crypto=crypto,
+                             now=now)
+
+
+async def _offer_next(
+    session: AsyncSession, *, case: Case, settings: Settings, texts: Texts, crypto: Crypto,
+    now: datetime,
+) -> RouteOutcome:
+    offered = await _offered(session, case.id)
+    specialists = [m for m in await staff_service.on_duty(session, settings=settings, now=now)
+                   if staff_service.is_specialist(m)]
+    outcome = RouteOutcome(nobody_on_duty=not specialists)
+    chosen: list[Staff] = []
+    if case.escalation_level < LEVEL_BROADCAST and specialists:
+        role = role_for(case.category)
+        fitting = [m for m in specialists if role in m.role_names and m.id not in offered]
+        if not fitting and role == "child_psychologist":
+            fitting = [m for m in specialists
+                       if "psychologist" in m.role_names and m.id not in offered]
+        if fitting:
+            load = await _load(session, [m.id for m in fitting])
+            fitting.sort(key=lambda m: (load.get(m.id, 0), m.id))
+            chosen = fitting[:1]
+    if not chosen:
+        # Nobody left to ask one by one: every on-duty specialist and every coordinator.
+        case.escalation_level = LEVEL_BROADCAST
+        coordinators = [m for m in await staff_service.list_staff(session)
+                        if m.role_names & {"coordinator", "admin"}]
+        seen: set[int] = set()
+        for m in specialists + coordinators:
+            if m.id not in seen:
+                seen.add(m.id)
+                chosen.append(m)
+    outcome.deliveries = await _deliver_cards(session, case=case, members=chosen, texts=texts,
+                                              crypto=crypto, now=now)
+    if case.escalation_level < LEVEL_BROADCAST:
+        await scheduling.schedule(session, kind=ESCALATE, ref_id=case.id,
+                                  due_at=now + timeout_for(case.urgency, settings))
+    log.info("case %d offered at level %d to %d member(s)", case.id, case.escalation_level,
+             len(chosen))
+    return outcome
+
+
+async def escalate(
+    session: AsyncSession, *, case_id: int, settings: Settings, texts: Texts, crypto: Crypto,
+    now: datetime,
+) -> RouteOutcome:
+    """The case's timeout passed: offer it to the next on-duty person, or to everyone."""
+    case = await session.get(Case, case_id)
+    if case is None or case.status != CaseStatus.WAITING:
+        return RouteOutcome()
+    case.escalation_level = min(LEVEL_BROADCAST, case.escalation_level + 1)
+    return await _offer_next(session, case=case, settings=settings, texts=texts, crypto=crypto,
+                             now=now)
+
+
+class CaseError(Exception):
+    """A staff action on a case that cannot be done; `key` names the text to show."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+OUTCOMES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_criminal",
+            "referral", "no_contact")
+
+
+@dataclass
+class TakeResult:
+    case: Case
+    # Other members' cards to update: (staff id, card message id).
+    others: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _may_act(member: Staff, case: Case) -> bool:
+    """Her own case, or any case for a coordinator or admin."""
+    return case.owner_id == member.id or bool(member.role_names & {"coordinator", "admin"})
+
+
+async def take(session: AsyncSession, *, case_id: int, member: Staff, now: datetime) -> TakeResult:
+    """Take a waiting case; the first Take wins even when two press at once."""
+    if not staff_service.is_specialist(member) and not member.role_names & {"coordinator"}:
+        raise CaseError("not_allowed")
+    result = await session.execute(
+        sql_update(Case)
+        .where(Case.id == case_id, Case.status == CaseStatus.WAITING)
+        .values(status=CaseStatus.ACTIVE, owner_id=member.id, taken_at=now)
+    )
+    case = await session.get(Case, case_id, populate_existing=True)
+    if case is None or case.purged_at is not None:
+        raise CaseError("case_gone")
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        if case.owner_id == member.id:
+            raise CaseError("already_yours", number=case.id)
+        owner = await session.get(Staff, case.owner_id) if case.owner_id else None
+        raise CaseError("already_taken", number=case.id, name=owner.name if owner else "—")
+    await scheduling.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
+    await scheduling.cancel(session, kind=CONTACT_DUE, ref_id=case.id, now=now)
+    member.active_case_id = case.id
+    await staff_service.audit(session, now=now, action="case.take", staff_id=member.id,
+                              case_id=case.id)
+    offers = (await session.scalars(
+        select(CaseOffer).where(CaseOffer.case_id == case.id, CaseOffer.staff_id != member.id,
+                                CaseOffer.message_id.is_not(None))
+    )).all()
+    log.info("case %d taken by member %d", case.id, member.id)
+    return TakeResult(case, [(o.staff_id, int(o.message_id)) for o in offers
+                             if o.message_id is not None])
+
+
+async def pass_case(
+    session: AsyncSession, *, case_id: int, member: Staff, settings: Settings, texts: Texts,
+    crypto: Crypto, now: datetime,
+) -> RouteOutcome:
+    """She cannot take it: it goes to the next person at once."""
+    case = await session.get(Case, case_id)
+    if case is None or case.purged_at is not None:
+        raise CaseError("case_gone")
+    if case.status != CaseStatus.WAITING:
+        raise CaseError("already_taken", number=case.id, name="—")
+    offer = await session.scalar(
+        select(CaseOffer).where(CaseOffer.case_id == case_id, CaseOffer.staff_id == member.id)
+    )
+    if offer is None:
+        raise CaseError("not_allowed")
+    offer.passed = True
+    await staff_service.audit(session, now=now, action="case.pass", staff_id=member.id,
+                              case_id=case.id)
+    if case.escalation_level >= LEVEL_BROADCAST:
+        return RouteOutcome()
+    return await _offer_next(session, case=case, settings=settings, texts=texts, crypto=crypto,
+                             now=now)
+
+
+async def close(
+    session: AsyncSession, *, case_id: int, member: Staff, outcome: str, now: datetime
+) -> Case:
+    """Close with an outcome; the appeal record gets the outcome and time to first reply."""
+    if outcome not in OUTCOMES:
+        raise CaseError("bad_outcome")
+    case = await session.get(Case, case_id)
+    if case is None or case.purged_at is not None:
+        raise CaseError("case_gone")
+    if not _may_act(member, case):
+        raise CaseError("not_your_case", number=case.id)
+    if case.status == CaseStatus.CLOSED and case.outcome is not None:
+        raise CaseError("already_closed", number=case.id)
+    # A case the client ended is closed already and waits only for its outcome.
+    case.status = CaseStatus.CLOSED
+    case.closed_at = case.closed_at or now
+    case.outcome = outcome
+    await scheduling.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
+    await _record_outcome(session, case)
+    if member.active_case_id == case.id:
+        member.active_case_id = None
+    await staff_service.audit(session, now=now, action="case.close", staff_id=member.id,
+                              case_id=case.id, detail=outcome)
+    log.info("case %d closed: %s", case.id, outcome)
+    return case
+
+
+async def end_by_client(
+    session: AsyncSession, *, case: Case, texts: Texts, now: datetime
+) -> RouteOutcome:
+    """The client ends: the case closes; its specialist is asked for the outcome."""
+    outcome = RouteOutcome()
+    was_active = case.status == CaseStatus.ACTIVE
+    case.status = CaseStatus.CLOSED
+    case.closed_at = now
+    await scheduling.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
+    await scheduling.cancel(session, kind=CONTACT_DUE, ref_id=case.id, now=now)
+    if not was_active or case.owner_id is None:
+        case.outcome = "no_contact"
+        await _record_outcome(session, case)
+        return outcome
+    owner = await session.get(Staff, case.owner_id)
+    if owner is not None and owner.active_case_id == case.id:
+        owner.active_case_id = None
+    language = texts.settings.organization.default_language
+    buttons = [[Button(texts.t(language, f"outcome_{o}"), f"s:close:{case.id}:{o}")]
+               for o in OUTCOMES]
+    outcome.deliveries.append(Delivery(
+        case.owner_id, Screen(texts.t(language, "client_ended", number=case.id), buttons),
+        case.id, card=False))
+    log.info("case %d ended by the client", case.id)
+    return outcome
+
+
+async def _record_outcome(session: AsyncSession, case: Case) -> None:
+    if case.appeal_id is None:
+        return
+    appeal = await session.get(Appeal, case.appeal_id)
+    if appeal is not None:
+        appeal.outcome = case.outcome
+        if case.first_reply_at is not None:
+            appeal.minutes_to_reply = max(0, int(
+                (aware(case.first_reply_at) - aware(case.created_at)).total_seconds() // 60))
+
+
+async def rate(session: AsyncSession, *, case_id: int, client_id: int, rating: int) -> bool:
+    """The client's one-tap rating of a closed case of hers."""
+    if not 1 <= rating <= 5:
+        return False
+    case = await session.get(Case, case_id)
+    if case is None or case.client_id != client_id or case.status != CaseStatus.CLOSED \
+            or case.rating is not None:
+        return False
+    case.rating = rating
+    if case.appeal_id is not None:
+        appeal = await session.get(Appeal, case.appeal_id)
+        if appeal is not None:
+            appeal.rating = rating
+    return True
+
+
+async def staff_cases(session: AsyncSession, *, member: Staff) -> list[Case]:
+    return list((await session.scalars(
+        select(Case).where(Case.owner_id == member.id, Case.status == CaseStatus.ACTIVE)
+        .order_by(Case.taken_at)
+    )).all())
+
+
+async def waiting_cases(session: AsyncSession) -> list[Case]:
+    """What waits, most urgent first, then longest waiting."""
+    order = {Urgency.EMERGENCY.value: 0, Urgency.HIGH.value: 1, Urgency.STANDARD.value: 2}
+    rows = list((await session.scalars(
+        select(Case).where(Case.status == CaseStatus.WAITING, Case.purged_at.is_(None))
+    )).all())
+    rows.sort(key=lambda c: (order.get(c.urgency, 3), c.created_at))
+    return rows

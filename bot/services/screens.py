@@ -1,0 +1,25 @@
+"""What the bot shows, free of Telegram types: handlers render these into messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str  # callback data, at most 64 bytes (checked by the content test)
+
+
+@dataclass
+class Screen:
+    """One message: HTML text and rows of inline buttons."""
+
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    # Emergency answers and case cards go before everything else under load.
+    urgent: bool = False
+
+    @property
+    def has_buttons(self) -> bool:
+        return any(self.buttons)

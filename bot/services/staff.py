@@ -1,0 +1,197 @@
+"""Staff, roles, the weekly roster and who is on duty; every staff change is audited."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import aware
+from bot.config import ROLES, WEEKDAYS, Settings
+from bot.crypto import Crypto
+from models import AuditEntry, RosterShift, Staff, StaffRole
+
+log = logging.getLogger(__name__)
+
+SPECIALIST_ROLES = ("psychologist", "lawyer", "child_psychologist")
+
+
+class StaffError(Exception):
+    """A staff change that cannot be made, phrased for the person making it."""
+
+
+async def audit(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    action: str,
+    actor: str = "staff",
+    staff_id: int | None = None,
+    case_id: int | None = None,
+    detail: str | None = None,
+) -> None:
+    """Write one audit entry (no client data in `detail`)."""
+    session.add(AuditEntry(at=now, actor=actor, action=action, staff_id=staff_id,
+                           case_id=case_id, detail=(detail or None) and detail[:200]))
+
+
+def parse_roles(text: str) -> list[str]:
+    roles = [r.strip().lower().replace("-", "_") for r in text.split(",") if r.strip()]
+    unknown = [r for r in roles if r not in ROLES]
+    if not roles or unknown:
+        raise StaffError(f"unknown role(s) {', '.join(unknown) or '(none)'}; "
+                         f"choose from {', '.join(ROLES)}")
+    return sorted(set(roles))
+
+
+async def find_by_telegram_id(
+    session: AsyncSession, crypto: Crypto, telegram_id: int, *, active_only: bool = True
+) -> Staff | None:
+    query = select(Staff).where(Staff.tg_hmac.in_(crypto.lookups(telegram_id)))
+    if active_only:
+        query = query.where(Staff.active.is_(True))
+    return await session.scalar(query)
+
+
+async def add_staff(
+    session: AsyncSession,
+    *,
+    crypto: Crypto,
+    telegram_id: int,
+    name: str,
+    roles: Iterable[str],
+    now: datetime,
+    actor: str = "cli",
+    actor_staff_id: int | None = None,
+) -> Staff:
+    """Add a member (or re-activate and re-role one who was removed)."""
+    name = name.strip()
+    if not 1 <= len(name) <= 64:
+        raise StaffError("a name of 1 to 64 characters is needed")
+    if telegram_id <= 0:
+        raise StaffError("a Telegram id is a positive number")
+    roles = sorted(set(roles))
+    member = await find_by_telegram_id(session, crypto, telegram_id, active_only=False)
+    if member is None:
+        member = Staff(tg_hmac=crypto.lookup(telegram_id), tg_id_enc=crypto.encrypt(telegram_id),
+                       name=name, active=True, created_at=now)
+        session.add(member)
+    else:
+        member.name = name
+        member.active = True
+        member.removed_at = None
+    member.roles = [StaffRole(role=r) for r in roles]
+    await session.flush()
+    await audit(session, now=now, actor=actor, action="staff.add", staff_id=actor_staff_id,
+                detail=f"member {member.id} roles {','.join(roles)}")
+    return member
+
+
+async def remove_staff(
+    session: AsyncSession,
+    *,
+    crypto: Crypto,
+    telegram_id: int,
+    now: datetime,
+    actor: str = "cli",
+    actor_staff_id: int | None = None,
+) -> Staff:
+    """Take away all access at once; her cases stay for the coordinators."""
+    member = await find_by_telegram_id(session, crypto, telegram_id)
+    if member is None:
+        raise StaffError("no active staff member with that Telegram id")
+    member.active = False
+    member.removed_at = now
+    member.duty_override = None
+    await session.execute(delete(RosterShift).where(RosterShift.staff_id == member.id))
+    await audit(session, now=now, actor=actor, action="staff.remove", staff_id=actor_staff_id,
+                detail=f"member {member.id}")
+    return member
+
+
+async def list_staff(session: AsyncSession, *, include_removed: bool = False) -> list[Staff]:
+    query = select(Staff).order_by(Staff.name)
+    if not include_removed:
+        query = query.where(Staff.active.is_(True))
+    return list((await session.scalars(query)).all())
+
+
+async def sync_roster(session: AsyncSession, *, settings: Settings) -> int:
+    """Replace the roster table with the configuration's `[[roster]]`; returns shifts loaded."""
+    await session.execute(delete(RosterShift))
+    members = {m.name.casefold(): m for m in await list_staff(session)}
+    count = 0
+    for index, shift in enumerate(settings.roster):
+        member = members.get(shift.member.casefold())
+        if member is None:
+            log.warning("roster entry %d names no active staff member; skipped", index + 1)
+            continue
+        if shift.role not in member.role_names:
+            log.warning("roster entry %d: the member lacks role %s; skipped", index + 1,
+                        shift.role)
+            continue
+        for day in shift.days:
+            session.add(RosterShift(
+                staff_id=member.id, role=shift.role, weekday=WEEKDAYS.index(day),
+                start_minute=_minutes(shift.start), end_minute=_minutes(shift.end),
+            ))
+            count += 1
+    return count
+
+
+def _minutes(value: time) -> int:
+    return value.hour * 60 + value.minute
+
+
+def in_shift(weekday: int, start_minute: int, end_minute: int, local: datetime) -> bool:
+    """Whether local time `local` falls in a weekly shift starting on `weekday`.
+
+    A shift whose end is not after its start runs across midnight into the next day;
+    start == end is a 24-hour shift.
+    """
+    day = local.weekday()
+    minute = local.hour * 60 + local.minute
+    if start_minute < end_minute:
+        return day == weekday and start_minute <= minute < end_minute
+    if day == weekday and minute >= start_minute:
+        return True
+    return day == (weekday + 1) % 7 and minute < end_minute
+
+
+def local_time(now: datetime, tz: ZoneInfo) -> datetime:
+    return aware(now).astimezone(tz)
+
+
+async def on_duty(
+    session: AsyncSession, *, settings: Settings, now: datetime, role: str | None = None
+) -> list[Staff]:
+    """Active members on duty now (roster or `/duty on`, minus `/duty off`), by role."""
+    local = local_time(now, settings.organization.tz)
+    members = await list_staff(session)
+    shifts = (await session.scalars(select(RosterShift))).all()
+    result = []
+    for member in members:
+        if role is not None and role not in member.role_names:
+            continue
+        override = member.duty_override
+        until = member.duty_override_until
+        if override is not None and (until is None or aware(until) > now):
+            if override:
+                result.append(member)
+            continue
+        if any(
+            s.staff_id == member.id
+            and (role is None or s.role == role)
+            and in_shift(s.weekday, s.start_minute, s.end_minute, local)
+            for s in shifts
+        ):
+            result.append(member)
+    return result
+
+
+def is_specialist(member: Staff) -> bool:
+    return bool(member.role_names & set(SPECIALIST_ROLES))

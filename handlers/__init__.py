@@ -1,0 +1,1 @@
+"""Thin Telegram glue, one module per audience; `register(app)` in each."""

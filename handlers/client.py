@@ -1,0 +1,293 @@
+"""The client's side in Telegram: read the update, run the flow, show the reply."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot import relay
+from bot.app import BotContext, SezimApp
+from bot.delivery import (
+    delete_messages,
+    deliver_to_staff,
+    edit_screen,
+    record_messages,
+    send_screen,
+)
+from bot.services import retention
+from bot.services.flow import Flow, InvalidButton, Reply, parse_callback
+from bot.services.screens import Screen
+from models import Client
+
+log = logging.getLogger(__name__)
+
+FlowAction = Callable[[Flow], Awaitable[Reply]]
+
+
+async def get_or_create_client(
+    session: AsyncSession, context: BotContext, chat_id: int, language_code: str | None,
+    now: datetime,
+) -> Client:
+    data = context.bot_data
+    client = await session.scalar(
+        select(Client).where(Client.chat_hmac.in_(data.crypto.lookups(chat_id)))
+    )
+    if client is None:
+        preselect = (language_code or "")[:2].lower()
+        client = Client(
+            chat_hmac=data.crypto.lookup(chat_id), chat_id_enc=data.crypto.encrypt(chat_id),
+            language=preselect if preselect in ("ky", "ru", "en") else None,
+            step="new", step_data={}, created_at=now, last_seen_at=now,
+        )
+        session.add(client)
+        await session.flush()
+    else:
+        client.last_seen_at = now
+    return client
+
+
+async def run_flow(update: Update, context: BotContext, action: FlowAction) -> None:
+    """One unit of work per update: state written and committed before anything is shown."""
+    data = context.bot_data
+    chat = update.effective_chat
+    user = update.effective_user
+    assert chat is not None and user is not None
+    now = data.clock.now()
+    incoming = update.effective_message
+    query = update.callback_query
+    async with data.sessions() as session, session.begin():
+        client = await get_or_create_client(session, context, chat.id, user.language_code, now)
+        if incoming is not None and query is None:
+            await record_messages(session, client=client, message_ids=[incoming.message_id],
+                                  now=now, app=context.application)
+        flow = Flow(session=session, client=client, telegram_id=user.id, texts=data.texts,
+                    settings=data.settings, crypto=data.crypto, now=now)
+        reply = await action(flow)
+        client_id = client.id
+        menu_id = client.menu_message_id
+    await show(context, update, client_id=client_id, reply=reply, menu_id=menu_id)
+
+
+async def show(context: BotContext, update: Update, *, client_id: int, reply: Reply,
+               menu_id: int | None) -> None:
+    """Carry out a reply: delete, relay, send or edit screens, then send staff their cards."""
+    app = context.application
+    data = context.bot_data
+    chat = update.effective_chat
+    assert chat is not None
+    query = update.callback_query
+    now = data.clock.now()
+    if query is not None:
+        try:
+            await query.answer(reply.toast)
+        except TelegramError:
+            pass  # the spinner stops by itself; never lose the answer over it
+    if reply.quick_exit:
+        async with data.sessions() as session, session.begin():
+            client = await session.get(Client, client_id)
+            if client is not None:
+                await delete_messages(app, session, client=client, chat_id=chat.id, now=now)
+                if reply.forget:
+                    await retention.forget_client(session, client=client, now=now)
+    if reply.relay_case_id is not None and update.effective_message is not None:
+        try:
+            await relay.client_to_staff(app, case_id=reply.relay_case_id,
+                                        client_chat_id=chat.id,
+                                        message_id=update.effective_message.message_id)
+        except relay.RelayFailed:
+            await chat.send_message(data.texts.t(None, "relay_failed"), parse_mode="HTML")
+    sent: list[int] = []
+    new_menu: int | None = None
+    for index, screen in enumerate(reply.screens):
+        message_id = await _show_one(context, query, screen, edit=reply.edit and index == 0,
+                                     menu_id=menu_id, chat_id=chat.id)
+        if message_id is None:
+            continue
+        sent.append(message_id)
+        if screen.has_buttons:
+            new_menu = message_id
+    if not reply.forget and (sent or new_menu is not None):
+        async with data.sessions() as session, session.begin():
+            client = await session.get(Client, client_id)
+            if client is not None:
+                await record_messages(session, client=client, message_ids=sent, now=now,
+                                      app=app)
+                if new_menu is not None:
+                    client.menu_message_id = new_menu
+    if reply.route is not None and reply.route.deliveries:
+        await deliver_to_staff(app, reply.route.deliveries)
+
+
+async def _show_one(context: BotContext, query: object, screen: Screen, *, edit: bool,
+                    menu_id: int | None, chat_id: int) -> int | None:
+    app = context.application
+    message = getattr(query, "message", None)
+    if edit and isinstance(message, Message) and message.message_id == menu_id:
+        if await edit_screen(app, chat_id, message.message_id, screen):
+            return message.message_id
+    sent = await send_screen(app, chat_id, screen)
+    return sent.message_id
+
+
+# ---------------------------------------------------------------------- callbacks
+
+
+async def on_start(update: Update, context: BotContext) -> None:
+    """/start: greeting, language, quick exit and the danger question."""
+    async def action(flow: Flow) -> Reply:
+        return flow.start()
+    await run_flow(update, context, action)
+
+
+async def on_exit(update: Update, context: BotContext) -> None:
+    """/exit: quick exit."""
+    async def action(flow: Flow) -> Reply:
+        return flow.quick_exit()
+    await run_flow(update, context, action)
+
+
+async def on_help(update: Update, context: BotContext) -> None:
+    """/help: the commands and the emergency numbers."""
+    async def action(flow: Flow) -> Reply:
+        return flow.help()
+    await run_flow(update, context, action)
+
+
+async def on_language(update: Update, context: BotContext) -> None:
+    """/language: choose the language again."""
+    async def action(flow: Flow) -> Reply:
+        return flow.ask_language()
+    await run_flow(update, context, action)
+
+
+async def on_forget(update: Update, context: BotContext) -> None:
+    """/forget: erase her record after she confirms."""
+    async def action(flow: Flow) -> Reply:
+        return flow.ask_forget()
+    await run_flow(update, context, action)
+
+
+async def on_autodelete(update: Update, context: BotContext) -> None:
+    """/autodelete: let the conversation delete itself after a while."""
+    async def action(flow: Flow) -> Reply:
+        return flow.ask_autodelete()
+    await run_flow(update, context, action)
+
+
+async def on_unknown_command(update: Update, context: BotContext) -> None:
+    """Any other command from a client: say what exists, keep her place."""
+    async def action(flow: Flow) -> Reply:
+        return Reply([Screen(flow.t("unknown_command")), flow.render()])
+    await run_flow(update, context, action)
+
+
+async def on_text(update: Update, context: BotContext) -> None:
+    """Free text: danger check, the step's input, or the relay to her specialist."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    text = message.text
+
+    async def action(flow: Flow) -> Reply:
+        return await flow.on_text(text)
+    await run_flow(update, context, action)
+
+
+async def on_media(update: Update, context: BotContext) -> None:
+    """Photos, voice, stickers, locations, documents: relayed in a conversation, else explained."""
+    message = update.effective_message
+    assert message is not None
+    caption = message.caption or ""
+    contact_phone = message.contact.phone_number if message.contact else None
+
+    async def action(flow: Flow) -> Reply:
+        if contact_phone is not None and flow.client.step == "t_phone":
+            return await flow.on_contact_shared(contact_phone)
+        reply = await flow.on_text(caption) if caption else None
+        if reply is not None and (reply.relay_case_id or any(s.urgent for s in reply.screens)):
+            return reply
+        from bot.services import cases as case_service
+        case = await case_service.open_case_of(flow.session, flow.client.id)
+        if case is not None and case.status == "active":
+            return Reply(relay_case_id=case.id)
+        return Reply([Screen(flow.t("media_not_read")), flow.render()])
+    await run_flow(update, context, action)
+
+
+async def on_edited(update: Update, context: BotContext) -> None:
+    """Edited messages are not relayed again: ask her to send it anew."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    async def action(flow: Flow) -> Reply:
+        return Reply([Screen(flow.t("edited"))])
+    await run_flow(update, context, action)
+
+
+async def on_button(update: Update, context: BotContext) -> None:
+    """A tap on a client's button: checked against the current menu before anything."""
+    query = update.callback_query
+    assert query is not None
+    parsed = parse_callback(query.data)
+    message = query.message
+
+    async def action(flow: Flow) -> Reply:
+        if parsed is None:
+            return flow.expired()
+        name, args = parsed
+        if name == "exit":
+            return flow.quick_exit()  # always one tap away, from any message
+        current = flow.render()
+        offered = {b.data for row in current.buttons for b in row}
+        is_menu = message is not None and message.message_id == flow.client.menu_message_id
+        if not is_menu or query.data not in offered:
+            return flow.expired()
+        try:
+            return await flow.on_button(name, args)
+        except InvalidButton:
+            return flow.expired()
+    await run_flow(update, context, action)
+
+
+async def on_foreign_button(update: Update, context: BotContext) -> None:
+    """Callback data that is not a client's (a staff card forwarded, or forged)."""
+    query = update.callback_query
+    assert query is not None
+
+    async def action(flow: Flow) -> Reply:
+        return flow.expired()
+    await run_flow(update, context, action)
+
+
+def register(app: SezimApp) -> None:
+    private = filters.ChatType.PRIVATE
+    group = 0  # after staff and admin handlers of the same group, which match staff only
+    app.add_handler(CommandHandler("start", on_start, filters=private), group=group)
+    app.add_handler(CommandHandler("exit", on_exit, filters=private), group=group)
+    app.add_handler(CommandHandler("help", on_help, filters=private), group=group)
+    app.add_handler(CommandHandler("language", on_language, filters=private), group=group)
+    app.add_handler(CommandHandler("forget", on_forget, filters=private), group=group)
+    app.add_handler(CommandHandler("autodelete", on_autodelete, filters=private), group=group)
+    app.add_handler(MessageHandler(private & filters.COMMAND, on_unknown_command), group=group)
+    app.add_handler(
+        MessageHandler(private & filters.UpdateType.EDITED, on_edited), group=group
+    )
+    app.add_handler(
+        MessageHandler(private & filters.UpdateType.MESSAGE & filters.TEXT, on_text),
+        group=group,
+    )
+    app.add_handler(
+        MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, on_media),
+        group=group,
+    )
+    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^c:"), group=group)
+    app.add_handler(CallbackQueryHandler(on_foreign_button), group=group)
+
+
+__all__ = ["register", "BadRequest"]

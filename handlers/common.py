@@ -1,0 +1,104 @@
+"""Cross-cutting handlers: what reaches the bot at all, who is speaking, and errors."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, TypeHandler, filters
+
+from bot.app import BotContext, BotData, SezimApp
+from bot.services import staff as staff_service
+
+log = logging.getLogger(__name__)
+
+GATE_GROUP = -2
+IDENTIFY_GROUP = -1
+MAX_ACTORS = 2_000
+
+
+class StaffFilter(filters.UpdateFilter):
+    """Matches updates from an active staff member (looked up by the identify handler)."""
+
+    def __init__(self, data: BotData) -> None:
+        super().__init__(name="StaffFilter")
+        self._data = data
+
+    def filter(self, update: Update) -> bool:
+        return self._data.actors.get(update.update_id) is not None
+
+
+async def gate(update: Update, context: BotContext) -> None:
+    """Let only private chats through; keep floods calm and bounded."""
+    chat = update.effective_chat
+    if chat is None:
+        raise ApplicationHandlerStop
+    if chat.type != ChatType.PRIVATE:
+        # The bot is for private conversations only; it leaves groups it is added to.
+        if chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+            try:
+                await context.bot.leave_chat(chat.id)
+            except TelegramError:
+                pass
+        raise ApplicationHandlerStop
+    user = update.effective_user
+    if user is None or user.is_bot:
+        raise ApplicationHandlerStop
+    guard = context.bot_data.flood
+    if not guard.allow(user.id):
+        if guard.should_warn(user.id):
+            texts = context.bot_data.texts
+            try:
+                await context.bot.send_message(chat.id, texts.t(user.language_code, "slow_down"))
+            except TelegramError:
+                pass
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except TelegramError:
+                pass
+        raise ApplicationHandlerStop
+
+
+async def identify(update: Update, context: BotContext) -> None:
+    """Look the sender up among active staff, once per update."""
+    user = update.effective_user
+    if user is None:
+        return
+    data = context.bot_data
+    async with data.sessions() as session:
+        member = await staff_service.find_by_telegram_id(session, data.crypto, user.id)
+    data.actors[update.update_id] = member.id if member is not None else None
+    while len(data.actors) > MAX_ACTORS:
+        data.actors.pop(next(iter(data.actors)))
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log without personal data; tell the person something useful."""
+    error = context.error
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("update %s failed: %s", update_id, type(error).__name__, exc_info=error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    if update.effective_chat.type != ChatType.PRIVATE:
+        return
+    texts = context.bot_data.texts
+    user = update.effective_user
+    try:
+        await context.bot.send_message(
+            update.effective_chat.id,
+            texts.t(user.language_code if user else None, "error"),
+            parse_mode="HTML",
+        )
+    except TelegramError:
+        pass
+
+
+def register(app: SezimApp) -> None:
+    # Group -2 before everything: drops what is not for this bot and floods.
+    app.add_handler(TypeHandler(Update, gate), group=GATE_GROUP)
+    # Group -1: who is speaking, for the staff filter of group 0.
+    app.add_handler(TypeHandler(Update, identify), group=IDENTIFY_GROUP)
+    app.add_error_handler(on_error)

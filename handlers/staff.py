@@ -1,0 +1,346 @@
+"""The specialist's side: duty, cards (Take, Pass), the relay, /queue, /cases, /close.
+
+Every handler here matches only updates from active staff (the identify handler looked the
+sender up in the database for this very update), so a removed member loses access at once,
+her old buttons included. Staff commands from anyone else get a refusal.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot import relay
+from bot.app import BotContext, SezimApp
+from bot.clock import aware
+from bot.delivery import deliver_to_staff, edit_screen, send_screen
+from bot.services import cases as case_service
+from bot.services import staff as staff_service
+from bot.services.screens import Button, Screen
+from handlers.common import StaffFilter
+from models import Case, CaseStatus, Client, Staff
+
+log = logging.getLogger(__name__)
+
+STAFF_COMMANDS = ("duty", "queue", "cases", "close", "staff", "stats", "export")
+
+
+def _t(context: BotContext, key: str, **values: Any) -> str:
+    return context.bot_data.texts.t(None, key, **values)
+
+
+async def _member(session: AsyncSession, context: BotContext, update: Update) -> Staff:
+    staff_id = context.bot_data.actors.get(update.update_id)
+    member = await session.get(Staff, staff_id) if staff_id is not None else None
+    if member is None or not member.active:
+        raise case_service.CaseError("not_staff")
+    return member
+
+
+async def _say(update: Update, context: BotContext, text: str,
+               buttons: list[list[Button]] | None = None) -> None:
+    chat = update.effective_chat
+    assert chat is not None
+    await send_screen(context.application, chat.id, Screen(text, buttons or []))
+
+
+async def on_staff_start(update: Update, context: BotContext) -> None:
+    """/start or /help from staff: what she can do here."""
+    async with context.bot_data.sessions() as session:
+        member = await _member(session, context, update)
+        roles = ", ".join(_t(context, f"role_{r}") for r in sorted(member.role_names))
+    await _say(update, context, _t(context, "staff_help", name=member.name, roles=roles))
+
+
+async def on_duty(update: Update, context: BotContext) -> None:
+    """/duty on|off: override the roster until the end of the day (or /duty auto)."""
+    data = context.bot_data
+    arg = (context.args or [""])[0].lower()
+    if arg not in ("on", "off", "auto"):
+        await _say(update, context, _t(context, "duty_usage"))
+        return
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        member = await _member(session, context, update)
+        member.duty_override = None if arg == "auto" else arg == "on"
+        member.duty_override_until = None
+        await staff_service.audit(session, now=now, action=f"duty.{arg}", staff_id=member.id)
+        waiting = await case_service.waiting_cases(session) if arg == "on" else []
+    await _say(update, context, _t(context, f"duty_{arg}"))
+    if waiting:
+        await _send_queue(update, context, waiting)
+
+
+async def _send_queue(update: Update, context: BotContext, waiting: list[Case]) -> None:
+    now = context.bot_data.clock.now()
+    if not waiting:
+        await _say(update, context, _t(context, "queue_empty"))
+        return
+    lines = [_t(context, "queue_title", count=len(waiting))]
+    buttons = []
+    for case in waiting[:20]:
+        minutes = int((now - aware(case.created_at)).total_seconds() // 60)
+        lines.append(_t(context, "queue_line", number=case.id,
+                        urgency=_t(context, f"urgency_{case.urgency}"),
+                        category=_t(context, f"cat_{case.category}") if case.category else "—",
+                        minutes=minutes))
+        buttons.append([Button(_t(context, "btn_take_n", number=case.id), f"s:take:{case.id}")])
+    await _say(update, context, "\n".join(lines), buttons)
+
+
+async def on_queue(update: Update, context: BotContext) -> None:
+    """/queue: what waits, by urgency and waiting time."""
+    async with context.bot_data.sessions() as session:
+        await _member(session, context, update)
+        waiting = await case_service.waiting_cases(session)
+    await _send_queue(update, context, waiting)
+
+
+async def on_cases(update: Update, context: BotContext) -> None:
+    """/cases: her active cases; a tap makes one the case her plain messages go to."""
+    async with context.bot_data.sessions() as session:
+        member = await _member(session, context, update)
+        mine = await case_service.staff_cases(session, member=member)
+        active = member.active_case_id
+    if not mine:
+        await _say(update, context, _t(context, "cases_empty"))
+        return
+    lines = [_t(context, "cases_title")]
+    buttons = []
+    for case in mine:
+        mark = "▶ " if case.id == active else ""
+        lines.append(mark + _t(context, "queue_line", number=case.id,
+                               urgency=_t(context, f"urgency_{case.urgency}"),
+                               category=_t(context, f"cat_{case.category}")
+                               if case.category else "—", minutes=0).rsplit(" · ", 1)[0])
+        buttons.append([Button(_t(context, "btn_use_n", number=case.id), f"s:use:{case.id}")])
+    await _say(update, context, "\n".join(lines), buttons)
+
+
+async def on_close(update: Update, context: BotContext) -> None:
+    """/close [N]: ask the outcome of her active case (or case N)."""
+    async with context.bot_data.sessions() as session:
+        member = await _member(session, context, update)
+        case_id = member.active_case_id
+        if context.args:
+            if not context.args[0].lstrip("#").isdigit():
+                await _say(update, context, _t(context, "close_usage"))
+                return
+            case_id = int(context.args[0].lstrip("#"))
+        case = await session.get(Case, case_id) if case_id else None
+        if case is None or case.status == CaseStatus.CLOSED:
+            await _say(update, context, _t(context, "no_active_case"))
+            return
+        if not case_service._may_act(member, case):
+            await _say(update, context, _t(context, "not_your_case", number=case.id))
+            return
+    buttons = [[Button(_t(context, f"outcome_{o}"), f"s:close:{case.id}:{o}")]
+               for o in case_service.OUTCOMES]
+    await _say(update, context, _t(context, "close_ask", number=case.id), buttons)
+
+
+async def on_card_button(update: Update, context: BotContext) -> None:
+    """Take, Pass, Close with outcome, Use: every one checked against the database."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    parts = query.data.split(":")
+    data = context.bot_data
+    now = data.clock.now()
+    try:
+        if len(parts) < 3 or not parts[2].isdigit():
+            raise case_service.CaseError("expired_button")
+        action, case_id = parts[1], int(parts[2])
+        if action == "take":
+            await _take(update, context, case_id)
+        elif action == "pass":
+            async with data.sessions() as session, session.begin():
+                member = await _member(session, context, update)
+                outcome = await case_service.pass_case(
+                    session, case_id=case_id, member=member, settings=data.settings,
+                    texts=data.texts, crypto=data.crypto, now=now)
+            await query.answer(_t(context, "passed", number=case_id))
+            if query.message is not None:
+                await edit_screen(context.application, query.message.chat.id,
+                                  query.message.message_id,
+                                  Screen(_t(context, "passed", number=case_id)))
+            await deliver_to_staff(context.application, outcome.deliveries)
+            return
+        elif action == "close" and len(parts) == 4:
+            await _close(update, context, case_id, parts[3])
+        elif action == "use":
+            async with data.sessions() as session, session.begin():
+                member = await _member(session, context, update)
+                case = await session.get(Case, case_id)
+                if case is None or case.owner_id != member.id or \
+                        case.status != CaseStatus.ACTIVE:
+                    raise case_service.CaseError("not_your_case", number=case_id)
+                member.active_case_id = case.id
+            await query.answer(_t(context, "now_active", number=case_id))
+            await _say(update, context, _t(context, "now_active", number=case_id))
+            return
+        else:
+            raise case_service.CaseError("expired_button")
+    except case_service.CaseError as exc:
+        try:
+            await query.answer(_t(context, exc.key, **exc.values), show_alert=True)
+        except TelegramError:
+            pass
+        return
+    try:
+        await query.answer()
+    except TelegramError:
+        pass
+
+
+async def _take(update: Update, context: BotContext, case_id: int) -> None:
+    data = context.bot_data
+    app = context.application
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        member = await _member(session, context, update)
+        result = await case_service.take(session, case_id=case_id, member=member, now=now)
+        case = result.case
+        client = await session.get(Client, case.client_id) if case.client_id else None
+        client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
+        client_lang = client.language if client else None
+        phone = data.crypto.decrypt(case.phone_enc) if case.phone_enc else None
+        name = member.name
+        role = case_service.role_for(case.category)
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        card = case_service.card(case, texts=data.texts, language=data.texts.lang(None),
+                                 now=now, phone=phone, with_buttons=False)
+        await edit_screen(app, query.message.chat.id, query.message.message_id,
+                          Screen(card.text + "\n\n" + _t(context, "taken_you_short")))
+    await _say(update, context, _t(context, "taken_you", number=case.id))
+    for staff_id, message_id in result.others:
+        async with data.sessions() as session:
+            other = await session.get(Staff, staff_id)
+        if other is None:
+            continue
+        await edit_screen(app, data.crypto.decrypt_int(other.tg_id_enc), message_id,
+                          Screen(_t(context, "taken_by", number=case.id, name=name)))
+    if client_chat is not None and case.contact != "call_later":
+        await _tell_client(context, client_id=case.client_id, chat_id=client_chat,
+                           text=data.texts.t(client_lang, "specialist_joined",
+                                             role=data.texts.t(client_lang, f"role_{role}")),
+                           buttons=[[Button(data.texts.t(client_lang, "btn_end"), "c:end")]])
+
+
+async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: int, text: str,
+                       buttons: list[list[Button]] | None = None) -> None:
+    """A message to a client, recorded for quick exit; it becomes her menu if it has buttons."""
+    from bot.delivery import record_messages
+
+    data = context.bot_data
+    try:
+        message = await send_screen(context.application, chat_id, Screen(text, buttons or []))
+    except TelegramError as exc:
+        log.warning("message to a client not delivered: %s", type(exc).__name__)
+        return
+    if client_id is None:
+        return
+    async with data.sessions() as session, session.begin():
+        client = await session.get(Client, client_id)
+        if client is not None:
+            await record_messages(session, client=client, message_ids=[message.message_id],
+                                  now=data.clock.now(), app=context.application)
+            if buttons:
+                client.menu_message_id = message.message_id
+
+
+async def _close(update: Update, context: BotContext, case_id: int, outcome: str) -> None:
+    data = context.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        member = await _member(session, context, update)
+        case = await case_service.close(session, case_id=case_id, member=member,
+                                        outcome=outcome, now=now)
+        client = await session.get(Client, case.client_id) if case.client_id else None
+        client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
+        client_lang = client.language if client else None
+        if client is not None and client.step == "waiting":
+            client.step = "rate"
+            client.step_data = {"case": case.id}
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        await edit_screen(context.application, query.message.chat.id, query.message.message_id,
+                          Screen(_t(context, "closed", number=case_id,
+                                    outcome=_t(context, f"outcome_{outcome}"))))
+    if client_chat is not None and outcome != "no_contact":
+        texts = data.texts
+        stars = [Button("⭐" * n, f"c:rate:{n}") for n in range(1, 6)]
+        await _tell_client(context, client_id=case.client_id, chat_id=client_chat,
+                           text=texts.t(client_lang, "conversation_closed"),
+                           buttons=[stars[:3], stars[3:]])
+
+
+async def on_staff_message(update: Update, context: BotContext) -> None:
+    """A specialist's message: to the client of the replied-to copy, or of her active case."""
+    message = update.effective_message
+    assert message is not None
+    data = context.bot_data
+    app = context.application
+    staff_chat = update.effective_chat
+    assert staff_chat is not None
+    async with data.sessions() as session:
+        member = await _member(session, context, update)
+        member_id = member.id
+        active = member.active_case_id
+    target_case_id = active
+    reply_to_client: int | None = None
+    if message.reply_to_message is not None:
+        found = await relay.case_of_staff_reply(
+            app, staff_id=member_id, replied_message_id=message.reply_to_message.message_id)
+        if found is not None:
+            target_case_id, reply_to_client = found
+    async with data.sessions() as session:
+        case = await session.get(Case, target_case_id) if target_case_id else None
+    if case is None or case.status != CaseStatus.ACTIVE or case.owner_id != member_id:
+        await _say(update, context, _t(context, "no_active_case"))
+        return
+    try:
+        await relay.staff_to_client(app, case=case, staff_id=member_id,
+                                    staff_chat_id=staff_chat.id, message_id=message.message_id,
+                                    reply_to_client_message=reply_to_client)
+    except relay.RelayFailed:
+        await _say(update, context, _t(context, "client_unreachable", number=case.id))
+
+
+async def refuse(update: Update, context: BotContext) -> None:
+    """A staff command from someone who is not (or no longer) staff."""
+    chat = update.effective_chat
+    if chat is not None:
+        user = update.effective_user
+        await chat.send_message(
+            context.bot_data.texts.t(user.language_code if user else None, "not_staff"),
+            parse_mode=ParseMode.HTML,
+        )
+
+
+def register(app: SezimApp) -> None:
+    is_staff = StaffFilter(app.bot_data) & filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler(["start", "help"], on_staff_start, filters=is_staff))
+    app.add_handler(CommandHandler("duty", on_duty, filters=is_staff))
+    app.add_handler(CommandHandler("queue", on_queue, filters=is_staff))
+    app.add_handler(CommandHandler("cases", on_cases, filters=is_staff))
+    app.add_handler(CommandHandler("close", on_close, filters=is_staff))
+    # Card buttons: matched for staff only; from anyone else they fall to the client's
+    # handler, which answers "this menu has expired".
+    app.add_handler(CallbackQueryHandler(on_card_button, pattern=r"^s:"), group=0)
+    app.add_handler(
+        MessageHandler(is_staff & filters.UpdateType.MESSAGE & ~filters.COMMAND,
+                       on_staff_message)
+    )
+
+
+def register_refusals(app: SezimApp) -> None:
+    """After the admin handlers: staff commands from non-staff get a clear refusal."""
+    app.add_handler(CommandHandler(list(STAFF_COMMANDS), refuse,
+                                   filters=filters.ChatType.PRIVATE))

@@ -1,0 +1,1 @@
+"""Alembic migrations, shipped inside the package so `sezim-bot db upgrade` finds them."""
