@@ -34,6 +34,7 @@ class BotData:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     flood: FloodGuard
+    tap_flood: FloodGuard
 
     def __init__(self) -> None:
         # Which staff member sent an update (None: not staff), set by the identify handler.
@@ -45,6 +46,7 @@ class BotData:
         self.crypto = crypto
         self.texts = Texts(settings)
         self.flood = FloodGuard(settings.limits.messages_per_minute)
+        self.tap_flood = FloodGuard(settings.limits.taps_per_minute)
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):

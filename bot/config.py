@@ -119,7 +119,8 @@ class Retention(_Section):
 
 
 class Limits(_Section):
-    messages_per_minute: int = Field(default=20, ge=1, le=600)
+    messages_per_minute: int = Field(default=30, ge=1, le=600)
+    taps_per_minute: int = Field(default=60, ge=1, le=600)
     max_text_length: int = Field(default=2000, ge=100, le=4096)
 
 

@@ -230,7 +230,8 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         await _tell_client(context, client_id=case.client_id, chat_id=client_chat,
                            text=data.texts.t(client_lang, "specialist_joined",
                                              role=data.texts.t(client_lang, f"role_{role}")),
-                           buttons=[[Button(data.texts.t(client_lang, "btn_end"), "c:end")]])
+                           buttons=[[Button(data.texts.t(client_lang, "btn_info"), "c:info")],
+                                    [Button(data.texts.t(client_lang, "btn_end"), "c:end")]])
 
 
 async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: int, text: str,
@@ -239,8 +240,13 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
     from bot.delivery import record_messages
 
     data = context.bot_data
+    async with data.sessions() as session:
+        client = await session.get(Client, client_id) if client_id else None
+        language = client.language if client else None
+    # Quick exit stays one tap away on every screen she gets.
+    rows = [*(buttons or []), [Button(data.texts.t(language, "btn_exit"), "c:exit")]]
     try:
-        message = await send_screen(context.application, chat_id, Screen(text, buttons or []))
+        message = await send_screen(context.application, chat_id, Screen(text, rows))
     except TelegramError as exc:
         log.warning("message to a client not delivered: %s", type(exc).__name__)
         return
@@ -251,8 +257,7 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
         if client is not None:
             await record_messages(session, client=client, message_ids=[message.message_id],
                                   now=data.clock.now(), app=context.application)
-            if buttons:
-                client.menu_message_id = message.message_id
+            client.menu_message_id = message.message_id
 
 
 async def _close(update: Update, context: BotContext, case_id: int, outcome: str) -> None:

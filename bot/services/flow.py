@@ -729,7 +729,8 @@ class Flow:
             await case_service.rate(self.session, case_id=case_id, client_id=self.client.id,
                                     rating=int(args[0]))
         self.reset(HOME)
-        return Reply([Screen(self.t("rate_thanks"))], edit=True)
+        return Reply([self.screen(self.t("rate_thanks"), [[self.b("btn_home", "home")]])],
+                     edit=True)
 
     async def _on_fg(self, args: list[str]) -> Reply:
         if args == ["yes"]:
