@@ -43,9 +43,11 @@ def _parser() -> argparse.ArgumentParser:
                         "config.toml)")
     parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # `--config` is accepted after the command too (`sezim-bot db upgrade --config F`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", dest="sub_config", help="TOML configuration")
 
-    run = sub.add_parser("run", help="run the bot (long polling)")
-    run.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    sub.add_parser("run", parents=[common], help="run the bot (long polling)")
 
     demo = sub.add_parser("demo", help="the real bot against the built-in Telegram emulator, "
                           "playing a crisis conversation")
@@ -55,25 +57,23 @@ def _parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    db_sub.add_parser("upgrade", help="apply all migrations")
-    for p in (db,):
-        p.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    db_sub.add_parser("upgrade", parents=[common], help="apply all migrations")
 
     staff = sub.add_parser("staff", help="staff members and their roles")
-    staff.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
     staff_sub = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
-    add = staff_sub.add_parser("add", help="add a member (or change her name and roles)")
+    add = staff_sub.add_parser("add", parents=[common],
+                               help="add a member (or change her name and roles)")
     add.add_argument("--telegram-id", type=int, required=True)
     add.add_argument("--name", required=True)
     add.add_argument("--role", required=True,
                      help="psychologist, lawyer, child_psychologist, coordinator, admin "
                           "(comma-separated)")
-    remove = staff_sub.add_parser("remove", help="take away all access at once")
+    remove = staff_sub.add_parser("remove", parents=[common],
+                                  help="take away all access at once")
     remove.add_argument("--telegram-id", type=int, required=True)
-    staff_sub.add_parser("list", help="active members")
+    staff_sub.add_parser("list", parents=[common], help="active members")
 
-    purge = sub.add_parser("purge", help="apply the retention policy now")
-    purge.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    sub.add_parser("purge", parents=[common], help="apply the retention policy now")
     return parser
 
 

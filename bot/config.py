@@ -128,9 +128,6 @@ class Telegram(_Section):
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
     token: SecretStr | None = None
-    webhook_url: str | None = None
-    webhook_listen: str = "127.0.0.1"
-    webhook_port: int = Field(default=8443, ge=1, le=65535)
     poll_timeout: int = Field(default=30, ge=0, le=50)
 
 

@@ -70,7 +70,8 @@ class Harness:
         self._task = asyncio.create_task(serve(
             self.settings, token=self.emulator.token, stop=self._stop, clock=self.clock,
             on_ready=on_ready))
-        done, _ = await asyncio.wait({self._task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        waiters: set[asyncio.Future[Any]] = {self._task, ready}
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if self._task in done:
             self._task.result()  # raises what made start-up fail
         self.app = ready.result()

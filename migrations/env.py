@@ -47,5 +47,5 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    raise SystemExit("offline (SQL script) migrations are not supported; run `sezim-bot db upgrade`")
+    raise SystemExit("offline migrations are not supported; run `sezim-bot db upgrade`")
 run_migrations_online()

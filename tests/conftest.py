@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.clock import FakeClock
 from bot.harness import Harness
+from tests.pg import postgres_server
 
 
 @pytest.fixture
@@ -29,3 +32,33 @@ async def harness(db_url: str, clock: FakeClock) -> AsyncIterator[Harness]:
         yield h
     finally:
         await h.stop()
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A real PostgreSQL server for the whole session (skipped where none is installed,
+    except under CI=true, where a missing server is a failure)."""
+    try:
+        with postgres_server() as url:
+            yield url
+    except FileNotFoundError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+async def pg_url(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, empty database on the session's server."""
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = pg_server.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    yield pg_server.rsplit("/", 1)[0] + f"/{name}"
