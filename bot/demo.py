@@ -131,7 +131,7 @@ async def _play(h: Harness, language: str) -> None:
     for number in range(1, 12):
         answer = t("btn_yes") if number in (2, 6) else t("btn_no")
         await client.press(answer)
-        await h.settle(quiet=0.1)
+        await h.settle()
     show.show("Eleven yes/no questions (yes to 2 and 6: screened in)")
     await step("Chat here now", client.press(t("contact_chat_now")))
     await step("She sends the request; the lawyer on duty gets a card",

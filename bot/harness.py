@@ -120,18 +120,11 @@ class Harness:
             member.duty_override = on_duty
         return phone
 
-    async def settle(self, quiet: float = 0.25, timeout: float = 15.0) -> None:
-        """Wait until the bot has handled every update and gone quiet."""
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait until the bot has handled (and so confirmed) every update sent so far.
+
+        The bot asks for the next updates only after handling the previous batch, so an
+        empty queue on the emulator means everything was handled and answered.
+        """
         emu = self.emulator
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-
-        def activity() -> int:
-            return sum(1 for method, _ in emu.calls if method != "getUpdates")
-
-        while loop.time() < deadline:
-            before = activity()
-            await asyncio.sleep(quiet)
-            if activity() == before and not emu.updates:
-                return
-        raise TimeoutError("the bot did not go quiet")
+        await emu.wait_for(lambda: not emu.updates, timeout)

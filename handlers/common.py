@@ -49,6 +49,8 @@ async def gate(update: Update, context: BotContext) -> None:
     # Taps come faster than typing (eleven screen questions in a row), so they have their
     # own, wider window.
     data = context.bot_data
+    if _is_exit(update):
+        return  # quick exit is never held back, however fast she taps
     guard = data.tap_flood if update.callback_query is not None else data.flood
     if not guard.allow(user.id):
         if guard.should_warn(user.id):
@@ -63,6 +65,13 @@ async def gate(update: Update, context: BotContext) -> None:
             except TelegramError:
                 pass
         raise ApplicationHandlerStop
+
+
+def _is_exit(update: Update) -> bool:
+    if update.callback_query is not None:
+        return update.callback_query.data == "c:exit"
+    message = update.message
+    return message is not None and (message.text or "").strip().split("@")[0] == "/exit"
 
 
 async def identify(update: Update, context: BotContext) -> None:

@@ -187,8 +187,10 @@ async def on_card_button(update: Update, context: BotContext) -> None:
         else:
             raise case_service.CaseError("expired_button")
     except case_service.CaseError as exc:
+        # A stranger is answered in her own language; staff in the center's.
+        language = query.from_user.language_code if exc.key == "not_staff" else None
         try:
-            await query.answer(_t(context, exc.key, **exc.values), show_alert=True)
+            await query.answer(data.texts.t(language, exc.key, **exc.values), show_alert=True)
         except TelegramError:
             pass
         return

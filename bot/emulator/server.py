@@ -211,7 +211,8 @@ class BotAPIEmulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Long polls in flight are cut short at stop rather than waited for.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -555,9 +556,10 @@ class BotAPIEmulator:
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
-        if offset:
+        if offset and self.updates and self.updates[0]["update_id"] < offset:
             # Telegram forgets every update below the offset: it is confirmed.
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            await self._notify()
 
         def pending() -> list[dict[str, Any]]:
             return [u for u in self.updates if u["update_id"] >= offset][:limit]

@@ -384,7 +384,8 @@ class Flow:
         if signal is not danger.Signal.NONE:
             return await self._danger_interrupt(signal, case)
         if len(text) > self.settings.limits.max_text_length:
-            return Reply([Screen(self.t("too_long", limit=self.settings.limits.max_text_length))])
+            return Reply([Screen(self.t("too_long", limit=self.settings.limits.max_text_length)),
+                          self.render()])
         step = self.client.step
         if step == PHONE:
             phone = normalise_kg_phone(text)

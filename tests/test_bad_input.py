@@ -1,0 +1,124 @@
+"""Bad input from a client or a stranger: a clear answer, nothing lost, the bot keeps going."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.emulator import Phone
+from bot.harness import Harness
+from tests.helpers import cases, t
+
+
+async def started(h: Harness, language: str = "en") -> Phone:
+    phone = h.phone("Aida", language_code=language)
+    await phone.send("/start")
+    await h.settle()
+    return phone
+
+
+@pytest.mark.parametrize("kind", ["sticker", "voice", "photo", "location", "contact",
+                                  "document", "video"])
+async def test_media_outside_a_conversation_gets_an_explanation(harness: Harness,
+                                                                kind: str) -> None:
+    phone = await started(harness)
+    if kind == "location":
+        await phone.send_location()
+    elif kind == "contact":
+        await phone.send_contact("+996555123456")
+    else:
+        await phone.send_media(kind)
+    replies = await phone.wait_reply(2)
+    assert replies[0].plain() == t(harness, "en", "media_not_read")
+    assert "Are you in danger right now?" in replies[1].plain()  # the current menu again
+
+
+async def test_an_overlong_text_is_answered_and_the_step_kept(harness: Harness) -> None:
+    phone = await started(harness)
+    await phone.press("I need help")
+    await harness.settle()
+    await phone.send("a" * 5000)
+    reply, menu = await phone.wait_reply(2)
+    assert "too long" in reply.plain()
+    assert "can anyone else read this phone" in menu.plain()
+    await phone.press("No, only me")
+    await harness.settle()
+    assert "Who needs help?" in phone.last().plain()
+
+
+async def test_an_edited_message_is_answered(harness: Harness) -> None:
+    phone = await started(harness)
+    sent = await phone.send("hello")
+    await harness.settle()
+    await phone.edit(sent, "hello again")
+    (reply,) = await phone.wait_reply()
+    assert reply.plain() == t(harness, "en", "edited")
+
+
+@pytest.mark.parametrize("data", ["c:reg:mars", "c:q:99:y", "c:nonsense", "garbage",
+                                  "c:lang:xx", "c:res:../../etc/passwd", "s:take:1",
+                                  "s:close:1:legal", "c:" + "x" * 62])
+async def test_forged_callback_data_is_refused_politely(harness: Harness, data: str) -> None:
+    phone = await started(harness)
+    cq = await phone.press_data(phone.last(), data)
+    answer = await phone.answered(cq)
+    assert answer.get("text") in (t(harness, "en", "expired"), t(harness, "en", "not_staff"),
+                                  t(harness, "en", "expired_button"))
+    await harness.settle()
+    assert await cases(harness) == []
+    # Still working.
+    await phone.press("I need help")
+    await harness.settle()
+    assert "can anyone else read this phone" in phone.last().plain()
+
+
+async def test_unknown_command_is_answered(harness: Harness) -> None:
+    phone = await started(harness)
+    await phone.send("/whatever")
+    replies = await phone.wait_reply(2)
+    assert replies[0].plain() == t(harness, "en", "unknown_command")
+
+
+async def test_staff_commands_from_a_stranger_are_refused(harness: Harness) -> None:
+    stranger = await started(harness)
+    for command in ("/queue", "/duty on", "/cases", "/close", "/staff list"):
+        await stranger.send(command)
+        (reply,) = await stranger.wait_reply()
+        assert reply.plain() == t(harness, "en", "not_staff")
+
+
+async def test_a_flood_gets_one_calm_answer_and_quick_exit_still_works(
+    harness: Harness,
+) -> None:
+    phone = await started(harness)
+    assert harness.settings is not None
+    limit = harness.settings.limits.messages_per_minute
+    for i in range(limit + 15):
+        await phone.send(f"message {i}")
+    await harness.settle()
+    slow = [m for m in phone.all_bot_messages()
+            if m.plain() == t(harness, "en", "slow_down")]
+    assert len(slow) == 1
+    # Another person is served as usual.
+    other = await started(harness)
+    assert "Are you in danger right now?" in other.last().plain()
+    # And she can still leave at once.
+    await phone.send("/exit")
+    await harness.settle()
+    assert phone.last().plain() == t(harness, "en", "exit_done")
+
+
+async def test_group_chats_and_channel_posts_are_ignored_without_error(
+    harness: Harness,
+) -> None:
+    phone = await started(harness)
+    await harness.emulator.raw_update({"channel_post": {
+        "message_id": 1, "date": 0, "chat": {"id": -100123, "type": "channel", "title": "x"},
+        "text": "hello"}})
+    await harness.emulator.raw_update({"message": {
+        "message_id": 5, "date": 0, "chat": {"id": -42, "type": "group", "title": "g"},
+        "from": phone.user.as_dict(), "text": "/start",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}})
+    await harness.settle()
+    await phone.send("/help")
+    (reply,) = await phone.wait_reply()
+    assert "What I can do" in reply.plain()

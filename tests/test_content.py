@@ -1,0 +1,120 @@
+"""The texts: every one in every language, placeholders intact, within Telegram's limits;
+every button's callback data within 64 bytes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import LANGUAGES, Settings
+from bot.crypto import Crypto
+from bot.emulator.server import MAX_TEXT, parse_html
+from bot.i18n import Texts, load_catalog, placeholders
+from bot.services import cases as case_service
+from bot.services import flow as flow_module
+from bot.services.flow import Flow
+from models import Case, Client
+
+CATALOGS = {lang: load_catalog(lang) for lang in LANGUAGES}
+UI_KEYS = sorted(CATALOGS["en"]["ui"])
+RESOURCE_IDS = sorted(CATALOGS["en"]["resources"])
+SAMPLE_VALUES = {"number": 123456, "total": 11, "minutes": 15, "limit": 2000, "hours": 24,
+                 "time": "26.11 19:00", "name": "Aigul", "roles": "lawyer", "role": "lawyer",
+                 "urgency": "high", "category": "legal", "count": 3, "label": "L",
+                 "value": "V", "outcome": "Legal consultation", "reason": "r"}
+BUTTON_PREFIXES = ("btn_", "for_", "cat_", "contact_", "outcome_", "slot_", "role_")
+MAX_BUTTON_LABEL = 40
+
+
+def test_the_resource_library_has_the_topics_the_center_publishes() -> None:
+    assert RESOURCE_IDS == sorted([
+        "safety_plan", "quarantine_stress", "healthy_relationships", "children_quarantine",
+        "digital_safety", "legal_rights", "services"])
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_text_exists_in_every_language(lang: str) -> None:
+    ui = CATALOGS[lang]["ui"]
+    assert set(ui) == set(UI_KEYS), {"missing": set(UI_KEYS) - set(ui),
+                                     "extra": set(ui) - set(UI_KEYS)}
+    assert set(CATALOGS[lang]["resources"]) == set(RESOURCE_IDS)
+    for key in UI_KEYS:
+        assert ui[key].strip(), f"{lang}:{key} is empty"
+        assert placeholders(ui[key]) == placeholders(CATALOGS["en"]["ui"][key]), \
+            f"{lang}:{key} placeholders differ from English"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_texts_render_within_telegram_limits(lang: str) -> None:
+    texts = Texts(Settings())
+    for key in UI_KEYS:
+        rendered = texts.t(lang, key, **SAMPLE_VALUES)
+        visible = parse_html(rendered)  # also proves the HTML is well formed
+        assert 0 < len(visible) <= MAX_TEXT, f"{lang}:{key}"
+        if key.startswith(BUTTON_PREFIXES):
+            assert len(visible) <= MAX_BUTTON_LABEL, f"{lang}:{key} is too long for a button"
+    for rid in RESOURCE_IDS:
+        item = texts.resource(lang, rid)
+        visible = parse_html(f"<b>{item.title}</b>\n\n{item.body}")
+        assert len(visible) <= MAX_TEXT, f"{lang}:{rid} is {len(visible)} characters"
+        assert len(item.title) <= MAX_BUTTON_LABEL
+
+
+def test_facts_come_from_configuration() -> None:
+    settings = Settings.model_validate({"organization": {"hotline": "+996 000 000000"},
+                                       "emergency": {"police": "902"}})
+    texts = Texts(settings)
+    for lang in LANGUAGES:
+        emergency = texts.t(lang, "emergency")
+        assert "+996 000 000000" in emergency and "902" in emergency
+        assert "102" not in emergency
+    # The content files themselves carry no hard-coded emergency numbers.
+    for lang in LANGUAGES:
+        for key, text in CATALOGS[lang]["ui"].items():
+            for number in ("102", "103", "112", "512640"):
+                assert number not in text, f"{lang}:{key} hard-codes {number}"
+
+
+def test_no_text_gives_a_shelter_address() -> None:
+    for lang in LANGUAGES:
+        body = CATALOGS[lang]["resources"]["services"]["body"]
+        for word in ("улица", "ул.", "street", "көчөсү", "address:", "адрес:"):
+            assert word not in body.lower()
+
+
+def _all_screens(lang: str) -> list[flow_module.Screen]:
+    settings = Settings()
+    crypto = Crypto("x" * 40)
+    texts = Texts(settings)
+    now = FakeClock(datetime(2026, 11, 26, 12, tzinfo=UTC)).now()
+    screens = []
+    for step in sorted(flow_module.STEPS):
+        client = Client(id=1, language=lang, step=step,
+                        step_data={"q": 11, "res": "legal_rights", "case": 1})
+        flow = Flow(session=None, client=client, telegram_id=1,  # type: ignore[arg-type]
+                    texts=texts, settings=settings, crypto=crypto, now=now)
+        screens.append(flow.render())
+    case = Case(id=9_999_999_999, urgency="emergency", category="child", for_whom="other",
+                region="jalal_abad", language=lang, screen="screened_in",
+                screen_flags="1,2,3,4,5,6,7,8,9,10,11", contact="call_later",
+                created_at=now, contact_at=now)
+    screens.append(case_service.card(case, texts=texts, language=lang, now=now,
+                                     phone="+996 555 123 456"))
+    return screens
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_button_fits_telegrams_callback_data_limit(lang: str) -> None:
+    screens = _all_screens(lang)
+    data = [b.data for s in screens for row in s.buttons for b in row]
+    data += [f"s:close:9999999999:{o}" for o in case_service.OUTCOMES]
+    assert len(data) > 40
+    for item in data:
+        assert 1 <= len(item.encode("utf-8")) <= 64, item
+    for screen in screens:
+        assert len(parse_html(screen.text)) <= MAX_TEXT
+        # Quick exit on every client screen.
+        if not screen.text.startswith("<b>Case") and "s:take" not in str(screen.buttons):
+            assert any(b.data == "c:exit" for row in screen.buttons for b in row)
