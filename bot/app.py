@@ -74,6 +74,8 @@ async def on_startup(app: SezimApp) -> None:
 
     async with data.sessions() as session, session.begin():
         await staff_service.sync_roster(session, settings=data.settings)
+        await jobs.schedule_shift_starts(session, settings=data.settings,
+                                         now=data.clock.now())
     await jobs.ensure_daily_purge(app)
     await set_commands(app)
     await scheduling.rearm(app)

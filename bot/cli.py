@@ -19,9 +19,9 @@ log = logging.getLogger("bot")
 EXIT_CONFIG = 2
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging(verbose: bool = False, *, quiet: bool = False) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # httpx logs every request line, and those carry the bot token.
@@ -29,6 +29,7 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     # PTB at DEBUG would log request payloads, which carry message text.
     logging.getLogger("telegram").setLevel(logging.WARNING if not verbose else logging.INFO)
 
@@ -80,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    # The demo prints conversations; log lines would only get in their way.
+    setup_logging(args.verbose, quiet=args.command == "demo")
     if args.command is None:
         parser.print_help()
         return EXIT_CONFIG

@@ -108,17 +108,35 @@ async def _play(h: Harness, language: str) -> None:
 
     staff_lang = settings.organization.default_language
     lawyer = await h.add_staff("Aigul", ["lawyer"])
-    await h.add_staff("Nazira", ["psychologist"])
-    client = h.phone("Client", language_code=language)
-    words = CLIENT_WORDS[language]
-    show = Transcript([("client", client), ("lawyer Aigul", lawyer)])
+    psychologist = await h.add_staff("Nazira", ["psychologist"])
     print(f"sezim-bot demo: the real bot over HTTP against the loopback Telegram emulator "
           f"({h.emulator.base_url}), a throw-away SQLite database, two specialists on duty.")
+
+    # Scene 1: at night, a woman in danger writes in Kyrgyz.
+    night = h.phone("Woman at night", language_code="ky")
+    show = Transcript([("woman", night), ("psychologist Nazira", psychologist)])
+    print("\n══ Scene 1: in danger right now " + "═" * 40)
 
     async def step(title: str, action: object) -> None:
         await action  # type: ignore[misc]
         await h.settle()
         show.show(title)
+
+    await step("She writes", night.send("/start"))
+    await step("\"Yes, I'm in danger now\": the numbers come at once, nothing is asked",
+               night.press(texts.t("ky", "btn_danger_yes")))
+    await step("She accepts: an emergency case, the psychologist on duty gets the card",
+               night.press(texts.t("ky", "btn_write_yes")))
+    await step("Someone else may read her phone: messages will delete themselves",
+               night.press(texts.t("ky", "btn_safe_shared")))
+    await step("The psychologist takes the case", psychologist.press(t("btn_take", staff_lang)))
+    await step("Quick exit", night.press(texts.t("ky", "btn_exit")))
+
+    # Scene 2: a woman asks for legal help.
+    client = h.phone("Client", language_code=language)
+    words = CLIENT_WORDS[language]
+    show = Transcript([("client", client), ("lawyer Aigul", lawyer)])
+    print("\n══ Scene 2: asking for legal help " + "═" * 38)
 
     await step("She writes to the bot for the first time", client.send(words["hello"]))
     await step("She needs help, not in danger this minute", client.press(t("btn_danger_no")))

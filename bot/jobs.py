@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import scheduling
-from bot.delivery import AUTODELETE, delete_messages, deliver_to_staff
+from bot.config import Settings
+from bot.delivery import AUTODELETE, delete_messages, deliver_to_staff, send_screen
 from bot.services import cases as case_service
 from bot.services import retention
-from models import Case, CaseStatus, ChatMessage, Client, DueTime
+from bot.services.screens import Screen
+from models import Case, CaseStatus, ChatMessage, Client, DueTime, RosterShift, Staff
 
 if TYPE_CHECKING:
     from bot.app import SezimApp
@@ -105,3 +107,53 @@ async def ensure_daily_purge(app: SezimApp) -> None:
         if row is None:
             due = data.clock.now() + timedelta(hours=1)
             await scheduling.schedule(session, kind=PURGE, ref_id=PURGE_REF, due_at=due)
+
+
+SHIFT = "shift"
+
+
+def next_shift_start(shift: RosterShift, now: datetime, settings: Settings) -> datetime:
+    """The next time (after `now`) this weekly shift begins."""
+    tz = settings.organization.tz
+    local = now.astimezone(tz)
+    days_ahead = (shift.weekday - local.weekday()) % 7
+    start = (local + timedelta(days=days_ahead)).replace(
+        hour=shift.start_minute // 60, minute=shift.start_minute % 60, second=0,
+        microsecond=0)
+    if start <= local:
+        start += timedelta(days=7)
+    return start.astimezone(UTC)
+
+
+async def schedule_shift_starts(session: AsyncSession, *, settings: Settings,
+                                now: datetime) -> int:
+    """A due time for the start of every roster shift (the roster was just reloaded)."""
+    await session.execute(
+        update(DueTime).where(DueTime.kind == SHIFT, DueTime.done_at.is_(None))
+        .values(done_at=now)
+    )
+    shifts = (await session.scalars(select(RosterShift))).all()
+    for shift in shifts:
+        await scheduling.schedule(session, kind=SHIFT, ref_id=shift.id,
+                                  due_at=next_shift_start(shift, now, settings))
+    return len(shifts)
+
+
+@scheduling.runner(SHIFT)
+async def shift_start(app: SezimApp, shift_id: int) -> None:
+    """Her shift begins: tell her what waits, then come back next week."""
+    data = app.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        shift = await session.get(RosterShift, shift_id)
+        if shift is None:
+            return
+        member = await session.get(Staff, shift.staff_id)
+        waiting = len(await case_service.waiting_cases(session))
+        await scheduling.schedule(session, kind=SHIFT, ref_id=shift_id,
+                                  due_at=next_shift_start(shift, now + timedelta(minutes=1),
+                                                          data.settings))
+    if member is None or not member.active:
+        return
+    text = data.texts.t(None, "shift_start", count=waiting)
+    await send_screen(app, data.crypto.decrypt_int(member.tg_id_enc), Screen(text))

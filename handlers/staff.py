@@ -173,6 +173,11 @@ async def on_card_button(update: Update, context: BotContext) -> None:
             return
         elif action == "close" and len(parts) == 4:
             await _close(update, context, case_id, parts[3])
+        elif action == "called":
+            await _ask_outcome(update, context, case_id)
+        elif action in ("noanswer", "later"):
+            await _call_again(update, context, case_id, minutes=30 if action == "noanswer"
+                              else 120)
         elif action == "use":
             async with data.sessions() as session, session.begin():
                 member = await _member(session, context, update)
@@ -200,6 +205,39 @@ async def on_card_button(update: Update, context: BotContext) -> None:
         pass
 
 
+async def _ask_outcome(update: Update, context: BotContext, case_id: int) -> None:
+    async with context.bot_data.sessions() as session:
+        member = await _member(session, context, update)
+        case = await session.get(Case, case_id)
+        if case is None or case.status == CaseStatus.CLOSED:
+            raise case_service.CaseError("already_closed", number=case_id)
+        if not case_service._may_act(member, case):
+            raise case_service.CaseError("not_your_case", number=case_id)
+    buttons = [[Button(_t(context, f"outcome_{o}"), f"s:close:{case_id}:{o}")]
+               for o in case_service.OUTCOMES]
+    await _say(update, context, _t(context, "close_ask", number=case_id), buttons)
+
+
+async def _call_again(update: Update, context: BotContext, case_id: int, *,
+                      minutes: int) -> None:
+    """No answer, or not now: the call goes back to the queue for a later time."""
+    data = context.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        member = await _member(session, context, update)
+        due = await case_service.call_again(session, case_id=case_id, member=member, now=now,
+                                            minutes=minutes)
+    from bot import scheduling
+
+    scheduling.arm(context.application, case_service.CONTACT_DUE, case_id, due)
+    query = update.callback_query
+    if query is not None and query.message is not None:
+        local = staff_service.local_time(due, data.settings.organization.tz)
+        await edit_screen(context.application, query.message.chat.id, query.message.message_id,
+                          Screen(_t(context, "call_rescheduled", number=case_id,
+                                    time=local.strftime("%H:%M"))))
+
+
 async def _take(update: Update, context: BotContext, case_id: int) -> None:
     data = context.bot_data
     app = context.application
@@ -218,9 +256,18 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
     if query is not None and query.message is not None:
         card = case_service.card(case, texts=data.texts, language=data.texts.lang(None),
                                  now=now, phone=phone, with_buttons=False)
+        buttons: list[list[Button]] = []
+        if case.contact == "call_later":
+            # A call: the number is shown only here, with what came of the call.
+            buttons = [[Button(_t(context, "btn_called"), f"s:called:{case.id}")],
+                       [Button(_t(context, "btn_no_answer"), f"s:noanswer:{case.id}"),
+                        Button(_t(context, "btn_try_later"), f"s:later:{case.id}")]]
         await edit_screen(app, query.message.chat.id, query.message.message_id,
-                          Screen(card.text + "\n\n" + _t(context, "taken_you_short")))
-    await _say(update, context, _t(context, "taken_you", number=case.id))
+                          Screen(card.text + "\n\n" + _t(context, "taken_you_short"), buttons))
+    if case.contact == "call_later":
+        await _say(update, context, _t(context, "taken_call", number=case.id))
+    else:
+        await _say(update, context, _t(context, "taken_you", number=case.id))
     for staff_id, message_id in result.others:
         async with data.sessions() as session:
             other = await session.get(Staff, staff_id)

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -378,6 +379,31 @@ async def close(
                               case_id=case.id, detail=outcome)
     log.info("case %d closed: %s", case.id, outcome)
     return case
+
+
+async def call_again(
+    session: AsyncSession, *, case_id: int, member: Staff, now: datetime, minutes: int
+) -> datetime:
+    """A callback that did not happen: back to waiting, offered again after `minutes`."""
+    case = await session.get(Case, case_id)
+    if case is None or case.purged_at is not None:
+        raise CaseError("case_gone")
+    if case.contact != "call_later" or case.status != CaseStatus.ACTIVE:
+        raise CaseError("expired_button")
+    if not _may_act(member, case):
+        raise CaseError("not_your_case", number=case.id)
+    case.status = CaseStatus.WAITING
+    case.owner_id = None
+    case.taken_at = None
+    case.escalation_level = 0
+    case.contact_at = now + timedelta(minutes=minutes)
+    await session.execute(sql_delete(CaseOffer).where(CaseOffer.case_id == case.id))
+    if member.active_case_id == case.id:
+        member.active_case_id = None
+    await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id, due_at=case.contact_at)
+    await staff_service.audit(session, now=now, action="case.call_again", staff_id=member.id,
+                              case_id=case.id, detail=f"{minutes} min")
+    return case.contact_at
 
 
 async def end_by_client(

@@ -1,0 +1,376 @@
+"""Specialists end to end: cards, Take and Pass, escalation, the relay, closing, access."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from bot import scheduling
+from bot.clock import FakeClock
+from bot.config import Settings
+from bot.crypto import Crypto
+from bot.db import create_engine, sessionmaker
+from bot.emulator import Phone
+from bot.harness import Harness
+from bot.migrate import upgrade
+from bot.services import staff as staff_service
+from models import Appeal, AuditEntry, CaseStatus, RelayLink
+from tests.helpers import cases, t
+
+
+def s(h: Harness, key: str, **values: object) -> str:
+    """A staff text (staff read the center's default language)."""
+    return t(h, None, key, **values)
+
+
+async def client_asks(h: Harness, *, category: str = "legal", lang: str = "en") -> Phone:
+    """A client's quickest request: help, skip everything, the given kind of help."""
+    phone = h.phone("Client", language_code=lang)
+    await phone.send("/start")
+    await h.settle()
+    for label in ("btn_danger_no", "btn_safe_private", "btn_skip", f"cat_{category}",
+                  "btn_skip", "btn_skip", "contact_chat_now", "btn_send"):
+        await phone.press(t(h, lang, label))
+        await h.settle()
+    return phone
+
+
+def cards(phone: Phone, h: Harness) -> list[str]:
+    take = s(h, "btn_take")
+    return [m.plain() for m in phone.bot_messages() if take in phone.buttons(m)]
+
+
+async def test_triage_card_take_relay_close_and_rating(harness: Harness) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    psychologist = await harness.add_staff("Nazira", ["psychologist"])
+    client = await client_asks(harness, category="legal")
+    # The card goes to the lawyer on duty, not to the psychologist.
+    (card,) = cards(lawyer, harness)
+    assert "#1" in card or "№1" in card
+    assert cards(psychologist, harness) == []
+    await lawyer.press(s(harness, "btn_take"))
+    await harness.settle()
+    assert t(harness, "en", "specialist_joined", role="lawyer") in client.text()
+    # Text and a photo from her to the lawyer, copies without her account.
+    await client.send("He took my passport")
+    await harness.settle()
+    await client.send_photo("his message")
+    await harness.settle()
+    copies = lawyer.bot_messages()[-2:]
+    assert copies[0].plain() == "He took my passport"
+    assert copies[1].media and copies[1].media["type"] == "photo"
+    assert "forward_origin" not in str(harness.emulator.calls[-1])
+    # The lawyer answers by replying, text and a photo.
+    await lawyer.send("You can ask the police for the passport back.", reply_to=copies[0])
+    await harness.settle()
+    await lawyer.send_photo("a sample complaint")
+    await harness.settle()
+    answer, photo = client.bot_messages()[-2:]
+    assert answer.plain() == "You can ask the police for the passport back."
+    assert answer.reply_to is not None  # shown as an answer to her message
+    assert photo.media and photo.media["type"] == "photo"
+    # Only id pairs are kept, never the content.
+    assert harness.app is not None
+    async with harness.app.bot_data.sessions() as session:
+        links = (await session.scalars(select(RelayLink))).all()
+    assert len(links) == 4
+    # Close with the outcome; she rates the help.
+    await lawyer.send("/close")
+    await harness.settle()
+    await lawyer.press(s(harness, "outcome_legal"))
+    await harness.settle()
+    assert t(harness, "en", "conversation_closed") in client.last().plain()
+    await client.press("⭐⭐⭐⭐")
+    await harness.settle()
+    (case,) = await cases(harness)
+    assert (case.status, case.outcome, case.rating) == (CaseStatus.CLOSED, "legal", 4)
+    async with harness.app.bot_data.sessions() as session:
+        appeal = await session.get(Appeal, case.appeal_id)
+        actions = (await session.scalars(select(AuditEntry.action))).all()
+    assert appeal is not None and appeal.outcome == "legal" and appeal.rating == 4
+    assert appeal.minutes_to_reply == 0
+    assert {"case.take", "case.close"} <= set(actions)
+
+
+async def test_two_takes_at_once_leave_one_owner(harness: Harness) -> None:
+    a = await harness.add_staff("Aigul", ["psychologist"])
+    b = await harness.add_staff("Nazira", ["psychologist"])
+    client = await client_asks(harness, category="psych")
+    # Both see the case: one got the card, the other takes it from /queue.
+    holder, other = (a, b) if cards(a, harness) else (b, a)
+    await other.send("/queue")
+    await harness.settle()
+    take_first = holder.press(s(harness, "btn_take"))
+    cq1 = await take_first
+    cq2 = await other.press(s(harness, "btn_take_n", number=1))
+    await harness.settle()
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.ACTIVE
+    answers = [harness.emulator.callback_answers[cq] for cq in (cq1, cq2)]
+    refused = [x for x in answers if x.get("show_alert")]
+    assert len(refused) == 1
+    assert "Aigul" in refused[0]["text"] or "Nazira" in refused[0]["text"]
+    assert client.text().count(t(harness, "en", "specialist_joined", role="psychologist")) == 1
+
+
+async def test_unclaimed_case_escalates_then_goes_to_everyone(
+    harness: Harness, clock: FakeClock
+) -> None:
+    first = await harness.add_staff("Aigul", ["lawyer"])
+    second = await harness.add_staff("Bermet", ["lawyer"])
+    psych = await harness.add_staff("Nazira", ["psychologist"])
+    coordinator = await harness.add_staff("Gulnara", ["coordinator"], on_duty=None)
+    await client_asks(harness, category="legal")
+    got = [p for p in (first, second) if cards(p, harness)]
+    assert len(got) == 1 and cards(psych, harness) == []
+    assert harness.app is not None
+    clock.advance(minutes=14)
+    assert await scheduling.run_due(harness.app) == 0  # standard: 15 minutes
+    clock.advance(minutes=2)
+    assert await scheduling.run_due(harness.app) == 1
+    await harness.settle()
+    assert cards(first, harness) and cards(second, harness)  # the next lawyer
+    assert cards(psych, harness) == [] and cards(coordinator, harness) == []
+    clock.advance(minutes=16)
+    assert await scheduling.run_due(harness.app) == 1
+    # Then every specialist on duty and the coordinators.
+    assert cards(psych, harness) and cards(coordinator, harness)
+
+
+async def test_pass_goes_to_the_next_person_at_once(harness: Harness) -> None:
+    a = await harness.add_staff("Aigul", ["psychologist"])
+    b = await harness.add_staff("Nazira", ["psychologist"])
+    await client_asks(harness, category="psych")
+    holder, other = (a, b) if cards(a, harness) else (b, a)
+    assert cards(other, harness) == []
+    await holder.press(s(harness, "btn_pass"))
+    await harness.settle()
+    assert len(cards(other, harness)) == 1
+
+
+async def test_pending_escalation_fires_after_a_restart_exactly_once(
+    harness: Harness, clock: FakeClock
+) -> None:
+    first = await harness.add_staff("Aigul", ["lawyer"])
+    second = await harness.add_staff("Bermet", ["lawyer"])
+    await client_asks(harness, category="legal")
+    await harness.kill_bot()
+    clock.advance(minutes=20)
+    app = await harness.start_bot()
+    assert await scheduling.run_due(app) == 1
+    assert await scheduling.run_due(app) == 0
+    await harness.settle()
+    assert len(cards(first, harness)) == 1 and len(cards(second, harness)) == 1
+
+
+async def test_nobody_on_duty_alerts_coordinators_and_tells_the_client(
+    harness: Harness,
+) -> None:
+    coordinator = await harness.add_staff("Gulnara", ["coordinator"], on_duty=None)
+    client = await client_asks(harness)
+    assert "no specialist is on duty" in client.text()
+    assert "+996 312 512640" in client.text()
+    assert len(cards(coordinator, harness)) == 1
+
+
+async def test_a_specialist_cannot_act_on_anothers_case_unless_coordinator(
+    harness: Harness,
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    other = await harness.add_staff("Bermet", ["psychologist"], on_duty=False)
+    coordinator = await harness.add_staff("Gulnara", ["coordinator"], on_duty=None)
+    await client_asks(harness)
+    await lawyer.press(s(harness, "btn_take"))
+    await harness.settle()
+    await other.send("/close 1")
+    (reply,) = await other.wait_reply()
+    assert reply.plain() == s(harness, "not_your_case", number=1)
+    # A forged close button does not work either.
+    cq = await other.press_data(other.last(), "s:close:1:no_contact")
+    assert (await other.answered(cq))["text"] == s(harness, "not_your_case", number=1)
+    await coordinator.send("/close 1")
+    await harness.settle()
+    await coordinator.press(s(harness, "outcome_referral"))
+    await harness.settle()
+    (case,) = await cases(harness)
+    assert case.outcome == "referral"
+
+
+async def test_staff_commands_need_the_role(harness: Harness) -> None:
+    psychologist = await harness.add_staff("Nazira", ["psychologist"])
+    await psychologist.send("/staff add 5 Someone admin")
+    (reply,) = await psychologist.wait_reply()
+    assert reply.plain() == s(harness, "not_allowed")
+    admin = await harness.add_staff("Gulnara", ["admin"], on_duty=None)
+    await admin.send(f"/staff remove {psychologist.id}")
+    await harness.settle()
+    # Removed: access ends at once, old buttons included.
+    await psychologist.send("/queue")
+    (reply,) = await psychologist.wait_reply()
+    assert reply.plain() == t(harness, "ru", "not_staff")
+    cq = await psychologist.press_data(psychologist.last(), "s:take:1")
+    assert (await psychologist.answered(cq))["text"] == t(harness, "ru", "not_staff")
+
+
+async def test_duty_command_and_queue(harness: Harness) -> None:
+    member = await harness.add_staff("Aigul", ["lawyer"], on_duty=False)
+    await client_asks(harness)
+    await member.send("/duty on")
+    replies = await member.wait_reply(2)
+    assert replies[0].plain() == s(harness, "duty_on")
+    assert "#1" in replies[1].plain() or "№1" in replies[1].plain()
+    await member.send("/duty maybe")
+    (reply,) = await member.wait_reply()
+    assert reply.plain() == s(harness, "duty_usage")
+
+
+async def test_callback_request_reaches_the_role_at_the_chosen_time_with_the_number(
+    harness: Harness, clock: FakeClock
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    phone = harness.phone("Client", language_code="en")
+    await phone.send("/start")
+    await harness.settle()
+    for label in ("I need help", "No, only me", "Skip", "Legal", "Skip", "Skip",
+                  "Phone call at a safe time", "In 3 h"):
+        await phone.press(label)
+        await harness.settle()
+    await phone.send("+996 700 111 222")
+    await harness.settle()
+    await phone.press("Yes, send")
+    await harness.settle()
+    assert cards(lawyer, harness) == []  # not before the safe time
+    clock.advance(hours=3, minutes=1)
+    assert harness.app is not None
+    assert await scheduling.run_due(harness.app) >= 1  # the call (and the daily purge)
+    await harness.settle()
+    (card,) = cards(lawyer, harness)
+    assert "+996 700 111 222" in card
+    await lawyer.press(s(harness, "btn_take"))
+    await harness.settle()
+    # She is not written to: she asked for a call.
+    assert "joined" not in phone.text()
+    await lawyer.press(s(harness, "btn_no_answer"))
+    await harness.settle()
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.WAITING and case.owner_id is None
+
+
+async def test_roster_decides_who_is_on_duty_across_midnight(tmp_path: object) -> None:
+    settings = Settings.model_validate({
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path}/r.db"},
+        "roster": [
+            {"member": "Night", "role": "psychologist", "days": ["sun"], "start": "20:00:00",
+             "end": "08:00:00"},
+            {"member": "Day", "role": "lawyer", "days": ["mon", "tue", "wed", "thu", "fri"],
+             "start": "09:00:00", "end": "18:00:00"},
+        ],
+    })
+    engine = create_engine(settings.database.url)
+    await upgrade(engine)
+    sessions = sessionmaker(engine)
+    crypto = Crypto("r" * 40)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    async with sessions() as session, session.begin():
+        await staff_service.add_staff(session, crypto=crypto, telegram_id=1, name="Night",
+                                      roles=["psychologist"], now=now)
+        day = await staff_service.add_staff(session, crypto=crypto, telegram_id=2,
+                                            name="Day", roles=["lawyer"], now=now)
+        assert await staff_service.sync_roster(session, settings=settings) == 6
+
+    async def names(local: str) -> set[str]:
+        when = datetime.fromisoformat(local + "+06:00")
+        async with sessions() as session:
+            return {m.name for m in await staff_service.on_duty(session, settings=settings,
+                                                                now=when)}
+
+    assert await names("2026-11-29T21:00") == {"Night"}  # Sunday night
+    assert await names("2026-11-30T02:00") == {"Night"}  # Monday small hours
+    assert await names("2026-11-30T08:30") == set()
+    assert await names("2026-11-30T10:00") == {"Day"}
+    assert await names("2026-11-28T10:00") == set()  # Saturday
+    async with sessions() as session, session.begin():
+        member = await session.get(type(day), day.id)
+        assert member is not None
+        member.duty_override = False
+    assert await names("2026-11-30T10:00") == set()  # /duty off beats the roster
+    async with sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(AuditEntry))
+    assert count == 2  # both additions audited
+    await engine.dispose()
+
+
+async def test_several_cases_replies_and_switching_the_current_case(harness: Harness) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    first = await client_asks(harness)
+    await lawyer.press(s(harness, "btn_take"))
+    await harness.settle()
+    second = harness.phone("Second", language_code="en")
+    await second.send("/start")
+    await harness.settle()
+    for label in ("btn_danger_no", "btn_safe_private", "btn_skip", "cat_legal", "btn_skip",
+                  "btn_skip", "contact_chat_now", "btn_send"):
+        await second.press(t(harness, "en", label))
+        await harness.settle()
+    await lawyer.press(s(harness, "btn_take"))
+    await harness.settle()
+    await first.send("from the first")
+    await harness.settle()
+    from_first = lawyer.bot_messages()[-1]
+    # Plain messages go to the current case (the newest taken: the second client).
+    await lawyer.send("to whoever is current")
+    await harness.settle()
+    assert second.bot_messages()[-1].plain() == "to whoever is current"
+    # A reply goes to the client of the replied-to message.
+    await lawyer.send("answer to the first", reply_to=from_first)
+    await harness.settle()
+    assert first.bot_messages()[-1].plain() == "answer to the first"
+    # /cases lists both and switches the current one.
+    await lawyer.send("/cases")
+    (listing,) = await lawyer.wait_reply()
+    assert len(listing.buttons) == 2
+    await lawyer.press(s(harness, "btn_use_n", number=1))
+    await harness.settle()
+    await lawyer.send("now to the first")
+    await harness.settle()
+    assert first.bot_messages()[-1].plain() == "now to the first"
+
+
+async def test_the_client_can_end_the_conversation(harness: Harness) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    client = await client_asks(harness)
+    await lawyer.press(s(harness, "btn_take"))
+    await harness.settle()
+    await client.press(t(harness, "en", "btn_end"))
+    await harness.settle()
+    assert t(harness, "en", "conversation_closed") in client.last().plain()
+    assert s(harness, "client_ended", number=1) in lawyer.text()
+    await lawyer.press(s(harness, "outcome_psych"))
+    await harness.settle()
+    (case,) = await cases(harness)
+    assert (case.status, case.outcome) == (CaseStatus.CLOSED, "psych")
+    # Her later words no longer reach the specialist.
+    await client.send("hello?")
+    await harness.settle()
+    assert lawyer.bot_messages()[-1].plain() != "hello?"
+
+
+async def test_a_shift_start_message_tells_what_waits(db_url: str, clock: FakeClock) -> None:
+    # Monday 08:55 in Bishkek; the shift starts at 09:00.
+    clock.set(datetime(2026, 11, 30, 2, 55, tzinfo=UTC))
+    h = Harness(db_url, clock=clock, roster=[
+        {"member": "Aigul", "role": "lawyer", "days": ["mon"], "start": "09:00:00",
+         "end": "18:00:00"}])
+    await h.start()
+    try:
+        lawyer = await h.add_staff("Aigul", ["lawyer"], on_duty=None)
+        await client_asks(h)  # nobody on duty yet: it waits
+        await h.stop_bot()
+        app = await h.start_bot()  # the roster is loaded at start
+        clock.advance(minutes=6)
+        await scheduling.run_due(app)
+        await h.settle()
+        assert s(h, "shift_start", count=1) in lawyer.text()
+    finally:
+        await h.stop()
