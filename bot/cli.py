@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -30,6 +31,7 @@ def setup_logging(verbose: bool = False, *, quiet: bool = False) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     # PTB at DEBUG would log request payloads, which carry message text.
     logging.getLogger("telegram").setLevel(logging.WARNING if not verbose else logging.INFO)
 
@@ -75,6 +77,21 @@ def _parser() -> argparse.ArgumentParser:
     staff_sub.add_parser("list", parents=[common], help="active members")
 
     sub.add_parser("purge", parents=[common], help="apply the retention policy now")
+
+    st = sub.add_parser("stats", parents=[common], help="anonymous figures for reports")
+    st.add_argument("--from", dest="start", type=_date, help="first day (default: 1 January)")
+    st.add_argument("--to", dest="end", type=_date, help="last day (default: today)")
+    st.add_argument("--by", default="region",
+                    help="one or two of region, category, month, urgency, language, outcome, "
+                         "for_whom, out_of_hours, screen (comma-separated)")
+    st.add_argument("--format", choices=("table", "csv", "json", "png"), default="table")
+    st.add_argument("--out", help="write to this file (required for png)")
+    st.add_argument("--report", choices=("annual",),
+                    help="the annual report's figures instead of one breakdown")
+    st.add_argument("--external", action="store_true",
+                    help="suppress cells under 5, for figures that leave the center")
+    st.add_argument("--language", choices=("ky", "ru", "en"),
+                    help="labels' language (default: the center's)")
     return parser
 
 
@@ -105,11 +122,85 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_staff(settings, args))
         if args.command == "purge":
             return asyncio.run(_purge(settings))
+        if args.command == "stats":
+            return asyncio.run(_stats(settings, args))
     except ConfigError as exc:
         print(f"sezim-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     parser.print_help()
     return EXIT_CONFIG
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+async def _stats(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.clock import Clock
+    from bot.i18n import Texts
+    from bot.services import charts, stats
+
+    today = stats.today_in(settings.organization.tz, Clock().now())
+    start = args.start or date(today.year, 1, 1)
+    end = args.end or today
+    if end < start:
+        print("sezim-bot: --to is before --from", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.format == "png" and not args.out:
+        print("sezim-bot: --format png needs --out FILE", file=sys.stderr)
+        return EXIT_CONFIG
+    texts = Texts(settings)
+    language = args.language or settings.organization.default_language
+    engine, sessions = await _with_session(settings)
+    try:
+        async with sessions() as session:
+            if args.report:
+                grids = await stats.annual_report(session, start=start, end=end, texts=texts,
+                                                  language=language, external=args.external)
+                heading = texts.t(language, "report_heading", start=start.isoformat(),
+                                  end=end.isoformat())
+                rendered: str | bytes
+                if args.format == "table":
+                    rendered = stats.report_text(grids, heading)
+                elif args.format == "csv":
+                    rendered = stats.report_csv(grids)
+                elif args.format == "json":
+                    rendered = stats.report_json(grids, start=start, end=end,
+                                                 external=args.external)
+                else:
+                    rendered = charts.bar_chart(grids[0])
+            else:
+                try:
+                    by = stats.parse_by(args.by)
+                except stats.StatsError as exc:
+                    print(f"sezim-bot: {exc}", file=sys.stderr)
+                    return EXIT_CONFIG
+                result = await stats.breakdown(session, start=start, end=end, by=by)
+                table = stats.grid(result, texts=texts, language=language,
+                                   external=args.external)
+                if args.format == "table":
+                    rendered = table.text()
+                elif args.format == "csv":
+                    rendered = table.csv()
+                elif args.format == "json":
+                    rendered = stats.breakdown_json(table, result=result,
+                                                    external=args.external)
+                else:
+                    rendered = charts.bar_chart(table)
+    finally:
+        await engine.dispose()
+    if args.out:
+        data = rendered if isinstance(rendered, bytes) else rendered.encode("utf-8")
+        with open(args.out, "wb") as fh:
+            fh.write(data)
+        print(f"written to {args.out}")
+    else:
+        assert isinstance(rendered, str)
+        sys.stdout.write(rendered if rendered.endswith("\n") else rendered + "\n")
+    return 0
 
 
 def _run(settings: Settings) -> int:

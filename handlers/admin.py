@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import html
+import io
 import logging
+from datetime import date
 
-from telegram import Update
-from telegram.ext import CommandHandler, filters
+from telegram import InputFile, Update
+from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.app import BotContext, SezimApp
+from bot.services import charts, stats
 from bot.services import staff as staff_service
+from bot.services.cases import CaseError
+from bot.services.screens import Button
 from handlers.common import StaffFilter
 from handlers.staff import _member, _say, _t, register_refusals
 
@@ -62,7 +68,139 @@ async def on_staff(update: Update, context: BotContext) -> None:
             await _say(update, context, _t(context, "staff_error", reason=str(exc)))
 
 
+async def _stats_request(
+    context: BotContext, args: list[str]
+) -> tuple[date, date, list[str], str, bool]:
+    """Period, breakdown, period name and external flag from /stats or /export arguments."""
+    data = context.bot_data
+    today = stats.today_in(data.settings.organization.tz, data.clock.now())
+    external = "external" in args
+    args = [a for a in args if a != "external"]
+    period = "this_month"
+    by = ["region"]
+    dates = [a for a in args if len(a) == 10 and a[4] == "-"]
+    names = [a for a in args if a in stats.PERIODS]
+    dims = [a for a in args if a not in dates and a not in names]
+    if len(dates) == 2:
+        try:
+            start, end = date.fromisoformat(dates[0]), date.fromisoformat(dates[1])
+        except ValueError as exc:
+            raise stats.StatsError("bad date") from exc
+        if end < start or (end - start).days > 3660:
+            raise stats.StatsError("bad period")
+        period = "custom"
+    elif dates:
+        raise stats.StatsError("two dates are needed")
+    else:
+        period = names[0] if names else period
+        start, end = stats.period_bounds(period, today)
+    if dims:
+        by = stats.parse_by(dims[0])
+    return start, end, by, period, external
+
+
+async def _authorised(update: Update, context: BotContext, action: str) -> bool:
+    """Coordinators and admins only; the request is audited."""
+    data = context.bot_data
+    async with data.sessions() as session, session.begin():
+        try:
+            member = await _member(session, context, update)
+        except CaseError:
+            user = update.effective_user
+            await _say(update, context, data.texts.t(user.language_code if user else None,
+                                                     "not_staff"))
+            return False
+        if not member.role_names & VIEW_ROLES:
+            await _say(update, context, _t(context, "not_allowed"))
+            return False
+        await staff_service.audit(session, now=data.clock.now(), action=action,
+                                  staff_id=member.id,
+                                  detail=" ".join(context.args or [])[:200] or None)
+    return True
+
+
+def _stats_buttons(context: BotContext, period: str, by: list[str]) -> list[list[Button]]:
+    periods = [Button(_t(context, f"btn_{p}"), f"s:st:{p}:{by[0]}")
+               for p in stats.PERIODS if p != period]
+    dims = [Button(_t(context, f"stats_dim_{d}"), f"s:st:{period}:{d}")
+            for d in ("region", "category", "month", "urgency", "language", "outcome")
+            if [d] != by]
+    return [periods[:3], periods[3:], dims[:3], dims[3:]]
+
+
+async def _send_stats(update: Update, context: BotContext, args: list[str]) -> None:
+    data = context.bot_data
+    chat = update.effective_chat
+    assert chat is not None
+    try:
+        start, end, by, period, external = await _stats_request(context, args)
+    except stats.StatsError:
+        await _say(update, context, _t(context, "stats_usage"))
+        return
+    language = data.texts.lang(None)
+    async with data.sessions() as session:
+        result = await stats.breakdown(session, start=start, end=end, by=by)
+    if result.total[0] == 0:
+        await _say(update, context, _t(context, "stats_no_data"),
+                   _stats_buttons(context, period, by) if period != "custom" else None)
+        return
+    table = stats.grid(result, texts=data.texts, language=language, external=external)
+    text = f"<pre>{html.escape(table.text())}</pre>"
+    if len(text) > 4000:
+        text = text[:3990] + "…</pre>"
+    await context.bot.send_photo(chat.id, charts.bar_chart(table))
+    buttons = _stats_buttons(context, period, by) if period != "custom" else []
+    await _say(update, context, text, buttons)
+
+
+async def on_stats(update: Update, context: BotContext) -> None:
+    """/stats [period] [breakdown]: a table and a chart of anonymous appeal figures."""
+    if await _authorised(update, context, "stats.view"):
+        await _send_stats(update, context, list(context.args or []))
+
+
+async def on_stats_button(update: Update, context: BotContext) -> None:
+    """A period or breakdown button under a /stats answer."""
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    parts = query.data.split(":")
+    await query.answer()
+    if len(parts) != 4 or parts[2] not in stats.PERIODS or parts[3] not in stats.DIMENSIONS:
+        return
+    if await _authorised(update, context, "stats.view"):
+        await _send_stats(update, context, [parts[2], parts[3]])
+
+
+async def on_export(update: Update, context: BotContext) -> None:
+    """/export [period] [breakdown] [external]: the same figures as a CSV file."""
+    if not await _authorised(update, context, "stats.export"):
+        return
+    data = context.bot_data
+    chat = update.effective_chat
+    assert chat is not None
+    try:
+        start, end, by, _period, external = await _stats_request(context,
+                                                                 list(context.args or []))
+    except stats.StatsError:
+        await _say(update, context, _t(context, "stats_usage"))
+        return
+    async with data.sessions() as session:
+        result = await stats.breakdown(session, start=start, end=end, by=by)
+    table = stats.grid(result, texts=data.texts, language=data.texts.lang(None),
+                       external=external)
+    name = f"appeals-{start}-{end}-{'-'.join(by)}{'-external' if external else ''}.csv"
+    caption = data.texts.t(None, "export_caption_external" if external else "export_caption",
+                           start=start.isoformat(), end=end.isoformat(), by=", ".join(by))
+    await context.bot.send_document(
+        chat.id, InputFile(io.BytesIO(table.csv().encode("utf-8")), filename=name),
+        caption=caption)
+
+
 def register(app: SezimApp) -> None:
     is_staff = StaffFilter(app.bot_data) & filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("staff", on_staff, filters=is_staff))
+    app.add_handler(CommandHandler("stats", on_stats, filters=is_staff))
+    app.add_handler(CommandHandler("export", on_export, filters=is_staff))
+    # Period and breakdown buttons ("s:st:..."); the card handler leaves these alone.
+    app.add_handler(CallbackQueryHandler(on_stats_button, pattern=r"^s:st:"))
     register_refusals(app)

@@ -387,7 +387,7 @@ def register(app: SezimApp) -> None:
     app.add_handler(CommandHandler("close", on_close, filters=is_staff))
     # Card buttons: matched for staff only; from anyone else they fall to the client's
     # handler, which answers "this menu has expired".
-    app.add_handler(CallbackQueryHandler(on_card_button, pattern=r"^s:"), group=0)
+    app.add_handler(CallbackQueryHandler(on_card_button, pattern=r"^s:(?!st:)"))
     app.add_handler(
         MessageHandler(is_staff & filters.UpdateType.MESSAGE & ~filters.COMMAND,
                        on_staff_message)

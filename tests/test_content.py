@@ -23,7 +23,9 @@ RESOURCE_IDS = sorted(CATALOGS["en"]["resources"])
 SAMPLE_VALUES = {"number": 123456, "total": 11, "minutes": 15, "limit": 2000, "hours": 24,
                  "time": "26.11 19:00", "name": "Aigul", "roles": "lawyer", "role": "lawyer",
                  "urgency": "high", "category": "legal", "count": 3, "label": "L",
-                 "value": "V", "outcome": "Legal consultation", "reason": "r"}
+                 "value": "V", "outcome": "Legal consultation", "reason": "r",
+                 "start": "2026-01-01", "end": "2026-12-31", "by": "region", "n": 410,
+                 "m": 297}
 BUTTON_PREFIXES = ("btn_", "for_", "cat_", "contact_", "outcome_", "slot_", "role_")
 MAX_BUTTON_LABEL = 40
 

@@ -100,7 +100,8 @@ async def create_case(
     local = staff_service.local_time(now, settings.organization.tz)
     language = client.language or settings.organization.default_language
     appeal = Appeal(
-        day=local.date(), person=crypto.pseudonym(telegram_id, local.year), region=region,
+        day=local.date(), month=local.year * 100 + local.month,
+        person=crypto.pseudonym(telegram_id, local.year), region=region,
         category=category, for_whom=for_whom, urgency=urgency.value, language=language,
         out_of_hours=out_of_hours(now, settings), screen=screen,
     )

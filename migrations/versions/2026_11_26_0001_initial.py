@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 00:37:52.437244
+Create Date: 2026-11-26 01:03:32.032499
 """
 
 from collections.abc import Sequence
@@ -22,7 +22,8 @@ def upgrade() -> None:
     op.create_table('appeals',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('person', sa.String(length=32), nullable=False),
+    sa.Column('month', sa.Integer(), nullable=False),
+    sa.Column('person', sa.BigInteger(), nullable=False),
     sa.Column('region', sa.String(length=24), nullable=True),
     sa.Column('category', sa.String(length=24), nullable=True),
     sa.Column('for_whom', sa.String(length=16), nullable=True),
@@ -36,9 +37,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_appeals'))
     )
     with op.batch_alter_table('appeals', schema=None) as batch_op:
-        batch_op.create_index('ix_appeals_day', ['day'], unique=False)
-        batch_op.create_index('ix_appeals_day_category', ['day', 'category'], unique=False)
-        batch_op.create_index('ix_appeals_day_region', ['day', 'region'], unique=False)
+        batch_op.create_index('ix_appeals_month_person_day', ['month', 'person', 'day'], unique=False)
+        batch_op.create_index('ix_appeals_outcome_person_day', ['outcome', 'person', 'day'], unique=False)
+        batch_op.create_index('ix_appeals_person_day', ['person', 'day'], unique=False)
+        batch_op.create_index('ix_appeals_region_month_day', ['region', 'month', 'day'], unique=False)
+        batch_op.create_index('ix_appeals_region_month_person_day', ['region', 'month', 'person', 'day'], unique=False)
+        batch_op.create_index('ix_appeals_region_person_day', ['region', 'person', 'day'], unique=False)
+        batch_op.create_index('ix_appeals_urgency_screen_hours_reply_day', ['urgency', 'screen', 'out_of_hours', 'minutes_to_reply', 'day'], unique=False)
 
     op.create_table('clients',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -240,9 +245,13 @@ def downgrade() -> None:
     op.drop_table('due_times')
     op.drop_table('clients')
     with op.batch_alter_table('appeals', schema=None) as batch_op:
-        batch_op.drop_index('ix_appeals_day_region')
-        batch_op.drop_index('ix_appeals_day_category')
-        batch_op.drop_index('ix_appeals_day')
+        batch_op.drop_index('ix_appeals_urgency_screen_hours_reply_day')
+        batch_op.drop_index('ix_appeals_region_person_day')
+        batch_op.drop_index('ix_appeals_region_month_person_day')
+        batch_op.drop_index('ix_appeals_region_month_day')
+        batch_op.drop_index('ix_appeals_person_day')
+        batch_op.drop_index('ix_appeals_outcome_person_day')
+        batch_op.drop_index('ix_appeals_month_person_day')
 
     op.drop_table('appeals')
     # ### end Alembic commands ###
