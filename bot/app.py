@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import BotCommand, BotCommandScopeAllPrivateChats
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 from telegram.request import HTTPXRequest
 
 from bot.clock import Clock
@@ -17,6 +17,7 @@ from bot.crypto import Crypto
 from bot.db import create_engine, sessionmaker
 from bot.i18n import Texts
 from bot.services.limits import FloodGuard
+from bot.transport import ResilientRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ async def on_startup(app: SezimApp) -> None:
     await jobs.ensure_daily_purge(app)
     await set_commands(app)
     await scheduling.rearm(app)
+    await jobs.resend_undelivered_cards(app)
 
 
 async def set_commands(app: SezimApp) -> None:
@@ -122,7 +124,7 @@ def build_application(
         .updater(None)
         .request(HTTPXRequest(connection_pool_size=connection_pool_size, read_timeout=15))
         .get_updates_request(HTTPXRequest(read_timeout=settings.telegram.poll_timeout + 15))
-        .rate_limiter(AIORateLimiter(max_retries=5))
+        .rate_limiter(ResilientRateLimiter(max_retries=5))
         .post_init(on_startup)
         .post_shutdown(on_shutdown)
         .build()

@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("purge", parents=[common], help="apply the retention policy now")
 
+    sub.add_parser("rotate-key", parents=[common],
+                   help="re-encrypt everything under the first of SEZIM_SECRET_KEY's keys")
+
     st = sub.add_parser("stats", parents=[common], help="anonymous figures for reports")
     st.add_argument("--from", dest="start", type=_date, help="first day (default: 1 January)")
     st.add_argument("--to", dest="end", type=_date, help="last day (default: today)")
@@ -124,11 +127,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_purge(settings))
         if args.command == "stats":
             return asyncio.run(_stats(settings, args))
+        if args.command == "rotate-key":
+            return asyncio.run(_rotate_key(settings))
     except ConfigError as exc:
         print(f"sezim-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     parser.print_help()
     return EXIT_CONFIG
+
+
+async def _rotate_key(settings: Settings) -> int:
+    from bot import keys
+    from bot.config import require_secret_key
+    from bot.crypto import Crypto
+
+    secret = require_secret_key(settings)
+    if "," not in secret:
+        print("sezim-bot: set SEZIM_SECRET_KEY=NEW,OLD (the new key first) to rotate; "
+              "see `sezim-bot rotate-key --help`", file=sys.stderr)
+        return EXIT_CONFIG
+    engine, sessions = await _with_session(settings)
+    try:
+        async with sessions() as session, session.begin():
+            counts = await keys.rotate(session, crypto=Crypto(secret))
+    finally:
+        await engine.dispose()
+    print(f"re-encrypted {counts['clients']} client(s), {counts['staff']} staff member(s) and "
+          f"{counts['phones']} phone number(s) under the new key; you can now remove the "
+          "old key from SEZIM_SECRET_KEY")
+    return 0
 
 
 def _date(text: str) -> date:

@@ -106,10 +106,11 @@ DEFAULT_REGIONS = (
 
 
 class Escalation(_Section):
-    # Minutes a case may wait unclaimed before it goes to the next person on duty.
-    emergency_minutes: int = Field(default=2, ge=1, le=240)
-    high_minutes: int = Field(default=5, ge=1, le=240)
-    standard_minutes: int = Field(default=15, ge=1, le=1440)
+    # Minutes a case may wait unclaimed before it goes to the next person on duty
+    # (fractions allowed: 0.5 is thirty seconds).
+    emergency_minutes: float = Field(default=2, gt=0, le=240)
+    high_minutes: float = Field(default=5, gt=0, le=240)
+    standard_minutes: float = Field(default=15, gt=0, le=1440)
 
 
 class Retention(_Section):
@@ -128,6 +129,11 @@ class Telegram(_Section):
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
     token: SecretStr | None = None
+    # Webhook mode: Telegram calls this public HTTPS address (behind a reverse proxy that
+    # forwards to webhook_listen:webhook_port). Empty: long polling.
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
     poll_timeout: int = Field(default=30, ge=0, le=50)
 
 

@@ -36,6 +36,7 @@ class Crypto:
         )
         self._lookup_keys = [_derive(s, b"lookup") for s in secrets]
         self._pseudonym_key = _derive(secrets[0], b"pseudonym")
+        self._webhook_key = _derive(secrets[0], b"webhook")
 
     def encrypt(self, value: str | int) -> bytes:
         return self._fernet.encrypt(str(value).encode("utf-8"))
@@ -58,6 +59,10 @@ class Crypto:
         """The HMACs under every configured key, newest first (for rotation)."""
         data = str(value).encode()
         return [hmac.new(k, data, hashlib.sha256).digest() for k in self._lookup_keys]
+
+    def webhook_token(self) -> str:
+        """The secret Telegram sends with every webhook request (A-Z, a-z, 0-9, _ and -)."""
+        return base64.urlsafe_b64encode(self._webhook_key).decode("ascii").rstrip("=")
 
     def pseudonym(self, telegram_id: int, year: int) -> int:
         """A yearly pseudonym: the same person within a year, unlinkable across years.

@@ -15,7 +15,7 @@ from bot.delivery import AUTODELETE, delete_messages, deliver_to_staff, send_scr
 from bot.services import cases as case_service
 from bot.services import retention
 from bot.services.screens import Screen
-from models import Case, CaseStatus, ChatMessage, Client, DueTime, RosterShift, Staff
+from models import Case, CaseOffer, CaseStatus, ChatMessage, Client, DueTime, RosterShift, Staff
 
 if TYPE_CHECKING:
     from bot.app import SezimApp
@@ -157,3 +157,28 @@ async def shift_start(app: SezimApp, shift_id: int) -> None:
         return
     text = data.texts.t(None, "shift_start", count=waiting)
     await send_screen(app, data.crypto.decrypt_int(member.tg_id_enc), Screen(text))
+
+
+async def resend_undelivered_cards(app: SezimApp) -> int:
+    """Cards written to the database but never delivered (the process died between the
+    two): send them now, so a crash loses no offer of a waiting case."""
+    data = app.bot_data
+    now = data.clock.now()
+    deliveries = []
+    async with data.sessions() as session:
+        rows = (await session.execute(
+            select(CaseOffer, Case).join(Case, Case.id == CaseOffer.case_id)
+            .where(CaseOffer.message_id.is_(None), CaseOffer.passed.is_(False),
+                   Case.status == CaseStatus.WAITING)
+        )).all()
+        language = data.texts.lang(None)
+        for offer, case in rows:
+            phone = data.crypto.decrypt(case.phone_enc) \
+                if case.phone_enc and case.contact == "call_later" else None
+            deliveries.append(case_service.Delivery(
+                offer.staff_id, case_service.card(case, texts=data.texts, language=language,
+                                                  now=now, phone=phone), case.id))
+    if deliveries:
+        log.info("re-sending %d card(s) not delivered before a restart", len(deliveries))
+        await deliver_to_staff(app, deliveries)
+    return len(deliveries)

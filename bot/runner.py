@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
+import os
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
+from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from telegram import Update
@@ -21,7 +25,7 @@ from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, Ti
 from bot import migrate
 from bot.app import SezimApp, build_application
 from bot.clock import Clock
-from bot.config import Settings
+from bot.config import ENV_WEBHOOK_SECRET, Settings
 from bot.db import create_engine
 from models import ProcessedUpdate
 
@@ -97,6 +101,45 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             offset = update.update_id + 1
 
 
+WEBHOOK_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+async def serve_webhook(app: SezimApp, stop: asyncio.Event, *, secret: str) -> None:
+    """Receive updates by webhook: only requests carrying the secret token are handled,
+    and each is answered 200 only after it was handled (so Telegram retries otherwise)."""
+    settings = app.bot_data.settings
+    assert settings.telegram.webhook_url is not None
+    path = urlsplit(settings.telegram.webhook_url).path or "/"
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get(WEBHOOK_HEADER, "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            log.warning("webhook request without the right secret token refused")
+            return web.Response(status=403)
+        try:
+            payload = await request.json()
+            update = Update.de_json(payload, app.bot)
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400)
+        await handle_update(app, update)
+        return web.Response(status=200)
+
+    server = web.Application(client_max_size=1024 * 1024)
+    server.router.add_post(path, receive)
+    runner = web.AppRunner(server, access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.telegram.webhook_listen, settings.telegram.webhook_port)
+    await site.start()
+    try:
+        await app.bot.set_webhook(settings.telegram.webhook_url, secret_token=secret,
+                                  allowed_updates=Update.ALL_TYPES)
+        log.info("webhook listening on %s:%d", settings.telegram.webhook_listen,
+                 settings.telegram.webhook_port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
 async def serve(
     settings: Settings,
     *,
@@ -114,12 +157,18 @@ async def serve(
     try:
         if app.post_init is not None:
             await app.post_init(app)
-        await app.bot.delete_webhook(drop_pending_updates=False)
+        webhook = settings.telegram.webhook_url
+        if not webhook:
+            await app.bot.delete_webhook(drop_pending_updates=False)
         await app.start()
-        log.info("bot started; polling %s", settings.telegram.base_url.split("/bot")[0])
         if on_ready is not None:
             await on_ready(app)
-        await poll(app, stop, timeout=settings.telegram.poll_timeout)
+        if webhook:
+            secret = os.environ.get(ENV_WEBHOOK_SECRET) or app.bot_data.crypto.webhook_token()
+            await serve_webhook(app, stop, secret=secret)
+        else:
+            log.info("bot started; long polling")
+            await poll(app, stop, timeout=settings.telegram.poll_timeout)
     finally:
         if app.running:
             await app.stop()

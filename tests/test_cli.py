@@ -28,3 +28,20 @@ def test_staff_add_list_remove_and_purge(tmp_path: Path) -> None:
     assert b"123456789" not in (tmp_path / "cli.db").read_bytes()
     purge = run_cli("purge", env=env, cwd=tmp_path)
     assert purge.returncode == 0 and "purged" in purge.stdout
+
+
+def test_rotate_key_from_the_command_line(tmp_path: Path) -> None:
+    old, new = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'rot.db'}"
+    env = {"SEZIM_SECRET_KEY": old, "SEZIM_DATABASE_URL": url}
+    assert run_cli("staff", "add", "--telegram-id", "42", "--name", "Aigul", "--role",
+                   "lawyer", env=env, cwd=tmp_path).returncode == 0
+    single = run_cli("rotate-key", env=env, cwd=tmp_path)
+    assert single.returncode == 2 and "NEW,OLD" in single.stderr
+    rotated = run_cli("rotate-key", env={**env, "SEZIM_SECRET_KEY": f"{new},{old}"},
+                      cwd=tmp_path)
+    assert rotated.returncode == 0 and "1 staff member" in rotated.stdout
+    # With only the new key the member is still found (and removable).
+    removed = run_cli("staff", "remove", "--telegram-id", "42",
+                      env={**env, "SEZIM_SECRET_KEY": new}, cwd=tmp_path)
+    assert removed.returncode == 0, removed.stderr

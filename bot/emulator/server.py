@@ -72,12 +72,14 @@ def bad_request(description: str) -> ApiError:
 class Fault:
     """An injected failure for the next `times` calls of `method` (or any method if None)."""
 
-    kind: str  # "429", "500", "502", "drop"
+    kind: str  # "429", "500", "502", "drop", "delay"
     method: str | None = None
     times: int = 1
     retry_after: int = 1
     # For "drop" and 5xx: "before" loses the request, "after" applies it and loses the answer.
     when: str = "before"
+    # For "delay": seconds the request hangs before it is carried out.
+    seconds: float = 0.0
 
 
 @dataclass
@@ -205,6 +207,9 @@ class BotAPIEmulator:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self.record_calls = True
+        self.history: dict[int, dict[str, Any]] = {}
+        self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status)
+        self._webhook_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -220,6 +225,11 @@ class BotAPIEmulator:
         return self.base_url
 
     async def stop(self) -> None:
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
+            self._webhook_task = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -329,7 +339,14 @@ class BotAPIEmulator:
     def _push_update(self, payload: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), **payload}
         self.updates.append(update)
+        self.history[update["update_id"]] = update
         return update
+
+    async def redeliver(self, update_id: int) -> None:
+        """Telegram sending an update again (as after a lost confirmation)."""
+        self.updates.append(dict(self.history[update_id]))
+        self.updates.sort(key=lambda u: u["update_id"])
+        await self._notify()
 
     async def user_message(
         self,
@@ -431,6 +448,9 @@ class BotAPIEmulator:
         except (ValueError, UnicodeDecodeError):
             return self._error(bad_request("can't parse request"))
         fault = self._take_fault(method) if method != "getUpdates" else None
+        if fault is not None and fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+            fault = None
         if fault is not None and fault.when == "before":
             return await self._fault_response(request, fault)
         handler = getattr(self, "api_" + method[:1].lower() + method[1:], None)
@@ -553,6 +573,9 @@ class BotAPIEmulator:
                 "can_connect_to_business": False, "has_main_web_app": False}
 
     async def api_getUpdates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active;"
+                                " use deleteWebhook to delete the webhook first")
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
@@ -576,8 +599,47 @@ class BotAPIEmulator:
         return True
 
     async def api_setWebhook(self, params: dict[str, Any]) -> bool:
+        url = params.get("url")
+        if not url:
+            self.webhook = None
+            return True
+        token = params.get("secret_token")
+        if token is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(token)):
+            raise bad_request("secret token contains unallowed characters")
         self.webhook = dict(params)
+        if self._webhook_task is None:
+            self._webhook_task = asyncio.create_task(self._deliver_webhooks())
         return True
+
+    async def _deliver_webhooks(self) -> None:
+        """POST pending updates to the webhook one at a time, as Telegram does, retrying
+        until the bot answers 200."""
+        import aiohttp
+
+        async with aiohttp.ClientSession() as http:
+            while True:
+                await self.wait_for(lambda: self.webhook is not None and bool(self.updates),
+                                    timeout=3600)
+                hook = self.webhook
+                if hook is None:
+                    continue
+                update = self.updates[0]
+                headers = {}
+                if hook.get("secret_token"):
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = str(hook["secret_token"])
+                try:
+                    async with http.post(str(hook["url"]), json=update, headers=headers,
+                                         timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                        status = resp.status
+                except (aiohttp.ClientError, TimeoutError):
+                    status = 0
+                self.webhook_deliveries.append((update["update_id"], status))
+                if status == 200:
+                    if self.updates and self.updates[0] is update:
+                        self.updates.pop(0)
+                    await self._notify()
+                else:
+                    await asyncio.sleep(0.2)
 
     async def api_getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"url": (self.webhook or {}).get("url", ""), "has_custom_certificate": False,

@@ -1,0 +1,188 @@
+"""Faults survived: Telegram's 429s, 5xx and dropped connections, duplicate updates, a
+locked database, a webhook without its secret, and the process killed mid-escalation."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import threading
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.emulator import BotAPIEmulator, Fault, Phone
+from bot.harness import Harness
+from tests.helpers import cases, clients
+from tests.test_config import run_cli
+from tests.test_run import BotProcess
+
+pytestmark = pytest.mark.slow
+
+
+def homes(phone: Phone) -> list[str]:
+    return [m.plain() for m in phone.all_bot_messages() if "Are you in danger" in m.plain()]
+
+
+@pytest.mark.parametrize("fault", [
+    Fault("429", method="sendMessage", retry_after=1),
+    Fault("500", method="sendMessage"),
+    Fault("502", method="sendMessage", times=2),
+    Fault("drop", method="sendMessage"),
+])
+async def test_telegram_faults_are_survived_and_delivered_once(
+    harness: Harness, fault: Fault
+) -> None:
+    harness.emulator.faults.append(fault)
+    phone = harness.phone("Aida", language_code="en")
+    await phone.send("/start")
+    await harness.settle(timeout=30)
+    assert not harness.emulator.faults, "the fault was injected"
+    assert len(homes(phone)) == 1
+
+
+async def test_the_same_update_delivered_twice_is_handled_once(harness: Harness) -> None:
+    phone = harness.phone("Aida", language_code="en")
+    await phone.send("/start")
+    await harness.settle()
+    await phone.press("Yes, I'm in danger now")
+    await harness.settle()
+    await phone.press("Yes, write to me here")
+    await harness.settle()
+    for update_id in list(harness.emulator.history):
+        await harness.emulator.redeliver(update_id)
+    await harness.settle()
+    assert len(homes(phone)) == 1
+    assert len(await cases(harness)) == 1
+
+
+async def test_a_locked_database_delays_but_loses_nothing(harness: Harness, db_url: str) -> None:
+    path = db_url.split("///", 1)[1]
+    locked = threading.Event()
+    release = threading.Event()
+
+    def hold_lock() -> None:
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(10)
+        conn.rollback()
+        conn.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert await asyncio.to_thread(locked.wait, 10)
+    phone = harness.phone("Aida", language_code="en")
+    await phone.send("/start")
+    await asyncio.sleep(3)
+    assert homes(phone) == []  # waiting for the lock, not failing
+    release.set()
+    await asyncio.to_thread(holder.join)
+    await harness.settle(timeout=30)
+    assert len(homes(phone)) == 1
+    assert len(await clients(harness)) == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_webhook_mode_refuses_requests_without_the_secret(db_url: str) -> None:
+    port = _free_port()
+    h = Harness(db_url, telegram={"webhook_url": f"http://127.0.0.1:{port}/hook",
+                                  "webhook_port": port})
+    await h.start()
+    try:
+        phone = h.phone("Aida", language_code="en")
+        await phone.send("/start")
+        await h.settle()
+        assert len(homes(phone)) == 1
+        assert all(status == 200 for _, status in h.emulator.webhook_deliveries)
+        forged = {"update_id": 999_999, "message": {
+            "message_id": 99, "date": 0, "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+            "chat": {"id": phone.id, "type": "private", "first_name": "x"},
+            "from": phone.user.as_dict()}}
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "guess"}):
+                async with http.post(f"http://127.0.0.1:{port}/hook", json=forged,
+                                     headers=headers) as resp:
+                    assert resp.status == 403
+        await asyncio.sleep(0.3)
+        assert len(homes(phone)) == 1  # nothing was processed
+    finally:
+        await h.stop()
+
+
+async def test_killed_mid_update_and_mid_escalation_loses_nothing_and_repeats_nothing(
+    tmp_path: Path,
+) -> None:
+    emulator = BotAPIEmulator()
+    await emulator.start()
+    bot = BotProcess(emulator, tmp_path)
+    with (tmp_path / "config.toml").open("a", encoding="utf-8") as fh:
+        fh.write("[escalation]\nemergency_minutes = 0.1\n")  # six seconds
+        for name in ("Aigul", "Nazira"):
+            fh.write(f'[[roster]]\nmember = "{name}"\nrole = "psychologist"\n'
+                     'days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]\n'
+                     "start = 00:00:00\nend = 00:00:00\n")
+    first = Phone.new(emulator, "Aigul")
+    second = Phone.new(emulator, "Nazira")
+    env = {"SEZIM_SECRET_KEY": bot.secret,
+           "SEZIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"}
+    for phone in (first, second):
+        added = await asyncio.to_thread(
+            run_cli, "staff", "add", "--telegram-id", str(phone.id), "--name",
+            phone.user.first_name, "--role", "psychologist", env=env, cwd=tmp_path)
+        assert added.returncode == 0, added.stderr
+    db = tmp_path / "bot.db"
+
+    def case_count() -> int:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("SELECT count(*) FROM cases").fetchone()[0])
+
+    def card_count(phone: Phone) -> int:
+        return sum(1 for m in phone.all_bot_messages() if "✅" in " ".join(phone.buttons(m)))
+
+    await bot.start()
+    try:
+        client = Phone.new(emulator, "Client", language_code="en")
+        await client.send("/start")
+        await client.wait_reply(timeout=60)
+        await client.press("Yes, I'm in danger now")
+        await client.wait_reply(timeout=30)
+        # The answer to "write to me" hangs: the case is written, then the process dies.
+        emulator.faults.append(Fault("delay", method="sendMessage", seconds=30))
+        await client.press("Yes, write to me here")
+        for _ in range(100):
+            if await asyncio.to_thread(case_count) == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert await bot.stop(sig=9) == -9
+        emulator.faults.clear()
+        await asyncio.sleep(7)  # the escalation falls due while the bot is down
+        await bot.start()
+        # The unconfirmed update comes again: no second case. The card the dead process
+        # never sent is sent now, and the escalation reaches the other specialist once.
+        await emulator.wait_for(lambda: card_count(first) + card_count(second) >= 2,
+                                timeout=60)
+        await asyncio.sleep(2.5)  # a repeated escalation would show by now (the next,
+        # to everyone, is due six seconds after this one)
+        assert await asyncio.to_thread(case_count) == 1
+        assert card_count(first) == 1 and card_count(second) == 1
+        assert t_client_menu(client)
+    finally:
+        await bot.stop()
+        await emulator.stop()
+    log = bot.log.read_text()
+    assert "Traceback" not in log
+    assert str(client.id) not in log and "Client" not in log
+
+
+def t_client_menu(client: Phone) -> bool:
+    """After the restart she still has a menu to act on (and quick exit)."""
+    return any("Quick exit" in " ".join(client.buttons(m)) for m in client.bot_messages())
+
