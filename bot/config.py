@@ -123,6 +123,9 @@ class Limits(_Section):
     messages_per_minute: int = Field(default=30, ge=1, le=600)
     taps_per_minute: int = Field(default=60, ge=1, le=600)
     max_text_length: int = Field(default=2000, ge=100, le=4096)
+    # Telegram's sending limits the bot keeps to (0: none, for a local Bot API server).
+    telegram_per_second: float = Field(default=30, ge=0, le=1000)
+    per_chat_per_second: float = Field(default=1, ge=0, le=100)
 
 
 class Telegram(_Section):

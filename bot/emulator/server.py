@@ -96,6 +96,8 @@ class EmuMessage:
     deleted: bool = False
     edited: bool = False
     entities: list[dict[str, Any]] | None = None
+    update_id: int | None = None  # for a user's message: the update it arrived in
+    source: tuple[int, int] | None = None  # for a copy: (chat id, message id) it came from
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -208,6 +210,17 @@ class BotAPIEmulator:
         self.port: int | None = None
         self.record_calls = True
         self.history: dict[int, dict[str, Any]] = {}
+        # Latency tracking for benchmarks: when each update was handed to the bot, and when
+        # the bot first answered in that update's chat (a message, an edit, a copy out of
+        # it, or the answer to the button press).
+        self.track_latency = False
+        self.handed_out: dict[int, float] = {}
+        self.answered: dict[int, float] = {}  # update id -> seconds from hand-out to answer
+        self._pending_by_chat: dict[int, list[int]] = {}
+        self._callback_chat: dict[str, int] = {}
+        self.callback_updates: dict[str, int] = {}
+        self._update_chat: dict[int, int] = {}
+        self.last_update_id = 0
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status)
         self._webhook_task: asyncio.Task[None] | None = None
 
@@ -336,11 +349,39 @@ class BotAPIEmulator:
                                 "first_name": media.get("first_name", "Contact")}}
         raise ValueError(kind)
 
-    def _push_update(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def _push_update(self, payload: dict[str, Any], chat_id: int | None = None) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), **payload}
         self.updates.append(update)
-        self.history[update["update_id"]] = update
+        if not self.track_latency:
+            self.history[update["update_id"]] = update
+        if chat_id is not None:
+            self._update_chat[update["update_id"]] = chat_id
+        self.last_update_id = update["update_id"]
         return update
+
+    def _handed_out(self, updates: list[dict[str, Any]]) -> None:
+        now = time.perf_counter()
+        for update in updates:
+            uid = update["update_id"]
+            if uid in self.handed_out:
+                continue
+            self.handed_out[uid] = now
+            chat = self._update_chat.get(uid)
+            if chat is not None:
+                self._pending_by_chat.setdefault(chat, []).append(uid)
+
+    def _answered_in(self, chat_id: int | None) -> None:
+        if not self.track_latency or chat_id is None:
+            return
+        pending = self._pending_by_chat.get(chat_id)
+        if pending:
+            uid = pending.pop(0)
+            self.answered[uid] = time.perf_counter() - self.handed_out[uid]
+
+    async def wait_answered(self, update_id: int, timeout: float = 60.0) -> float:
+        """Wait until the bot answered update `update_id`; returns the latency."""
+        await self.wait_for(lambda: update_id in self.answered, timeout)
+        return self.answered[update_id]
 
     async def redeliver(self, update_id: int) -> None:
         """Telegram sending an update again (as after a lost confirmation)."""
@@ -367,7 +408,8 @@ class BotAPIEmulator:
             if match:
                 msg.entities = [{"type": "bot_command", "offset": 0, "length": match.end()}]
         chat.messages.append(msg)
-        self._push_update({"message": self._message_dict(msg)})
+        msg.update_id = self._push_update({"message": self._message_dict(msg)},
+                                          chat_id=user_id)["update_id"]
         await self._notify()
         return msg
 
@@ -384,7 +426,8 @@ class BotAPIEmulator:
     async def user_presses(self, user_id: int, message: EmuMessage, data: str) -> str:
         """The user taps an inline button carrying `data` (which may be forged)."""
         cq_id = str(next(self._callback_ids))
-        self._push_update({
+        self._callback_chat[cq_id] = user_id
+        self.callback_updates[cq_id] = self._push_update(chat_id=user_id, payload={
             "callback_query": {
                 "id": cq_id,
                 "from": self.users[user_id].as_dict(),
@@ -392,7 +435,7 @@ class BotAPIEmulator:
                 "chat_instance": str(user_id),
                 "data": data,
             }
-        })
+        })["update_id"]
         await self._notify()
         return cq_id
 
@@ -590,7 +633,10 @@ class BotAPIEmulator:
         if not pending() and timeout > 0:
             with contextlib.suppress(TimeoutError):
                 await self.wait_for(lambda: bool(pending()), timeout)
-        return pending()
+        result = pending()
+        if self.track_latency:
+            self._handed_out(result)
+        return result
 
     async def api_deleteWebhook(self, params: dict[str, Any]) -> bool:
         self.webhook = None
@@ -675,6 +721,7 @@ class BotAPIEmulator:
         markup = self._check_markup(params.get("reply_markup"))
         msg = self._bot_message(chat, text=text, reply_markup=markup,
                                 reply_to=self._reply_to(chat, params))
+        self._answered_in(chat.user.id)
         return self._message_dict(msg)
 
     async def _send_media(self, params: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -690,6 +737,7 @@ class BotAPIEmulator:
         markup = self._check_markup(params.get("reply_markup"))
         msg = self._bot_message(chat, caption=caption, media={"type": kind, "file_id": file_id},
                                 reply_markup=markup, reply_to=self._reply_to(chat, params))
+        self._answered_in(chat.user.id)
         return self._message_dict(msg)
 
     async def api_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -724,6 +772,9 @@ class BotAPIEmulator:
         msg = self._bot_message(target, text=source.text, caption=caption,
                                 media=dict(source.media) if source.media else None,
                                 reply_markup=markup, reply_to=self._reply_to(target, params))
+        msg.source = (source_chat.user.id, source.message_id)
+        # A copy out of a chat (the relay) is the answer to what was written there.
+        self._answered_in(source_chat.user.id)
         return {"message_id": msg.message_id}
 
     def _editable(self, params: dict[str, Any]) -> EmuMessage:
@@ -748,6 +799,7 @@ class BotAPIEmulator:
         msg.text = text
         msg.reply_markup = markup
         msg.edited = True
+        self._answered_in(msg.chat_id)
         return self._message_dict(msg)
 
     async def api_editMessageReplyMarkup(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -768,6 +820,7 @@ class BotAPIEmulator:
         if text is not None and len(text) > 200:
             raise bad_request("MESSAGE_TOO_LONG")
         self.callback_answers[cq_id] = dict(params)
+        self._answered_in(self._callback_chat.get(cq_id))
         return True
 
     def _delete(self, chat: EmuChat, message_id: int) -> bool:

@@ -1,0 +1,469 @@
+"""Load benchmark: sezim-bot against a stock python-telegram-bot echo bot, same emulator.
+
+    .venv/bin/python bench/load.py [--clients 50,200] [--echo-messages 20]
+                                   [--database-url URL] [--seed-cases 10000] [--surge]
+                                   [--json FILE]
+
+Both bots run as real processes (`sezim-bot run`; bench/echo_bot.py) long-polling the
+project's Bot API emulator over loopback HTTP; the simulated people run in this process.
+
+- Echo baseline: N clients each send messages one after another, waiting for each echo.
+- sezim-bot: N clients each go through a whole journey (start, triage, request, a
+  specialist takes the case, messages relayed both ways, close, rating); specialists are
+  simulated too and take every card they get.
+- Surge (--surge): ordinary traffic at ten times Telegram's bulk limit (300 updates/s)
+  while people in danger press "Yes, I'm in danger now"; with Telegram's own limits
+  (30 messages/s, about 1 per chat per second) in force in the bot.
+
+Reported: updates/s, latency per update (handed out by getUpdates to the bot's first
+answer in that chat) at p50/p95/p99, escalation latency (the request sent to the card at
+a specialist), the emergency answer's latency under the surge, peak RSS of the bot process;
+our figures as ratios to the echo bot's. Compare only within one run: the machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import secrets
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.emulator import BotAPIEmulator, EmuMessage, Phone  # noqa: E402
+
+CARD = re.compile(r"(?:№|#)(\d+)")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Result:
+    name: str
+    clients: int
+    updates: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    escalations: list[float] = field(default_factory=list)
+    emergencies: list[float] = field(default_factory=list)
+    rss_mb: float = float("nan")
+
+    @property
+    def rate(self) -> float:
+        return self.updates / self.seconds if self.seconds else 0.0
+
+    def row(self) -> dict[str, Any]:
+        ms = 1000
+        return {
+            "name": self.name, "clients": self.clients, "updates": self.updates,
+            "updates_per_s": round(self.rate, 1),
+            "p50_ms": round(pct(self.latencies, 0.50) * ms, 1),
+            "p95_ms": round(pct(self.latencies, 0.95) * ms, 1),
+            "p99_ms": round(pct(self.latencies, 0.99) * ms, 1),
+            "escalation_p50_ms": round(pct(self.escalations, 0.5) * ms, 1)
+            if self.escalations else None,
+            "escalation_p99_ms": round(pct(self.escalations, 0.99) * ms, 1)
+            if self.escalations else None,
+            "emergency_p99_ms": round(pct(self.emergencies, 0.99) * ms, 1)
+            if self.emergencies else None,
+            "peak_rss_mb": round(self.rss_mb, 1),
+        }
+
+
+class Process:
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.args, self.env, self.cwd = args, env, cwd
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Process:
+        log = (self.cwd / "bot.log").open("ab")
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, env=self.env, cwd=self.cwd, stdout=log, stderr=log)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 20)
+            except TimeoutError:
+                self.proc.kill()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+async def _answered(emu: BotAPIEmulator, update_id: int | None) -> None:
+    assert update_id is not None
+    await emu.wait_answered(update_id, timeout=120)
+
+
+async def send(phone: Phone, text: str, **kw: Any) -> EmuMessage:
+    msg = await phone.emu.user_message(phone.id, text=text, **kw)
+    await _answered(phone.emu, msg.update_id)
+    return msg
+
+
+def _has(phone: Phone, label: str, message: EmuMessage | None) -> bool:
+    try:
+        phone.find_button(label, message)
+    except AssertionError:
+        return False
+    return True
+
+
+async def press(phone: Phone, label: str, message: EmuMessage | None = None) -> None:
+    # The spinner stops (the first answer) before the screen changes: wait for the button.
+    await phone.emu.wait_for(lambda: _has(phone, label, message), 120)
+    msg, data = phone.find_button(label, message)
+    cq = await phone.emu.user_presses(phone.id, msg, data)
+    await _answered(phone.emu, phone.emu.callback_updates[cq])
+
+
+# ---------------------------------------------------------------------- the echo baseline
+
+
+async def run_echo(emu: BotAPIEmulator, clients: int, messages: int, tmp: Path) -> Result:
+    env = {**os.environ}
+    result = Result("echo (stock PTB)", clients)
+    phones = [Phone.new(emu, f"E{i}") for i in range(clients)]
+    async with Process([sys.executable, str(ROOT / "bench" / "echo_bot.py"), emu.base_url,
+                        emu.token], env, tmp) as proc:
+        await send(phones[0], "warm up")
+        emu.answered.clear()
+
+        async def one(phone: Phone) -> None:
+            for i in range(messages):
+                await send(phone, f"message {i}")
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(p) for p in phones))
+        result.seconds = time.perf_counter() - t0
+        result.rss_mb = peak_rss_mb(proc.pid)
+    result.updates = len(emu.answered)
+    result.latencies = list(emu.answered.values())
+    return result
+
+
+# ---------------------------------------------------------------------- sezim-bot
+
+
+def _config(tmp: Path, emu: BotAPIEmulator, db_url: str, *, real_limits: bool) -> Path:
+    """The bot's configuration for a run. Simulated people tap faster than people do, so
+    the per-person flood limits are raised; Telegram's own sending limits are in force
+    only for the surge (the emulator does not enforce them, the bot's limiter does)."""
+    config = tmp / "config.toml"
+    sending = "" if real_limits else "telegram_per_second = 0\nper_chat_per_second = 0\n"
+    config.write_text(
+        f'[telegram]\nbase_url = "{emu.base_url}"\nbase_file_url = "{emu.base_file_url}"\n'
+        f'poll_timeout = 1\n[database]\nurl = "{db_url}"\n'
+        f"[limits]\nmessages_per_minute = 600\ntaps_per_minute = 600\n{sending}",
+        encoding="utf-8")
+    return config
+
+
+async def _add_staff(tmp: Path, env: dict[str, str], phones: list[Phone]) -> None:
+    for phone in phones:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "staff", "add", "--telegram-id", str(phone.id),
+            "--name", phone.user.first_name, "--role", "psychologist,lawyer",
+            env=env, cwd=tmp, stdout=asyncio.subprocess.DEVNULL)
+        assert await proc.wait() == 0
+
+
+def _seed(db_path: Path, secret: str, count: int) -> None:
+    """Open cases and idle clients the bot must not keep in memory."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.crypto import Crypto
+
+    crypto = Crypto(secret)
+    now = datetime.now(UTC)
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO staff (tg_hmac, tg_id_enc, name, active, created_at) "
+                 "VALUES (?, ?, 'Seed', 1, ?)", (crypto.lookup(1), crypto.encrypt(1), now))
+    staff_id = conn.execute("SELECT max(id) FROM staff").fetchone()[0]
+    for i in range(count):
+        tg = 9_000_000_000 + i
+        conn.execute(
+            "INSERT INTO clients (chat_hmac, chat_id_enc, language, step, step_data, "
+            "created_at, last_seen_at) VALUES (?, ?, 'ru', 'waiting', '{}', ?, ?)",
+            (crypto.lookup(tg), crypto.encrypt(tg), now, now))
+        client_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        conn.execute(
+            "INSERT INTO appeals (day, month, person, urgency, language, out_of_hours) "
+            "VALUES (?, ?, ?, 'standard', 'ru', 0)",
+            (now.date(), now.year * 100 + now.month, crypto.pseudonym(tg, now.year)))
+        appeal_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        conn.execute(
+            "INSERT INTO cases (client_id, appeal_id, status, urgency, language, contact, "
+            "escalation_level, created_at, owner_id, taken_at) "
+            "VALUES (?, ?, 'active', 'standard', 'ru', 'chat_now', 0, ?, ?, ?)",
+            (client_id, appeal_id, now, staff_id, now))
+        case_id = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
+        conn.execute("INSERT INTO due_times (kind, ref_id, due_at, attempts) "
+                     "VALUES ('contact', ?, ?, 0)", (case_id, now + timedelta(days=7)))
+        tg2 = 8_000_000_000 + i  # an idle client who only said hello
+        conn.execute(
+            "INSERT INTO clients (chat_hmac, chat_id_enc, language, step, step_data, "
+            "created_at, last_seen_at) VALUES (?, ?, 'ky', 'home', '{}', ?, ?)",
+            (crypto.lookup(tg2), crypto.encrypt(tg2), now, now))
+    conn.commit()
+    conn.close()
+
+
+async def _specialist(emu: BotAPIEmulator, me: Phone, lock: asyncio.Lock, case: int,
+                      client: Phone, escalations: dict[int, float]) -> None:
+    """Take the case, answer her second message, close it."""
+    async with lock:
+        card = next(m for m in reversed(me.bot_messages())
+                    if CARD.search(m.plain() or "") and CARD.search(m.plain()).group(1)  # type: ignore[union-attr]
+                    == str(case) and m.buttons)
+        await press(me, "Взять", card)
+    # Wait for her two messages to arrive as copies in my chat.
+    await emu.wait_for(lambda: sum(1 for m in me.bot_messages()
+                                   if m.source and m.source[0] == client.id) >= 2, 120)
+    copy = next(m for m in me.bot_messages() if m.source and m.source[0] == client.id)
+    async with lock:
+        await send(me, "Здравствуйте, я на связи. Расскажите, что случилось.",
+                   reply_to=copy.message_id)
+    await emu.wait_for(lambda: sum(1 for m in me.bot_messages()
+                                   if m.source and m.source[0] == client.id) >= 3, 120)
+    async with lock:
+        await send(me, f"/close {case}")
+        ask = next(m for m in reversed(me.bot_messages()) if f"{case}" in m.plain()
+                   and m.buttons)
+        await press(me, "Психологическая консультация", ask)
+
+
+async def _journey(emu: BotAPIEmulator, client: Phone, region: str,
+                   escalations: list[float], cases: dict[int, Phone],
+                   case_numbers: asyncio.Queue[int]) -> None:
+    await send(client, "/start")
+    for label in ("Нужна помощь или совет", "Нет, только я", "Мне", "Психологическая",
+                  region, "Пропустить", "Переписка здесь сейчас"):
+        await press(client, label)
+    t0 = time.perf_counter()
+    await press(client, "Да, отправить")
+    await emu.wait_for(lambda: any(CARD.search(m.plain()) for m in client.bot_messages()), 120)
+    number = next(int(m.group(1)) for m in
+                  (CARD.search(x.plain()) for x in reversed(client.bot_messages())) if m)
+    cases[number] = client
+    await case_numbers.put(number)
+    await emu.wait_for(lambda: number in _carded, 120)
+    escalations.append(_carded[number] - t0)
+    await emu.wait_for(lambda: any("Подключился" in m.plain() for m in client.bot_messages()),
+                       120)
+    await send(client, "Он снова кричал и угрожал. Я не знаю, что делать.")
+    await send(client, "Можно поговорить сейчас?")
+    await emu.wait_for(lambda: any(m.source for m in client.bot_messages()), 120)
+    await send(client, "Спасибо.")
+    await emu.wait_for(lambda: any("⭐⭐⭐⭐⭐" in " ".join(client.buttons(m))
+                                   for m in client.bot_messages()), 120)
+    await press(client, "⭐⭐⭐⭐⭐")
+
+
+_carded: dict[int, float] = {}
+
+
+async def _watch_cards(emu: BotAPIEmulator, staff: list[Phone], stop: asyncio.Event) -> None:
+    """Note when each case's card reaches a specialist."""
+    seen: dict[int, int] = {p.id: 0 for p in staff}
+    while not stop.is_set():
+        for phone in staff:
+            msgs = emu.chat(phone.id).messages
+            for m in msgs[seen[phone.id]:]:
+                if m.from_bot and m.buttons and (found := CARD.search(m.plain() or "")):
+                    _carded.setdefault(int(found.group(1)), time.perf_counter())
+            seen[phone.id] = len(msgs)
+        await asyncio.sleep(0.01)
+
+
+async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | None,
+                    seed: int) -> Result:
+    secret = secrets.token_urlsafe(48)
+    url = db_url or f"sqlite+aiosqlite:///{tmp / 'sezim.db'}"
+    _config(tmp, emu, url, real_limits=False)
+    env = {**os.environ, "SEZIM_BOT_TOKEN": emu.token, "SEZIM_SECRET_KEY": secret,
+           "SEZIM_CONFIG": str(tmp / "config.toml")}
+    staff = [Phone.new(emu, f"Spec{i}") for i in range(max(4, clients // 10))]
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "db", "upgrade",
+                                                env=env, cwd=tmp,
+                                                stdout=asyncio.subprocess.DEVNULL)
+    await proc.wait()
+    await _add_staff(tmp, env, staff)
+    if seed and url.startswith("sqlite"):
+        _seed(Path(url.split("///", 1)[1]), secret, seed)
+    result = Result("sezim-bot" + (f" (+{seed} open cases)" if seed else ""), clients)
+    phones = [Phone.new(emu, f"C{i}") for i in range(clients)]
+    async with Process([sys.executable, "-m", "bot", "run"], env, tmp) as bot:
+        for s in staff:
+            await send(s, "/duty on")
+        emu.answered.clear()
+        _carded.clear()
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(_watch_cards(emu, staff, stop))
+        cases: dict[int, Phone] = {}
+        numbers: asyncio.Queue[int] = asyncio.Queue()
+        locks = {s.id: asyncio.Lock() for s in staff}
+
+        async def dispatcher() -> None:
+            tasks = []
+            for _ in range(clients):
+                number = await numbers.get()
+                await emu.wait_for(lambda n=number: n in _carded, 120)  # type: ignore[misc]
+                holder = next(s for s in staff if any(
+                    m.buttons and (f := CARD.search(m.plain() or "")) and int(f.group(1))
+                    == number for m in s.bot_messages()))
+                tasks.append(asyncio.create_task(_specialist(
+                    emu, holder, locks[holder.id], number, cases[number], {})))
+            await asyncio.gather(*tasks)
+
+        regions = ["г. Бишкек", "Чуйская область", "г. Ош", "Нарынская область"]
+        t0 = time.perf_counter()
+        await asyncio.gather(
+            dispatcher(),
+            *(_journey(emu, p, regions[i % len(regions)], result.escalations, cases, numbers)
+              for i, p in enumerate(phones)))
+        result.seconds = time.perf_counter() - t0
+        stop.set()
+        await watcher
+        result.rss_mb = peak_rss_mb(bot.pid)
+    result.updates = len(emu.answered)
+    result.latencies = list(emu.answered.values())
+    return result
+
+
+async def run_surge(emu: BotAPIEmulator, tmp: Path, seconds: float = 10.0,
+                    rate: float = 300.0) -> Result:
+    """Ordinary traffic at ten times Telegram's bulk limit, emergencies in between."""
+    secret = secrets.token_urlsafe(48)
+    _config(tmp, emu, f"sqlite+aiosqlite:///{tmp / 'surge.db'}", real_limits=True)
+    env = {**os.environ, "SEZIM_BOT_TOKEN": emu.token, "SEZIM_SECRET_KEY": secret,
+           "SEZIM_CONFIG": str(tmp / "config.toml")}
+    result = Result("sezim-bot surge", int(rate))
+    crowd = [Phone.new(emu, f"S{i}") for i in range(int(rate))]
+    endangered = [Phone.new(emu, f"D{i}") for i in range(int(seconds * 2))]
+    async with Process([sys.executable, "-m", "bot", "run"], env, tmp) as bot:
+        for phone in endangered:  # each has the first screen already
+            await send(phone, "/start")
+        emu.answered.clear()
+        t0 = time.perf_counter()
+
+        async def ordinary() -> None:
+            sent = 0
+            while (elapsed := time.perf_counter() - t0) < seconds:
+                due = int(elapsed * rate)
+                while sent < due:
+                    await emu.user_message(crowd[sent % len(crowd)].id, text="/help")
+                    sent += 1
+                await asyncio.sleep(0.005)
+
+        async def in_danger(phone: Phone, delay: float) -> None:
+            await asyncio.sleep(delay)
+            msg, data = phone.find_button("🆘")
+            start = time.perf_counter()
+            await emu.user_presses(phone.id, msg, data)
+            await emu.wait_for(lambda: any("102" in m.plain() for m in phone.bot_messages()),
+                               120)
+            result.emergencies.append(time.perf_counter() - start)
+
+        await asyncio.gather(ordinary(), *(in_danger(p, 0.5 + i * 0.5)
+                                           for i, p in enumerate(endangered)))
+        result.seconds = time.perf_counter() - t0
+        result.rss_mb = peak_rss_mb(bot.pid)
+    result.updates = len(emu.answered)
+    result.latencies = list(emu.answered.values())
+    return result
+
+
+async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for clients in [int(c) for c in args.clients.split(",")]:
+        for runner in ("echo", "sezim"):
+            emu = BotAPIEmulator()
+            emu.track_latency = True
+            emu.record_calls = False
+            await emu.start()
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    if runner == "echo":
+                        echo = await run_echo(emu, clients, args.echo_messages, Path(tmp))
+                        rows.append(echo.row())
+                    else:
+                        ours = await run_sezim(emu, clients, Path(tmp), args.database_url,
+                                               args.seed_cases)
+                        row = ours.row()
+                        row["ratio_updates_per_s"] = round(ours.rate / echo.rate, 2)
+                        row["p99_over_p50"] = round(pct(ours.latencies, 0.99)
+                                                    / pct(ours.latencies, 0.5), 2)
+                        rows.append(row)
+            finally:
+                await emu.stop()
+            print(json.dumps(rows[-1]), flush=True)
+    if args.surge:
+        emu = BotAPIEmulator()
+        emu.track_latency = True
+        emu.record_calls = False
+        await emu.start()
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows.append((await run_surge(emu, Path(tmp))).row())
+        finally:
+            await emu.stop()
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", default="50,200")
+    parser.add_argument("--echo-messages", type=int, default=16)
+    parser.add_argument("--database-url")
+    parser.add_argument("--seed-cases", type=int, default=0)
+    parser.add_argument("--surge", action="store_true")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    rows = asyncio.run(main_async(args))
+    keys = ["name", "clients", "updates", "updates_per_s", "p50_ms", "p95_ms", "p99_ms",
+            "escalation_p50_ms", "emergency_p99_ms", "peak_rss_mb", "ratio_updates_per_s",
+            "p99_over_p50"]
+    print()
+    print(" | ".join(keys))
+    for row in rows:
+        print(" | ".join(str(row.get(k, "")) for k in keys))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    _ = statistics
+
+
+if __name__ == "__main__":
+    main()
