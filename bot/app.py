@@ -17,7 +17,7 @@ from bot.crypto import Crypto
 from bot.db import create_engine, sessionmaker
 from bot.i18n import Texts
 from bot.services.limits import FloodGuard
-from bot.transport import ResilientRateLimiter
+from bot.transport import PriorityRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ def build_application(
         .updater(None)
         .request(HTTPXRequest(connection_pool_size=connection_pool_size, read_timeout=15))
         .get_updates_request(HTTPXRequest(read_timeout=settings.telegram.poll_timeout + 15))
-        .rate_limiter(ResilientRateLimiter(max_retries=5))
+        .rate_limiter(PriorityRateLimiter(settings.limits.telegram_per_second,
+                                          settings.limits.per_chat_per_second))
         .post_init(on_startup)
         .post_shutdown(on_shutdown)
         .build()

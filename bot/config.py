@@ -138,6 +138,8 @@ class Telegram(_Section):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     poll_timeout: int = Field(default=30, ge=0, le=50)
+    # How many chats' updates are handled at the same time (each chat's stay in order).
+    concurrency: int = Field(default=32, ge=1, le=256)
 
 
 class Database(_Section):

@@ -16,6 +16,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from bot import scheduling
 from bot.services.cases import Delivery
 from bot.services.screens import Screen
+from bot.transport import NORMAL, URGENT
 from models import CaseOffer, ChatMessage, Client, DueTime, Staff
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def markup(screen: Screen) -> InlineKeyboardMarkup | None:
 async def send_screen(app: SezimApp, chat_id: int, screen: Screen) -> Message:
     message: Message = await app.bot.send_message(
         chat_id, screen.text, parse_mode=ParseMode.HTML, reply_markup=markup(screen),
+        rate_limit_args=URGENT if screen.urgent else NORMAL,
     )
     return message
 
@@ -49,7 +51,7 @@ async def edit_screen(app: SezimApp, chat_id: int, message_id: int, screen: Scre
     try:
         await app.bot.edit_message_text(
             screen.text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
-            reply_markup=markup(screen),
+            reply_markup=markup(screen), rate_limit_args=URGENT if screen.urgent else NORMAL,
         )
     except BadRequest as exc:
         if "not modified" in exc.message:
@@ -84,15 +86,20 @@ async def record_messages(
 
 
 async def delete_messages(
-    app: SezimApp, session: AsyncSession, *, client: Client, chat_id: int, now: datetime,
-    older_than: datetime | None = None,
+    app: SezimApp, *, client_id: int, chat_id: int, older_than: datetime | None = None,
 ) -> int:
-    """Delete her chat's recorded messages Telegram still allows (under 48 hours old)."""
-    query = select(ChatMessage).where(ChatMessage.client_id == client.id)
+    """Delete her chat's recorded messages Telegram still allows (under 48 hours old).
+
+    No transaction is held while Telegram is asked: the ids are read, the messages
+    deleted, then the ids forgotten."""
+    sessions = app.bot_data.sessions
+    query = select(ChatMessage.id, ChatMessage.message_id).where(
+        ChatMessage.client_id == client_id)
     if older_than is not None:
         query = query.where(ChatMessage.sent_at <= older_than)
-    rows = list((await session.scalars(query.order_by(ChatMessage.message_id))).all())
-    ids = [r.message_id for r in rows]
+    async with sessions() as session:
+        rows = (await session.execute(query.order_by(ChatMessage.message_id))).all()
+    ids = [message_id for _, message_id in rows]
     deleted = 0
     for start in range(0, len(ids), DELETE_BATCH):
         batch = ids[start:start + DELETE_BATCH]
@@ -105,9 +112,10 @@ async def delete_messages(
             log.warning("deleting a batch of %d messages failed: %s", len(batch),
                         type(exc).__name__)
     if rows:
-        await session.execute(
-            delete(ChatMessage).where(ChatMessage.id.in_([r.id for r in rows]))
-        )
+        async with sessions() as session, session.begin():
+            await session.execute(
+                delete(ChatMessage).where(ChatMessage.id.in_([row_id for row_id, _ in rows]))
+            )
     return deleted
 
 

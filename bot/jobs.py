@@ -69,14 +69,14 @@ async def autodelete(app: SezimApp, client_id: int) -> None:
     """Delete her messages older than the period she chose; come back for the rest."""
     data = app.bot_data
     now = data.clock.now()
-    async with data.sessions() as session, session.begin():
+    async with data.sessions() as session:
         client = await session.get(Client, client_id)
         if client is None or not client.auto_delete_minutes:
             return
         period = timedelta(minutes=client.auto_delete_minutes)
         chat_id = data.crypto.decrypt_int(client.chat_id_enc)
-        await delete_messages(app, session, client=client, chat_id=chat_id, now=now,
-                              older_than=now - period)
+    await delete_messages(app, client_id=client_id, chat_id=chat_id, older_than=now - period)
+    async with data.sessions() as session, session.begin():
         oldest = await session.scalar(
             select(ChatMessage.sent_at).where(ChatMessage.client_id == client_id)
             .order_by(ChatMessage.sent_at).limit(1)

@@ -40,33 +40,64 @@ async def upgrade_database(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _already_handled(app: SezimApp, update_id: int) -> bool:
+async def _already_handled(app: SezimApp, update_ids: list[int]) -> set[int]:
     async with app.bot_data.sessions() as session:
-        found = await session.scalar(
-            select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)
+        found = await session.scalars(
+            select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id.in_(update_ids))
         )
-    return found is not None
+        return set(found.all())
 
 
-async def _mark_handled(app: SezimApp, update_id: int) -> None:
+async def _mark_handled(app: SezimApp, update_ids: list[int]) -> None:
     data = app.bot_data
     try:
         async with data.sessions() as session, session.begin():
-            session.add(ProcessedUpdate(update_id=update_id, at=data.clock.now()))
+            session.add_all([ProcessedUpdate(update_id=u, at=data.clock.now())
+                             for u in update_ids])
     except IntegrityError:
-        pass  # another worker handled it too; the record is what matters
+        # Another worker recorded some of them too; record the rest one by one.
+        for update_id in update_ids:
+            with contextlib.suppress(IntegrityError):
+                async with data.sessions() as session, session.begin():
+                    session.add(ProcessedUpdate(update_id=update_id, at=data.clock.now()))
 
 
 async def handle_update(app: SezimApp, update: Update) -> None:
     """Handle one update exactly once (errors go to the error handler)."""
-    if await _already_handled(app, update.update_id):
-        return
-    await app.process_update(update)
-    await _mark_handled(app, update.update_id)
+    await handle_batch(app, [update], concurrency=1)
+
+
+def _chat_key(update: Update) -> int:
+    if update.effective_chat is not None:
+        return int(update.effective_chat.id)
+    if update.effective_user is not None:
+        return int(update.effective_user.id)
+    return -int(update.update_id)
+
+
+async def handle_batch(app: SezimApp, updates: list[Update], *, concurrency: int) -> None:
+    """Handle a batch: different chats at the same time (at most `concurrency`), each chat's
+    updates one after another in the order Telegram sent them, so her answers keep order."""
+    done = await _already_handled(app, [u.update_id for u in updates])
+    fresh = [u for u in updates if u.update_id not in done]
+    chats: dict[int, list[Update]] = {}
+    for update in fresh:
+        chats.setdefault(_chat_key(update), []).append(update)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one_chat(queue: list[Update]) -> None:
+        async with gate:
+            for update in queue:
+                await app.process_update(update)
+
+    await asyncio.gather(*(one_chat(queue) for queue in chats.values()))
+    if fresh:
+        await _mark_handled(app, [u.update_id for u in fresh])
 
 
 async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
     """Long polling that confirms a batch only after handling it."""
+    concurrency = app.bot_data.settings.telegram.concurrency
     offset = 0
     delay = 1.0
     while not stop.is_set():
@@ -75,7 +106,15 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             read_timeout=timeout + 10,
         ))
         stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({fetch, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({fetch, stopper},
+                                         return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            for task in (fetch, stopper):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetch
+            raise
         if fetch not in done:
             fetch.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -96,9 +135,9 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             delay = min(delay * 2, 30.0)
             continue
         delay = 1.0
-        for update in updates:
-            await handle_update(app, update)
-            offset = update.update_id + 1
+        if updates:
+            await handle_batch(app, list(updates), concurrency=concurrency)
+            offset = updates[-1].update_id + 1
 
 
 WEBHOOK_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -11,8 +11,8 @@ from telegram import InputFile, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.app import BotContext, SezimApp
-from bot.services import charts, stats
 from bot.services import staff as staff_service
+from bot.services import stats
 from bot.services.cases import CaseError
 from bot.services.screens import Button
 from handlers.common import StaffFilter
@@ -29,43 +29,42 @@ async def on_staff(update: Update, context: BotContext) -> None:
     data = context.bot_data
     args = context.args or []
     now = data.clock.now()
+    command = args[0].lower() if args else "list"
     async with data.sessions() as session, session.begin():
         member = await _member(session, context, update)
         roles = member.role_names
-        if not roles & VIEW_ROLES:
-            await _say(update, context, _t(context, "not_allowed"))
-            return
-        command = args[0].lower() if args else "list"
-        if command == "list":
+        if not roles & VIEW_ROLES or (command != "list" and not roles & ADMIN_ROLES):
+            answer = _t(context, "not_allowed")
+        elif command == "list":
             members = await staff_service.list_staff(session)
             on_duty = {m.id for m in await staff_service.on_duty(session, settings=data.settings,
                                                                   now=now)}
             lines = [_t(context, "staff_list_title", count=len(members))]
             for m in members:
                 mark = " 🟢" if m.id in on_duty else ""
-                lines.append(f"• {m.name} — {', '.join(sorted(m.role_names))}{mark}")
-            await _say(update, context, "\n".join(lines))
-            return
-        if not roles & ADMIN_ROLES:
-            await _say(update, context, _t(context, "not_allowed"))
-            return
-        try:
-            if command == "add" and len(args) >= 4 and args[1].isdigit():
-                new_roles = staff_service.parse_roles(args[-1])
-                name = " ".join(args[2:-1])
-                await staff_service.add_staff(
-                    session, crypto=data.crypto, telegram_id=int(args[1]), name=name,
-                    roles=new_roles, now=now, actor="staff", actor_staff_id=member.id)
-                await _say(update, context, _t(context, "staff_added", name=name))
-            elif command == "remove" and len(args) == 2 and args[1].isdigit():
-                removed = await staff_service.remove_staff(
-                    session, crypto=data.crypto, telegram_id=int(args[1]), now=now,
-                    actor="staff", actor_staff_id=member.id)
-                await _say(update, context, _t(context, "staff_removed", name=removed.name))
-            else:
-                await _say(update, context, _t(context, "staff_usage"))
-        except staff_service.StaffError as exc:
-            await _say(update, context, _t(context, "staff_error", reason=str(exc)))
+                lines.append(f"• {html.escape(m.name)} — {', '.join(sorted(m.role_names))}"
+                             f"{mark}")
+            answer = "\n".join(lines)
+        else:
+            try:
+                if command == "add" and len(args) >= 4 and args[1].isdigit():
+                    new_roles = staff_service.parse_roles(args[-1])
+                    name = " ".join(args[2:-1])
+                    await staff_service.add_staff(
+                        session, crypto=data.crypto, telegram_id=int(args[1]), name=name,
+                        roles=new_roles, now=now, actor="staff", actor_staff_id=member.id)
+                    answer = _t(context, "staff_added", name=name)
+                elif command == "remove" and len(args) == 2 and args[1].isdigit():
+                    removed = await staff_service.remove_staff(
+                        session, crypto=data.crypto, telegram_id=int(args[1]), now=now,
+                        actor="staff", actor_staff_id=member.id)
+                    answer = _t(context, "staff_removed", name=removed.name)
+                else:
+                    answer = _t(context, "staff_usage")
+            except staff_service.StaffError as exc:
+                answer = _t(context, "staff_error", reason=str(exc))
+    # Telegram is asked only after the transaction: writes take turns on SQLite.
+    await _say(update, context, answer)
 
 
 async def _stats_request(
@@ -148,6 +147,9 @@ async def _send_stats(update: Update, context: BotContext, args: list[str]) -> N
     text = f"<pre>{html.escape(table.text())}</pre>"
     if len(text) > 4000:
         text = text[:3990] + "…</pre>"
+    # matplotlib is heavy: loaded the first time a chart is drawn, not at start-up.
+    from bot.services import charts
+
     await context.bot.send_photo(chat.id, charts.bar_chart(table))
     buttons = _stats_buttons(context, period, by) if period != "custom" else []
     await _say(update, context, text, buttons)

@@ -90,11 +90,11 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
         except TelegramError:
             pass  # the spinner stops by itself; never lose the answer over it
     if reply.quick_exit:
-        async with data.sessions() as session, session.begin():
-            client = await session.get(Client, client_id)
-            if client is not None:
-                await delete_messages(app, session, client=client, chat_id=chat.id, now=now)
-                if reply.forget:
+        await delete_messages(app, client_id=client_id, chat_id=chat.id)
+        if reply.forget:
+            async with data.sessions() as session, session.begin():
+                client = await session.get(Client, client_id)
+                if client is not None:
                     await retention.forget_client(session, client=client, now=now)
     if reply.relay_case_id is not None and update.effective_message is not None:
         try:

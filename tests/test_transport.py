@@ -1,0 +1,101 @@
+"""The sending limiter: Telegram's limits kept, the most urgent first, retries bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+
+from bot.transport import NORMAL, URGENT, PriorityRateLimiter
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, float]] = []
+        self.failures: list[Exception] = []
+
+    def call(self, label: str) -> Any:
+        async def send() -> bool:
+            if self.failures:
+                raise self.failures.pop(0)
+            self.sent.append((label, time.monotonic()))
+            return True
+        return send
+
+
+async def _send(limiter: PriorityRateLimiter, rec: Recorder, label: str, chat: int,
+                priority: int = NORMAL, endpoint: str = "sendMessage") -> Any:
+    return await limiter.process_request(rec.call(label), (), {}, endpoint,
+                                         {"chat_id": chat}, priority)
+
+
+async def test_urgent_messages_overtake_a_queue_of_ordinary_ones() -> None:
+    limiter = PriorityRateLimiter(per_second=20, per_chat_per_second=0)
+    await limiter.initialize()
+    rec = Recorder()
+    try:
+        ordinary = [asyncio.create_task(_send(limiter, rec, f"o{i}", 1000 + i))
+                    for i in range(40)]
+        await asyncio.sleep(0.2)
+        already = len(rec.sent)
+        assert limiter.waiting > 10  # a queue has formed
+        urgent = asyncio.create_task(_send(limiter, rec, "EMERGENCY", 1, URGENT))
+        await asyncio.gather(urgent, *ordinary)
+    finally:
+        await limiter.shutdown()
+    order = [label for label, _ in rec.sent]
+    # Sent with the very next slot, ahead of every ordinary message still waiting.
+    assert order.index("EMERGENCY") <= already + 1, (already, order)
+    elapsed = rec.sent[-1][1] - rec.sent[0][1]
+    assert elapsed >= (41 - 20) / 20 * 0.9  # the global rate was kept (a 1 s burst allowed)
+
+
+async def test_one_chat_gets_about_one_message_a_second_after_a_short_burst() -> None:
+    limiter = PriorityRateLimiter(per_second=0, per_chat_per_second=5)
+    rec = Recorder()
+    await asyncio.gather(*(_send(limiter, rec, f"m{i}", 7) for i in range(6)))
+    times = [t for _, t in rec.sent]
+    assert times[2] - times[0] < 0.05  # the burst of three goes at once
+    assert times[5] - times[0] >= 3 / 5 * 0.9  # then one per interval
+    # Another chat is not held back by the first.
+    start = time.monotonic()
+    await _send(limiter, rec, "other", 8)
+    assert time.monotonic() - start < 0.05
+
+
+async def test_answers_and_deletions_are_not_limited() -> None:
+    limiter = PriorityRateLimiter(per_second=1, per_chat_per_second=1)
+    await limiter.initialize()
+    rec = Recorder()
+    try:
+        start = time.monotonic()
+        await asyncio.gather(*(_send(limiter, rec, "a", 5, endpoint="answerCallbackQuery")
+                               for _ in range(10)))
+        assert time.monotonic() - start < 0.2
+    finally:
+        await limiter.shutdown()
+
+
+async def test_retry_after_is_waited_out_and_errors_retried_but_not_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("bot.transport.RETRY_DELAYS", (0.01, 0.01, 0.01, 0.01))
+    limiter = PriorityRateLimiter(per_second=0, per_chat_per_second=0)
+    rec = Recorder()
+    rec.failures = [RetryAfter(1), NetworkError("Bad Gateway")]
+    start = time.monotonic()
+    assert await _send(limiter, rec, "x", 1) is True
+    assert time.monotonic() - start >= 1.0
+    assert [label for label, _ in rec.sent] == ["x"]  # delivered once
+    rec.failures = [BadRequest("chat not found")]
+    with pytest.raises(BadRequest):
+        await _send(limiter, rec, "y", 1)
+    rec.failures = [TimedOut()]
+    with pytest.raises(TimedOut):  # may have been carried out: not sent twice
+        await _send(limiter, rec, "z", 1)
+    rec.failures = [NetworkError("down")] * 10
+    with pytest.raises(NetworkError):
+        await _send(limiter, rec, "w", 1)
