@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 from bot.emulator import BotAPIEmulator, EmuMessage, Phone  # noqa: E402
 
 CARD = re.compile(r"(?:№|#)(\d+)")
+CONCURRENCY = 32
 
 
 def pct(values: list[float], q: float) -> float:
@@ -183,7 +184,7 @@ def _config(tmp: Path, emu: BotAPIEmulator, db_url: str, *, real_limits: bool) -
     sending = "" if real_limits else "telegram_per_second = 0\nper_chat_per_second = 0\n"
     config.write_text(
         f'[telegram]\nbase_url = "{emu.base_url}"\nbase_file_url = "{emu.base_file_url}"\n'
-        f'poll_timeout = 1\n[database]\nurl = "{db_url}"\n'
+        f'poll_timeout = 1\nconcurrency = {CONCURRENCY}\n[database]\nurl = "{db_url}"\n'
         f"[limits]\nmessages_per_minute = 600\ntaps_per_minute = 600\n{sending}",
         encoding="utf-8")
     return config
@@ -258,8 +259,13 @@ async def _specialist(emu: BotAPIEmulator, me: Phone, lock: asyncio.Lock, case: 
                                    if m.source and m.source[0] == client.id) >= 3, 120)
     async with lock:
         await send(me, f"/close {case}")
-        ask = next(m for m in reversed(me.bot_messages()) if f"{case}" in m.plain()
-                   and m.buttons)
+
+        def outcome_menu() -> EmuMessage | None:
+            return next((m for m in reversed(me.bot_messages())
+                         if f"№{case}:" in m.plain() and m.buttons), None)
+
+        await emu.wait_for(lambda: outcome_menu() is not None, 120)
+        ask = outcome_menu()
         await press(me, "Психологическая консультация", ask)
 
 
@@ -313,7 +319,7 @@ async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | 
     _config(tmp, emu, url, real_limits=False)
     env = {**os.environ, "SEZIM_BOT_TOKEN": emu.token, "SEZIM_SECRET_KEY": secret,
            "SEZIM_CONFIG": str(tmp / "config.toml")}
-    staff = [Phone.new(emu, f"Spec{i}") for i in range(max(4, clients // 10))]
+    staff = [Phone.new(emu, f"Spec{i}") for i in range(max(4, clients // 5))]
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "db", "upgrade",
                                                 env=env, cwd=tmp,
                                                 stdout=asyncio.subprocess.DEVNULL)
@@ -332,7 +338,9 @@ async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | 
         watcher = asyncio.create_task(_watch_cards(emu, staff, stop))
         cases: dict[int, Phone] = {}
         numbers: asyncio.Queue[int] = asyncio.Queue()
-        locks = {s.id: asyncio.Lock() for s in staff}
+        # A specialist works on her cases side by side, as a person with several chats
+        # would; the lock per case only keeps each case's own steps in order.
+        locks = {n: asyncio.Lock() for n in range(1, clients + 1)}
 
         async def dispatcher() -> None:
             tasks = []
@@ -343,7 +351,8 @@ async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | 
                     m.buttons and (f := CARD.search(m.plain() or "")) and int(f.group(1))
                     == number for m in s.bot_messages()))
                 tasks.append(asyncio.create_task(_specialist(
-                    emu, holder, locks[holder.id], number, cases[number], {})))
+                    emu, holder, locks.setdefault(number, asyncio.Lock()), number,
+                    cases[number], {})))
             await asyncio.gather(*tasks)
 
         regions = ["г. Бишкек", "Чуйская область", "г. Ош", "Нарынская область"]
@@ -451,7 +460,11 @@ def main() -> None:
     parser.add_argument("--seed-cases", type=int, default=0)
     parser.add_argument("--surge", action="store_true")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="the bot's [telegram] concurrency")
     args = parser.parse_args()
+    global CONCURRENCY
+    CONCURRENCY = args.concurrency
     rows = asyncio.run(main_async(args))
     keys = ["name", "clients", "updates", "updates_per_s", "p50_ms", "p95_ms", "p99_ms",
             "escalation_p50_ms", "emergency_p99_ms", "peak_rss_mb", "ratio_updates_per_s",

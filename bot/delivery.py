@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
@@ -61,28 +63,32 @@ async def edit_screen(app: SezimApp, chat_id: int, message_id: int, screen: Scre
 
 
 async def record_messages(
-    session: AsyncSession, *, client: Client, message_ids: Sequence[int], now: datetime,
-    app: SezimApp | None = None,
+    session: AsyncSession, *, client: Client | int, message_ids: Sequence[int], now: datetime,
+    app: SezimApp | None = None, auto_delete_minutes: int | None = None,
 ) -> None:
     """Keep the ids (never the content) of messages in her chat, for quick exit and
-    auto-delete; arm auto-delete if she asked for it."""
-    for mid in message_ids:
-        exists = await session.scalar(
-            select(ChatMessage.id).where(ChatMessage.client_id == client.id,
-                                         ChatMessage.message_id == mid)
+    auto-delete; arm auto-delete if she asked for it. One statement on the hot path."""
+    client_id = client if isinstance(client, int) else client.id
+    minutes = auto_delete_minutes if isinstance(client, int) else client.auto_delete_minutes
+    if message_ids:
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        await session.execute(
+            insert(ChatMessage).values(
+                [{"client_id": client_id, "message_id": mid, "sent_at": now}
+                 for mid in message_ids]
+            ).on_conflict_do_nothing(index_elements=["client_id", "message_id"])
         )
-        if exists is None:
-            session.add(ChatMessage(client_id=client.id, message_id=mid, sent_at=now))
-    if client.auto_delete_minutes:
+    if minutes:
         pending = await session.scalar(
-            select(DueTime).where(DueTime.kind == AUTODELETE, DueTime.ref_id == client.id,
-                                  DueTime.done_at.is_(None))
+            select(DueTime.id).where(DueTime.kind == AUTODELETE, DueTime.ref_id == client_id,
+                                     DueTime.done_at.is_(None))
         )
         if pending is None:
-            due = now + timedelta(minutes=client.auto_delete_minutes)
-            await scheduling.schedule(session, kind=AUTODELETE, ref_id=client.id, due_at=due)
+            due = now + timedelta(minutes=minutes)
+            await scheduling.schedule(session, kind=AUTODELETE, ref_id=client_id, due_at=due)
             if app is not None:
-                scheduling.arm(app, AUTODELETE, client.id, due)
+                scheduling.arm(app, AUTODELETE, client_id, due)
 
 
 async def delete_messages(

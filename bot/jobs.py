@@ -149,7 +149,7 @@ async def shift_start(app: SezimApp, shift_id: int) -> None:
         if shift is None:
             return
         member = await session.get(Staff, shift.staff_id)
-        waiting = len(await case_service.waiting_cases(session))
+        waiting = await case_service.count_waiting(session)
         await scheduling.schedule(session, kind=SHIFT, ref_id=shift_id,
                                   due_at=next_shift_start(shift, now + timedelta(minutes=1),
                                                           data.settings))

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 20
+# Only due times this close get a trigger in memory; later ones are armed by the sweep when
+# their time nears, so ten thousand open cases cost no memory in the process.
+ARM_AHEAD = timedelta(seconds=3 * SWEEP_SECONDS)
 LEASE = timedelta(seconds=90)
 MAX_ATTEMPTS = 8
 
@@ -74,10 +77,12 @@ def arm(app: SezimApp, kind: str, ref_id: int, due_at: datetime) -> None:
     jq = app.job_queue
     if jq is None:
         return
+    now = app.bot_data.clock.now()
+    if aware(due_at) - now > ARM_AHEAD:
+        return  # the sweep arms it when it comes near
     name = job_name(kind, ref_id)
     for job in jq.get_jobs_by_name(name):
         job.schedule_removal()
-    now = app.bot_data.clock.now()
     delay = max(0.0, (aware(due_at) - now).total_seconds())
     jq.run_once(_fire, when=delay, name=name, data=(kind, ref_id))
 
@@ -91,20 +96,36 @@ async def _fire(context: Any) -> None:
 
 async def _sweep(context: Any) -> None:
     await run_due(context.application)
+    await arm_upcoming(context.application)
+
+
+async def arm_upcoming(app: SezimApp) -> int:
+    """Arm every pending due time that falls within ARM_AHEAD (and any overdue one)."""
+    data = app.bot_data
+    horizon = data.clock.now() + ARM_AHEAD
+    async with data.sessions() as session:
+        rows = (await session.execute(
+            select(DueTime.kind, DueTime.ref_id, DueTime.due_at)
+            .where(DueTime.done_at.is_(None), DueTime.due_at <= horizon)
+        )).all()
+    jq = app.job_queue
+    armed = 0
+    for kind, ref_id, due_at in rows:
+        if jq is not None and jq.get_jobs_by_name(job_name(kind, ref_id)):
+            continue
+        arm(app, kind, ref_id, due_at)
+        armed += 1
+    return armed
 
 
 async def rearm(app: SezimApp) -> int:
-    """Arm every pending due time and start the sweep; returns how many were armed."""
-    data = app.bot_data
-    async with data.sessions() as session:
-        rows = (await session.scalars(select(DueTime).where(DueTime.done_at.is_(None)))).all()
-    for row in rows:
-        arm(app, row.kind, row.ref_id, row.due_at)
+    """At start-up: arm what is near (the sweep arms the rest in time) and start the sweep."""
+    armed = await arm_upcoming(app)
     if app.job_queue is not None:
         app.job_queue.run_repeating(_sweep, interval=SWEEP_SECONDS, first=SWEEP_SECONDS,
                                     name="sweep")
-    log.info("re-armed %d due times", len(rows))
-    return len(rows)
+    log.info("re-armed %d due times", armed)
+    return armed
 
 
 async def run_due(app: SezimApp) -> int:

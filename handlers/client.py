@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message, Update
 from telegram.error import BadRequest, TelegramError
@@ -72,11 +73,13 @@ async def run_flow(update: Update, context: BotContext, action: FlowAction) -> N
         reply = await action(flow)
         client_id = client.id
         menu_id = client.menu_message_id
-    await show(context, update, client_id=client_id, reply=reply, menu_id=menu_id)
+        auto_delete = client.auto_delete_minutes
+    await show(context, update, client_id=client_id, reply=reply, menu_id=menu_id,
+               auto_delete=auto_delete)
 
 
 async def show(context: BotContext, update: Update, *, client_id: int, reply: Reply,
-               menu_id: int | None) -> None:
+               menu_id: int | None, auto_delete: int | None = None) -> None:
     """Carry out a reply: delete, relay, send or edit screens, then send staff their cards."""
     app = context.application
     data = context.bot_data
@@ -114,13 +117,13 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
         if screen.has_buttons:
             new_menu = message_id
     if not reply.forget and (sent or new_menu is not None):
+        # One short transaction of Core statements: the ids of what was shown, the menu.
         async with data.sessions() as session, session.begin():
-            client = await session.get(Client, client_id)
-            if client is not None:
-                await record_messages(session, client=client, message_ids=sent, now=now,
-                                      app=app)
-                if new_menu is not None:
-                    client.menu_message_id = new_menu
+            await record_messages(session, client=client_id, message_ids=sent, now=now,
+                                  app=app, auto_delete_minutes=auto_delete)
+            if new_menu is not None:
+                await session.execute(sql_update(Client).where(Client.id == client_id)
+                                      .values(menu_message_id=new_menu))
     if reply.route is not None and reply.route.deliveries:
         await deliver_to_staff(app, reply.route.deliveries)
 

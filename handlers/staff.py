@@ -72,19 +72,21 @@ async def on_duty(update: Update, context: BotContext) -> None:
         member.duty_override_until = None
         await staff_service.audit(session, now=now, action=f"duty.{arg}", staff_id=member.id)
         waiting = await case_service.waiting_cases(session) if arg == "on" else []
+        count = await case_service.count_waiting(session) if waiting else 0
     await _say(update, context, _t(context, f"duty_{arg}"))
     if waiting:
-        await _send_queue(update, context, waiting)
+        await _send_queue(update, context, waiting, count)
 
 
-async def _send_queue(update: Update, context: BotContext, waiting: list[Case]) -> None:
+async def _send_queue(update: Update, context: BotContext, waiting: list[Case],
+                      count: int) -> None:
     now = context.bot_data.clock.now()
     if not waiting:
         await _say(update, context, _t(context, "queue_empty"))
         return
-    lines = [_t(context, "queue_title", count=len(waiting))]
+    lines = [_t(context, "queue_title", count=count)]
     buttons = []
-    for case in waiting[:20]:
+    for case in waiting:
         minutes = int((now - aware(case.created_at)).total_seconds() // 60)
         lines.append(_t(context, "queue_line", number=case.id,
                         urgency=_t(context, f"urgency_{case.urgency}"),
@@ -99,7 +101,8 @@ async def on_queue(update: Update, context: BotContext) -> None:
     async with context.bot_data.sessions() as session:
         await _member(session, context, update)
         waiting = await case_service.waiting_cases(session)
-    await _send_queue(update, context, waiting)
+        count = await case_service.count_waiting(session)
+    await _send_queue(update, context, waiting, count)
 
 
 async def on_cases(update: Update, context: BotContext) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete as sql_delete
+from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -468,11 +469,17 @@ async def staff_cases(session: AsyncSession, *, member: Staff) -> list[Case]:
     )).all())
 
 
-async def waiting_cases(session: AsyncSession) -> list[Case]:
-    """What waits, most urgent first, then longest waiting."""
-    order = {Urgency.EMERGENCY.value: 0, Urgency.HIGH.value: 1, Urgency.STANDARD.value: 2}
-    rows = list((await session.scalars(
+async def waiting_cases(session: AsyncSession, *, limit: int = 20) -> list[Case]:
+    """What waits, most urgent first, then longest waiting (the first `limit`)."""
+    order = sql_case((Case.urgency == Urgency.EMERGENCY.value, 0),
+                     (Case.urgency == Urgency.HIGH.value, 1), else_=2)
+    return list((await session.scalars(
         select(Case).where(Case.status == CaseStatus.WAITING, Case.purged_at.is_(None))
+        .order_by(order, Case.created_at).limit(limit)
     )).all())
-    rows.sort(key=lambda c: (order.get(c.urgency, 3), c.created_at))
-    return rows
+
+
+async def count_waiting(session: AsyncSession) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(Case)
+        .where(Case.status == CaseStatus.WAITING, Case.purged_at.is_(None))) or 0)
