@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram import BotCommand, BotCommandScopeAllPrivateChats
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
+from bot.aiohttp_request import AiohttpRequest
 from bot.clock import Clock
 from bot.config import LANGUAGES, Settings, require_secret_key
 from bot.crypto import Crypto
@@ -103,6 +104,12 @@ async def on_shutdown(app: SezimApp) -> None:
         await data.engine.dispose()
 
 
+def _transport(settings: Settings, pool: int, *, read_timeout: float) -> BaseRequest:
+    if settings.telegram.transport == "aiohttp":
+        return AiohttpRequest(connection_pool_size=pool, read_timeout=read_timeout)
+    return HTTPXRequest(connection_pool_size=pool, read_timeout=read_timeout)
+
+
 def build_application(
     settings: Settings,
     *,
@@ -122,8 +129,9 @@ def build_application(
         # Updates are fetched by our own loop (bot.runner), which confirms an update only
         # after it was handled: PTB's Updater confirms on fetch and loses it on a crash.
         .updater(None)
-        .request(HTTPXRequest(connection_pool_size=connection_pool_size, read_timeout=15))
-        .get_updates_request(HTTPXRequest(read_timeout=settings.telegram.poll_timeout + 15))
+        .request(_transport(settings, connection_pool_size, read_timeout=15))
+        .get_updates_request(_transport(settings, 1,
+                                        read_timeout=settings.telegram.poll_timeout + 15))
         .rate_limiter(PriorityRateLimiter(settings.limits.telegram_per_second,
                                           settings.limits.per_chat_per_second))
         .post_init(on_startup)

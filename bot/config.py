@@ -140,6 +140,8 @@ class Telegram(_Section):
     poll_timeout: int = Field(default=30, ge=0, le=50)
     # How many chats' updates are handled at the same time (each chat's stay in order).
     concurrency: int = Field(default=32, ge=1, le=256)
+    # The HTTP client for the Bot API: aiohttp (faster here) or httpx (PTB's default).
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
 
 
 class Database(_Section):

@@ -1,0 +1,50 @@
+"""Draw docs/performance.png from bench/load.py's JSON results.
+
+    .venv/bin/python bench/chart.py RESULTS.json [MORE.json ...] --out docs/performance.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("results", nargs="+")
+    parser.add_argument("--out", default="docs/performance.png")
+    args = parser.parse_args()
+    rows = [r for path in args.results for r in json.loads(Path(path).read_text())]
+    echo = [r for r in rows if r["name"].startswith("echo")]
+    ours = [r for r in rows if r["name"] == "sezim-bot"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
+    for series, color in ((echo, "#999999"), (ours, "#7b3f8c")):
+        if not series:
+            continue
+        xs = [r["clients"] for r in series]
+        left.plot(xs, [r["updates_per_s"] for r in series], "o-", color=color,
+                  label=series[0]["name"])
+        right.plot(xs, [r["p50_ms"] for r in series], "o-", color=color,
+                   label=f"{series[0]['name']} p50")
+        right.plot(xs, [r["p99_ms"] for r in series], "o--", color=color,
+                   label=f"{series[0]['name']} p99")
+    left.set_title("Throughput (updates/s)", loc="left", fontsize=10)
+    left.set_xlabel("concurrent simulated people")
+    right.set_title("Latency per update (ms)", loc="left", fontsize=10)
+    right.set_xlabel("concurrent simulated people")
+    for ax in (left, right):
+        ax.legend(fontsize=7, frameon=False)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(args.out)
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
