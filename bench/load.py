@@ -89,8 +89,11 @@ class Result:
             if self.escalations else None,
             "escalation_p99_ms": round(pct(self.escalations, 0.99) * ms, 1)
             if self.escalations else None,
+            "emergency_p50_ms": round(pct(self.emergencies, 0.50) * ms, 1)
+            if self.emergencies else None,
             "emergency_p99_ms": round(pct(self.emergencies, 0.99) * ms, 1)
             if self.emergencies else None,
+            "emergencies_ms": [round(x * ms) for x in self.emergencies] or None,
             "peak_rss_mb": round(self.rss_mb, 1),
         }
 
@@ -379,7 +382,7 @@ async def run_surge(emu: BotAPIEmulator, tmp: Path, seconds: float = 10.0,
            "SEZIM_CONFIG": str(tmp / "config.toml")}
     result = Result("sezim-bot surge", int(rate))
     crowd = [Phone.new(emu, f"S{i}") for i in range(int(rate))]
-    endangered = [Phone.new(emu, f"D{i}") for i in range(int(seconds * 2))]
+    endangered = [Phone.new(emu, f"D{i}") for i in range(int(seconds * 4))]
     async with Process([sys.executable, "-m", "bot", "run"], env, tmp) as bot:
         for phone in endangered:  # each has the first screen already
             await send(phone, "/start")
@@ -399,12 +402,18 @@ async def run_surge(emu: BotAPIEmulator, tmp: Path, seconds: float = 10.0,
             await asyncio.sleep(delay)
             msg, data = phone.find_button("🆘")
             start = time.perf_counter()
-            await emu.user_presses(phone.id, msg, data)
+            cq = await emu.user_presses(phone.id, msg, data)
             await emu.wait_for(lambda: any("102" in m.plain() for m in phone.bot_messages()),
                                120)
             result.emergencies.append(time.perf_counter() - start)
+            uid = emu.callback_updates[cq]
+            if os.environ.get("SEZIM_BENCH_DEBUG"):
+                queued = (emu.handed_out.get(uid, start) - start) * 1000
+                answered = emu.answered.get(uid, float("nan")) * 1000
+                print(f"emergency: queued {queued:.0f} ms, first answer {answered:.0f} ms "
+                      "after hand-out", file=sys.stderr)
 
-        await asyncio.gather(ordinary(), *(in_danger(p, 0.5 + i * 0.5)
+        await asyncio.gather(ordinary(), *(in_danger(p, 0.5 + i * 0.25)
                                            for i, p in enumerate(endangered)))
         result.seconds = time.perf_counter() - t0
         result.rss_mb = peak_rss_mb(bot.pid)
@@ -415,7 +424,7 @@ async def run_surge(emu: BotAPIEmulator, tmp: Path, seconds: float = 10.0,
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for clients in [int(c) for c in args.clients.split(",")]:
+    for clients in ([] if args.only_surge else [int(c) for c in args.clients.split(",")]):
         for runner in ("echo", "sezim"):
             emu = BotAPIEmulator()
             emu.track_latency = True
@@ -437,7 +446,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
             finally:
                 await emu.stop()
             print(json.dumps(rows[-1]), flush=True)
-    if args.surge:
+    if args.surge or args.only_surge:
         emu = BotAPIEmulator()
         emu.track_latency = True
         emu.record_calls = False
@@ -459,6 +468,7 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--seed-cases", type=int, default=0)
     parser.add_argument("--surge", action="store_true")
+    parser.add_argument("--only-surge", action="store_true", help="skip the journeys")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--concurrency", type=int, default=32,
                         help="the bot's [telegram] concurrency")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import heapq
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +68,48 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
                                max_overflow=20)
 
 
+# The priority of the work in progress (lower first); the runner sets 0 for urgent updates.
+work_priority: contextvars.ContextVar[int] = contextvars.ContextVar("work_priority", default=1)
+
+
+class PriorityLock:
+    """A lock whose waiters are served most urgent first, then first come first served."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._sequence = itertools.count()
+
+    async def acquire(self) -> None:
+        if not self._locked and not self._waiters:
+            self._locked = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (work_priority.get(), next(self._sequence), waiter)
+        heapq.heappush(self._waiters, entry)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # it was handed over just as we were cancelled
+            else:
+                self._waiters.remove(entry)
+                heapq.heapify(self._waiters)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, waiter = heapq.heappop(self._waiters)
+            if not waiter.done():
+                waiter.set_result(None)  # ownership passes on; stays locked
+                return
+        self._locked = False
+
+
 class _SerializedTransaction:
     """A write transaction that waits its turn in this process instead of in SQLite."""
 
-    def __init__(self, transaction: AsyncSessionTransaction, lock: asyncio.Lock) -> None:
+    def __init__(self, transaction: AsyncSessionTransaction, lock: PriorityLock) -> None:
         self._transaction = transaction
         self._lock = lock
 
@@ -105,5 +146,5 @@ class SezimSession(AsyncSession):
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     info: dict[str, Any] = {}
     if engine.dialect.name == "sqlite":
-        info["write_lock"] = asyncio.Lock()
+        info["write_lock"] = PriorityLock()
     return async_sessionmaker(engine, expire_on_commit=False, class_=SezimSession, info=info)

@@ -13,7 +13,9 @@ import contextlib
 import hmac
 import logging
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -26,7 +28,8 @@ from bot import migrate
 from bot.app import SezimApp, build_application
 from bot.clock import Clock
 from bot.config import ENV_WEBHOOK_SECRET, Settings
-from bot.db import create_engine
+from bot.db import create_engine, work_priority
+from bot.services import danger
 from models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
@@ -95,34 +98,140 @@ async def handle_batch(app: SezimApp, updates: list[Update], *, concurrency: int
         await _mark_handled(app, [u.update_id for u in fresh])
 
 
+URGENT_DATA = {"c:danger:yes", "c:write:yes", "c:exit"}
+# A large batch still being handled after this long means a surge: Telegram holds a
+# backlog behind it. (A small slow batch is a fault, a locked database or a slow answer:
+# those keep the durable path, where nothing unhandled is confirmed.)
+BEHIND_SECONDS = 0.5
+SURGE_BATCH = 50
+MAX_BACKLOG = 20_000
+
+
+def is_urgent(update: Update) -> bool:
+    """Updates that must not wait behind a surge: danger, the offer of a specialist, quick
+    exit, a specialist taking a case."""
+    query = update.callback_query
+    if query is not None:
+        data = query.data or ""
+        return data in URGENT_DATA or data.startswith("s:take:")
+    message = update.message
+    if message is None:
+        return False
+    text = message.text or message.caption or ""
+    return text.strip().split("@")[0] == "/exit" or danger.check(text) is not danger.Signal.NONE
+
+
+class SurgeDispatcher:
+    """Updates already confirmed to Telegram, handled from memory by priority.
+
+    In a surge the bot cannot keep up with ordinary traffic (Telegram lets it send about 30
+    messages a second), and Telegram hands out updates oldest first: a woman in danger
+    would wait behind thousands of them. So, while behind, the bot takes every update at
+    once, handles urgent ones immediately and ordinary ones as workers free up, each
+    chat's in its order. The cost: ordinary updates taken but not yet handled are lost if
+    the process dies during the surge (people who asked for /help get no answer and ask
+    again); everything urgent is handled within moments of arriving.
+    """
+
+    def __init__(self, app: SezimApp, concurrency: int) -> None:
+        self.app = app
+        self.gate = asyncio.Semaphore(concurrency)
+        self.queues: dict[int, deque[tuple[Update, bool]]] = {}
+        self.pending = 0
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.tasks: set[asyncio.Future[None]] = set()
+        # Chats whose updates are still in a batch handled before the surge began.
+        self.blockers: dict[int, asyncio.Future[None]] = {}
+
+    def adopt(self, batch: asyncio.Future[None], updates: tuple[Update, ...]) -> None:
+        """The batch that showed the bot is behind: its chats wait for it to finish."""
+        self.tasks.add(batch)
+        batch.add_done_callback(self.tasks.discard)
+        for update in updates:
+            self.blockers[_chat_key(update)] = batch
+
+    def submit(self, update: Update) -> None:
+        key = _chat_key(update)
+        queue = self.queues.get(key)
+        self.pending += 1
+        self.drained.clear()
+        if queue is not None:
+            queue.append((update, is_urgent(update)))
+            return
+        self.queues[key] = deque([(update, is_urgent(update))])
+        task = asyncio.create_task(self._run_chat(key))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_chat(self, key: int) -> None:
+        queue = self.queues[key]
+        try:
+            blocker = self.blockers.pop(key, None)
+            if blocker is not None and not blocker.done():
+                await asyncio.wait({blocker})  # her earlier updates first
+            while queue:
+                update, urgent = queue[0]
+                try:
+                    if urgent:
+                        # Its database turns come before ordinary work's, too.
+                        token = work_priority.set(0)
+                        try:
+                            await self.app.process_update(update)
+                        finally:
+                            work_priority.reset(token)
+                    else:
+                        async with self.gate:
+                            await self.app.process_update(update)
+                except Exception:  # process_update reports handler errors itself
+                    log.exception("update %d failed in a surge", update.update_id)
+                queue.popleft()
+                self.pending -= 1
+        finally:
+            del self.queues[key]
+            if self.pending == 0:
+                self.drained.set()
+
+
+async def _fetch(app: SezimApp, stop: asyncio.Event, offset: int,
+                 timeout: int) -> tuple[Any, ...] | None:
+    """One getUpdates call, or None if `stop` was set meanwhile."""
+    fetch = asyncio.ensure_future(app.bot.get_updates(
+        offset=offset, timeout=timeout, allowed_updates=Update.ALL_TYPES,
+        read_timeout=timeout + 10,
+    ))
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({fetch, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        for task in (fetch, stopper):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await fetch
+        raise
+    if fetch not in done:
+        fetch.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await fetch
+        return None
+    stopper.cancel()
+    return tuple(fetch.result())
+
+
 async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
-    """Long polling that confirms a batch only after handling it."""
+    """Long polling. Normally a batch is confirmed only after it was handled, so nothing is
+    lost in a crash; while a surge keeps the bot behind, urgent updates go first
+    (`SurgeDispatcher`)."""
     concurrency = app.bot_data.settings.telegram.concurrency
+    surge: SurgeDispatcher | None = None
     offset = 0
     delay = 1.0
     while not stop.is_set():
-        fetch = asyncio.ensure_future(app.bot.get_updates(
-            offset=offset, timeout=timeout, allowed_updates=Update.ALL_TYPES,
-            read_timeout=timeout + 10,
-        ))
-        stopper = asyncio.ensure_future(stop.wait())
+        if surge is not None and surge.pending >= MAX_BACKLOG:
+            await asyncio.sleep(0.05)  # back-pressure: the rest stays with Telegram
+            continue
         try:
-            done, _ = await asyncio.wait({fetch, stopper},
-                                         return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            for task in (fetch, stopper):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetch
-            raise
-        if fetch not in done:
-            fetch.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetch
-            break
-        stopper.cancel()
-        try:
-            updates = fetch.result()
+            updates = await _fetch(app, stop, offset, 0 if surge else timeout)
         except (InvalidToken, Forbidden):
             raise
         except RetryAfter as exc:
@@ -134,10 +243,39 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
             continue
+        if updates is None:
+            break
         delay = 1.0
+        if surge is not None:
+            for update in updates:
+                surge.submit(update)
+            if updates:
+                offset = updates[-1].update_id + 1
+            elif surge.pending == 0:
+                log.info("surge over: back to confirming updates after handling them")
+                surge = None
+            else:
+                await asyncio.wait({asyncio.ensure_future(surge.drained.wait())}, timeout=0.05)
+            continue
         if updates:
-            await handle_batch(app, list(updates), concurrency=concurrency)
+            batch = asyncio.ensure_future(
+                handle_batch(app, list(updates), concurrency=concurrency))
+            done, _ = await asyncio.wait({batch}, timeout=BEHIND_SECONDS)
             offset = updates[-1].update_id + 1
+            if batch not in done and len(updates) < SURGE_BATCH:
+                await batch
+            if batch in done or batch.done():
+                batch.result()
+            else:
+                log.warning("behind a surge: urgent updates now go first")
+                surge = SurgeDispatcher(app, concurrency)
+                surge.adopt(batch, updates)
+    if surge is not None and surge.tasks:
+        # Stopping in a surge: a short grace for what is in hand, not the whole backlog.
+        _, unfinished = await asyncio.wait(set(surge.tasks), timeout=10)
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
 
 WEBHOOK_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -32,8 +32,9 @@ from telegram.ext import BaseRateLimiter
 
 log = logging.getLogger(__name__)
 
-URGENT = 0
-NORMAL = 1
+# Priorities travel as PTB's `rate_limit_args`, which drops falsy values: never use 0.
+URGENT = 1
+NORMAL = 2
 RETRY_DELAYS = (0.3, 1.0, 2.5, 5.0)
 MAX_RETRY_AFTER = 3
 CHAT_BURST = 3

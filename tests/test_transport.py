@@ -99,3 +99,28 @@ async def test_retry_after_is_waited_out_and_errors_retried_but_not_forever(
     rec.failures = [NetworkError("down")] * 10
     with pytest.raises(NetworkError):
         await _send(limiter, rec, "w", 1)
+
+
+async def test_priority_survives_ptbs_bot_methods(harness: object) -> None:
+    """PTB drops falsy rate_limit_args: the urgent priority must reach the limiter."""
+    from bot.delivery import send_screen
+    from bot.harness import Harness
+    from bot.services.screens import Screen
+
+    assert isinstance(harness, Harness) and harness.app is not None
+    seen: list[int | None] = []
+    limiter = harness.app.bot.rate_limiter
+    assert isinstance(limiter, PriorityRateLimiter)
+    original = limiter.process_request
+
+    async def spy(callback: Any, args: Any, kwargs: Any, endpoint: str, data: Any,
+                  rate_limit_args: int | None) -> Any:
+        if endpoint == "sendMessage":
+            seen.append(rate_limit_args)
+        return await original(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+    limiter.process_request = spy  # type: ignore[method-assign]
+    phone = harness.phone("Aida")
+    await send_screen(harness.app, phone.id, Screen("help is coming", urgent=True))
+    await send_screen(harness.app, phone.id, Screen("ordinary"))
+    assert seen == [URGENT, NORMAL]
