@@ -1,0 +1,37 @@
+"""Under a surge of ordinary traffic the woman in danger is answered first."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.harness import Harness
+
+pytestmark = pytest.mark.slow
+
+
+async def test_an_emergency_overtakes_a_surge_of_ordinary_traffic(db_url: str) -> None:
+    # Telegram's limit scaled down (20 messages a second) so a surge is cheap to make.
+    h = Harness(db_url, limits={"telegram_per_second": 20, "per_chat_per_second": 0,
+                                "messages_per_minute": 600})
+    await h.start()
+    try:
+        endangered = h.phone("Aida", language_code="en")
+        await endangered.send("/start")
+        await h.settle()
+        crowd = [h.phone(f"P{i}", language_code="en") for i in range(60)]
+        for _ in range(2):
+            for phone in crowd:
+                await h.emulator.user_message(phone.id, text="/help")
+        # 120 answers queued at 20 a second: six seconds of backlog. Then: danger.
+        await endangered.press("Yes, I'm in danger now")
+        await h.emulator.wait_for(
+            lambda: any("102" in m.plain() for m in endangered.bot_messages()), timeout=30)
+        answered = sum(1 for p in crowd for m in p.bot_messages() if "What I can do" in m.plain())
+        assert answered < 60, f"the emergency waited behind {answered} ordinary answers"
+        # Nobody was dropped: every /help is answered in the end (the queue drains at the
+        # limit's pace, so this takes a few seconds).
+        await h.emulator.wait_for(
+            lambda: all(sum("What I can do" in m.plain() for m in p.bot_messages()) == 2
+                        for p in crowd), timeout=60)
+    finally:
+        await h.stop()
