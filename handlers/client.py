@@ -23,6 +23,7 @@ from bot.delivery import (
     send_screen,
 )
 from bot.services import retention
+from bot.services.cases import Delivery
 from bot.services.flow import Flow, InvalidButton, Reply, parse_callback
 from bot.services.screens import Screen
 from models import Client
@@ -95,10 +96,17 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
     if reply.quick_exit:
         await delete_messages(app, client_id=client_id, chat_id=chat.id)
         if reply.forget:
+            ended: list[tuple[int, int]] = []
             async with data.sessions() as session, session.begin():
                 client = await session.get(Client, client_id)
                 if client is not None:
-                    await retention.forget_client(session, client=client, now=now)
+                    report = await retention.forget_client(session, client=client, now=now)
+                    ended = report.ended
+            # Her specialist learns the conversation is over (nothing about why).
+            await deliver_to_staff(app, [
+                Delivery(staff_id, Screen(data.texts.t(None, "client_left", number=case_id)),
+                         case_id, card=False)
+                for staff_id, case_id in ended])
     if reply.relay_case_id is not None and update.effective_message is not None:
         try:
             await relay.client_to_staff(app, case_id=reply.relay_case_id,

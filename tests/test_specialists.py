@@ -377,3 +377,17 @@ async def test_a_shift_start_message_tells_what_waits(db_url: str, clock: FakeCl
         assert s(h, "shift_start", count=1) in lawyer.text()
     finally:
         await h.stop()
+
+
+async def test_the_specialist_learns_when_her_client_erases_herself(harness: Harness) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    client = await client_asks(harness)
+    await lawyer.press(s(harness, "btn_take"))
+    await harness.settle()
+    await client.send("/forget")
+    await harness.settle()
+    await client.press(t(harness, "en", "btn_forget_yes"))
+    await harness.settle()
+    assert lawyer.last().plain() == s(harness, "client_left", number=1)
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.CLOSED and case.client_id is None
