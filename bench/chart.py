@@ -22,7 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [r for path in args.results for r in json.loads(Path(path).read_text())]
     echo = [r for r in rows if r["name"].startswith("echo")]
-    ours = [r for r in rows if r["name"] == "sezim-bot"]
+    ours = [r for r in rows if r["name"].startswith("sezim-bot") and "surge" not in r["name"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     for series, color in ((echo, "#999999"), (ours, "#7b3f8c")):
         if not series:

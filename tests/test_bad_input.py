@@ -122,3 +122,25 @@ async def test_group_chats_and_channel_posts_are_ignored_without_error(
     await phone.send("/help")
     (reply,) = await phone.wait_reply()
     assert "What I can do" in reply.plain()
+
+
+async def test_an_internal_error_gets_a_useful_answer_and_no_personal_data_in_the_log(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.services.flow import Flow
+
+    def broken(self: Flow) -> None:
+        raise RuntimeError("something inside broke")
+
+    monkeypatch.setattr(Flow, "help", broken)
+    phone = await started(harness)
+    caplog.set_level("INFO")
+    await phone.send("/help")
+    (reply,) = await phone.wait_reply()
+    assert "102" in reply.plain() and "/start" in reply.plain()
+    assert any("failed: RuntimeError" in r.getMessage() for r in caplog.records)
+    assert str(phone.id) not in caplog.text and "Aida" not in caplog.text
+    monkeypatch.undo()
+    await phone.send("/help")  # and the bot goes on
+    (reply,) = await phone.wait_reply()
+    assert "What I can do" in reply.plain()
