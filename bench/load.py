@@ -30,7 +30,6 @@ import os
 import re
 import secrets
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -422,14 +421,20 @@ async def run_surge(emu: BotAPIEmulator, tmp: Path, seconds: float = 10.0,
     return result
 
 
+async def _emulator() -> BotAPIEmulator:
+    """A fresh emulator that times every update and keeps no call log."""
+    emu = BotAPIEmulator()
+    emu.track_latency = True
+    emu.record_calls = False
+    await emu.start()
+    return emu
+
+
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for clients in ([] if args.only_surge else [int(c) for c in args.clients.split(",")]):
         for runner in ("echo", "sezim"):
-            emu = BotAPIEmulator()
-            emu.track_latency = True
-            emu.record_calls = False
-            await emu.start()
+            emu = await _emulator()
             try:
                 with tempfile.TemporaryDirectory() as tmp:
                     if runner == "echo":
@@ -447,10 +452,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                 await emu.stop()
             print(json.dumps(rows[-1]), flush=True)
     if args.surge or args.only_surge:
-        emu = BotAPIEmulator()
-        emu.track_latency = True
-        emu.record_calls = False
-        await emu.start()
+        emu = await _emulator()
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 rows.append((await run_surge(emu, Path(tmp))).row())
@@ -485,7 +487,6 @@ def main() -> None:
         print(" | ".join(str(row.get(k, "")) for k in keys))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf-8")
-    _ = statistics
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ from bot.delivery import (
     record_messages,
     send_screen,
 )
+from bot.services import cases as case_service
 from bot.services import retention
 from bot.services.cases import Delivery
 from bot.services.flow import Flow, InvalidButton, Reply, parse_callback
 from bot.services.screens import Screen
-from models import Client
+from models import CaseStatus, Client
 
 log = logging.getLogger(__name__)
 
@@ -223,9 +224,8 @@ async def on_media(update: Update, context: BotContext) -> None:
         reply = await flow.on_text(caption) if caption else None
         if reply is not None and (reply.relay_case_id or any(s.urgent for s in reply.screens)):
             return reply
-        from bot.services import cases as case_service
         case = await case_service.open_case_of(flow.session, flow.client.id)
-        if case is not None and case.status == "active":
+        if case is not None and case.status == CaseStatus.ACTIVE:
             return Reply(relay_case_id=case.id)
         return Reply([Screen(flow.t("media_not_read")), flow.render()])
     await run_flow(update, context, action)

@@ -16,10 +16,10 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import relay
+from bot import relay, scheduling
 from bot.app import BotContext, SezimApp
 from bot.clock import aware
-from bot.delivery import deliver_to_staff, edit_screen, send_screen
+from bot.delivery import deliver_to_staff, edit_screen, record_messages, send_screen
 from bot.services import cases as case_service
 from bot.services import staff as staff_service
 from bot.services.screens import Button, Screen
@@ -140,7 +140,7 @@ async def on_close(update: Update, context: BotContext) -> None:
         if case is None or case.status == CaseStatus.CLOSED:
             await _say(update, context, _t(context, "no_active_case"))
             return
-        if not case_service._may_act(member, case):
+        if not case_service.may_act(member, case):
             await _say(update, context, _t(context, "not_your_case", number=case.id))
             return
     buttons = [[Button(_t(context, f"outcome_{o}"), f"s:close:{case.id}:{o}")]
@@ -214,7 +214,7 @@ async def _ask_outcome(update: Update, context: BotContext, case_id: int) -> Non
         case = await session.get(Case, case_id)
         if case is None or case.status == CaseStatus.CLOSED:
             raise case_service.CaseError("already_closed", number=case_id)
-        if not case_service._may_act(member, case):
+        if not case_service.may_act(member, case):
             raise case_service.CaseError("not_your_case", number=case_id)
     buttons = [[Button(_t(context, f"outcome_{o}"), f"s:close:{case_id}:{o}")]
                for o in case_service.OUTCOMES]
@@ -230,8 +230,6 @@ async def _call_again(update: Update, context: BotContext, case_id: int, *,
         member = await _member(session, context, update)
         due = await case_service.call_again(session, case_id=case_id, member=member, now=now,
                                             minutes=minutes)
-    from bot import scheduling
-
     scheduling.arm(context.application, case_service.CONTACT_DUE, case_id, due)
     query = update.callback_query
     if query is not None and query.message is not None:
@@ -289,8 +287,6 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
 async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: int, text: str,
                        buttons: list[list[Button]] | None = None) -> None:
     """A message to a client, recorded for quick exit; it becomes her menu if it has buttons."""
-    from bot.delivery import record_messages
-
     data = context.bot_data
     async with data.sessions() as session:
         client = await session.get(Client, client_id) if client_id else None

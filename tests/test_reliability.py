@@ -173,7 +173,7 @@ async def test_killed_mid_update_and_mid_escalation_loses_nothing_and_repeats_no
         # to everyone, is due six seconds after this one)
         assert await asyncio.to_thread(case_count) == 1
         assert card_count(first) == 1 and card_count(second) == 1
-        assert t_client_menu(client)
+        assert has_quick_exit(client)
     finally:
         await bot.stop()
         await emulator.stop()
@@ -182,7 +182,7 @@ async def test_killed_mid_update_and_mid_escalation_loses_nothing_and_repeats_no
     assert str(client.id) not in log and "Client" not in log
 
 
-def t_client_menu(client: Phone) -> bool:
+def has_quick_exit(client: Phone) -> bool:
     """After the restart she still has a menu to act on (and quick exit)."""
     return any("Quick exit" in " ".join(client.buttons(m)) for m in client.bot_messages())
 

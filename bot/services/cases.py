@@ -296,7 +296,7 @@ class TakeResult:
     others: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _may_act(member: Staff, case: Case) -> bool:
+def may_act(member: Staff, case: Case) -> bool:
     """Her own case, or any case for a coordinator or admin."""
     return case.owner_id == member.id or bool(member.role_names & {"coordinator", "admin"})
 
@@ -365,7 +365,7 @@ async def close(
     case = await session.get(Case, case_id)
     if case is None or case.purged_at is not None:
         raise CaseError("case_gone")
-    if not _may_act(member, case):
+    if not may_act(member, case):
         raise CaseError("not_your_case", number=case.id)
     if case.status == CaseStatus.CLOSED and case.outcome is not None:
         raise CaseError("already_closed", number=case.id)
@@ -392,7 +392,7 @@ async def call_again(
         raise CaseError("case_gone")
     if case.contact != "call_later" or case.status != CaseStatus.ACTIVE:
         raise CaseError("expired_button")
-    if not _may_act(member, case):
+    if not may_act(member, case):
         raise CaseError("not_your_case", number=case.id)
     case.status = CaseStatus.WAITING
     case.owner_id = None
