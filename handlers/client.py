@@ -125,12 +125,16 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
         sent.append(message_id)
         if screen.has_buttons:
             new_menu = message_id
-    if not reply.forget and (sent or new_menu is not None):
+    # The menu edited in place was recorded when it was first sent: a step of the triage
+    # (an edit) needs no second write.
+    new_ids = [mid for mid in sent if mid != menu_id]
+    menu_changed = new_menu is not None and new_menu != menu_id
+    if not reply.forget and (new_ids or menu_changed):
         # One short transaction of Core statements: the ids of what was shown, the menu.
         async with data.sessions() as session, session.begin():
-            await record_messages(session, client=client_id, message_ids=sent, now=now,
+            await record_messages(session, client=client_id, message_ids=new_ids, now=now,
                                   app=app, auto_delete_minutes=auto_delete)
-            if new_menu is not None:
+            if menu_changed:
                 await session.execute(sql_update(Client).where(Client.id == client_id)
                                       .values(menu_message_id=new_menu))
     if reply.route is not None and reply.route.deliveries:
