@@ -145,9 +145,19 @@ class SurgeDispatcher:
         self.blockers: dict[int, asyncio.Future[None]] = {}
 
     def adopt(self, batch: asyncio.Future[None], updates: tuple[Update, ...]) -> None:
-        """The batch that showed the bot is behind: its chats wait for it to finish."""
+        """The batch that showed the bot is behind: its chats wait for it to finish, and the
+        surge is not over before it is."""
         self.tasks.add(batch)
-        batch.add_done_callback(self.tasks.discard)
+        self.pending += 1
+        self.drained.clear()
+
+        def finished(task: asyncio.Future[None]) -> None:
+            self.tasks.discard(task)
+            self.pending -= 1
+            if self.pending == 0:
+                self.drained.set()
+
+        batch.add_done_callback(finished)
         for update in updates:
             self.blockers[_chat_key(update)] = batch
 
