@@ -1,0 +1,80 @@
+"""The same journeys on a real PostgreSQL server: the SQL that differs by database
+(upserts, RETURNING claims, month grouping, covering-index hints) runs there too."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import insert
+
+from bot import scheduling
+from bot.clock import FakeClock
+from bot.harness import Harness
+from bot.services import sample, stats
+from models import Appeal, CaseStatus
+from tests.helpers import cases, t
+
+pytestmark = pytest.mark.postgres
+
+
+async def test_a_whole_journey_on_postgres(pg_url: str, clock: FakeClock) -> None:
+    h = Harness(pg_url, clock=clock)
+    await h.start()
+    try:
+        first = await h.add_staff("Aigul", ["lawyer"])
+        second = await h.add_staff("Bermet", ["lawyer"])
+        client = h.phone("Client", language_code="ky")
+        await client.send("/start")
+        await h.settle()
+        for key in ("btn_danger_no", "btn_safe_shared", "for_me", "cat_legal"):
+            await client.press(t(h, "ky", key))
+            await h.settle()
+        await client.press("Нарын облусу")
+        await h.settle()
+        for key in ("btn_skip", "contact_chat_now", "btn_send"):
+            await client.press(t(h, "ky", key))
+            await h.settle()
+        (case,) = await cases(h)
+        assert (case.category, case.region, case.language) == ("legal", "naryn", "ky")
+        # Escalation: the claim uses UPDATE ... RETURNING.
+        clock.advance(minutes=16)
+        assert h.app is not None
+        assert await scheduling.run_due(h.app) >= 1
+        await h.settle()
+        holder = first if any(t(h, None, "btn_take") in " ".join(first.buttons(m))
+                              for m in first.bot_messages()) else second
+        await holder.press(t(h, None, "btn_take"))
+        await h.settle()
+        await client.send("саламатсызбы")
+        await h.settle()
+        assert holder.bot_messages()[-1].plain() == "саламатсызбы"
+        # Quick exit: message ids were recorded with PostgreSQL's ON CONFLICT DO NOTHING.
+        await client.press(t(h, "ky", "btn_exit"))
+        await h.settle()
+        assert [m.plain() for m in client.messages()] == [t(h, "ky", "exit_done")]
+        (case,) = await cases(h)
+        assert case.status == CaseStatus.ACTIVE
+    finally:
+        await h.stop()
+
+
+async def test_the_annual_report_on_postgres(pg_url: str) -> None:
+    h = Harness(pg_url)
+    await h.start()
+    try:
+        assert h.app is not None
+        async with h.app.bot_data.sessions() as session, session.begin():
+            await session.execute(insert(Appeal), sample.appeals_2020(h.app.bot_data.crypto))
+        async with h.app.bot_data.sessions() as session:
+            grids = await stats.annual_report(session, start=date(2020, 1, 1),
+                                              end=date(2020, 12, 31), texts=h.app.bot_data.texts,
+                                              language="en")
+            by_month = await stats.breakdown(session, start=date(2020, 1, 1),
+                                             end=date(2020, 12, 31), by=["region", "month"])
+        text = stats.report_text(grids, "2020")
+        assert "410 consultations for 297 people" in text
+        assert by_month.total[0] == 1184
+        assert {k[1] for k in by_month.cells} == {f"2020-{m:02d}" for m in range(1, 13)}
+    finally:
+        await h.stop()
