@@ -66,6 +66,8 @@ class Texts:
             "office_open": org.office_open.strftime("%H:%M"),
         }
         self.resource_ids: list[str] = list(self.catalogs["en"].get("resources", {}))
+        # Escaped once: every screen fills these into a dozen texts.
+        self._escaped_facts = {k: html.escape(v, quote=False) for k, v in self.facts.items()}
 
     def lang(self, language: str | None) -> str:
         if language in LANGUAGES:
@@ -78,14 +80,15 @@ class Texts:
         template = self.catalogs[lang]["ui"].get(key)
         if template is None:
             template = self.catalogs["en"]["ui"][key]
+        if not values:
+            return str(template).format_map(_SafeDict(self._escaped_facts))
         escaped = {k: html.escape(str(v), quote=False) for k, v in values.items()}
-        facts = {k: html.escape(v, quote=False) for k, v in self.facts.items()}
-        return str(template).format_map(_SafeDict({**facts, **escaped}))
+        return str(template).format_map(_SafeDict({**self._escaped_facts, **escaped}))
 
     def resource(self, language: str | None, resource_id: str) -> Resource:
         lang = self.lang(language)
         item = self.catalogs[lang]["resources"][resource_id]
-        facts = {k: html.escape(v, quote=False) for k, v in self.facts.items()}
+        facts = self._escaped_facts
         return Resource(
             resource_id,
             str(item["title"]).format_map(_SafeDict(facts)),

@@ -81,8 +81,8 @@ async def identify(update: Update, context: BotContext) -> None:
         return
     data = context.bot_data
     async with data.sessions() as session:
-        member = await staff_service.find_by_telegram_id(session, data.crypto, user.id)
-    data.actors[update.update_id] = member.id if member is not None else None
+        staff_id = await staff_service.active_staff_id(session, data.crypto, user.id)
+    data.actors[update.update_id] = staff_id
     while len(data.actors) > MAX_ACTORS:
         data.actors.pop(next(iter(data.actors)))
 

@@ -57,6 +57,16 @@ async def find_by_telegram_id(
     return await session.scalar(query)
 
 
+async def active_staff_id(session: AsyncSession, crypto: Crypto, telegram_id: int) -> int | None:
+    """The id of the active staff member with this Telegram id (one indexed lookup, no
+    entity loaded: it runs for every update)."""
+    found = await session.scalar(
+        select(Staff.id).where(Staff.tg_hmac.in_(crypto.lookups(telegram_id)),
+                               Staff.active.is_(True))
+    )
+    return int(found) if found is not None else None
+
+
 async def add_staff(
     session: AsyncSession,
     *,
