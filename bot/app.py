@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -41,6 +43,13 @@ class BotData:
     def __init__(self) -> None:
         # Which staff member sent an update (None: not staff), set by the identify handler.
         self.actors: dict[int, int | None] = {}
+        # Work that goes on after an update was handled (case cards); awaited at shutdown.
+        self.background: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     def configure(self, settings: Settings, clock: Clock, crypto: Crypto) -> None:
         self.settings = settings
@@ -100,6 +109,8 @@ async def set_commands(app: SezimApp) -> None:
 
 async def on_shutdown(app: SezimApp) -> None:
     data = app.bot_data
+    if data.background:
+        await asyncio.wait(set(data.background), timeout=10)
     if hasattr(data, "engine"):
         await data.engine.dispose()
 

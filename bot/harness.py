@@ -95,6 +95,8 @@ class Harness:
                 await self._task
             self._task = None
         if self.app is not None:
+            for task in list(self.app.bot_data.background):
+                task.cancel()  # a killed process does not finish anything
             with contextlib.suppress(Exception):
                 if self.app.job_queue is not None and self.app.job_queue.scheduler.running:
                     self.app.job_queue.scheduler.shutdown(wait=False)
@@ -131,3 +133,7 @@ class Harness:
         """
         emu = self.emulator
         await emu.wait_for(lambda: not emu.updates, timeout)
+        # Work the bot goes on with after an update (case cards), then anything it caused.
+        while self.app is not None and self.app.bot_data.background:
+            await asyncio.wait(set(self.app.bot_data.background), timeout=timeout)
+            await emu.wait_for(lambda: not emu.updates, timeout)

@@ -138,7 +138,9 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
                 await session.execute(sql_update(Client).where(Client.id == client_id)
                                       .values(menu_message_id=new_menu))
     if reply.route is not None and reply.route.deliveries:
-        await deliver_to_staff(app, reply.route.deliveries)
+        # Cards go out beside the next updates rather than holding this one up: each offer
+        # is in the database before it is sent, and start-up re-sends any not delivered.
+        data.spawn(deliver_to_staff(app, reply.route.deliveries))
 
 
 async def _show_one(context: BotContext, query: object, screen: Screen, *, edit: bool,
