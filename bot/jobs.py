@@ -173,11 +173,11 @@ async def resend_undelivered_cards(app: SezimApp) -> int:
         )).all()
         language = data.texts.lang(None)
         for offer, case in rows:
-            phone = data.crypto.decrypt(case.phone_enc) \
-                if case.phone_enc and case.contact == "call_later" else None
             deliveries.append(case_service.Delivery(
-                offer.staff_id, case_service.card(case, texts=data.texts, language=language,
-                                                  now=now, phone=phone), case.id))
+                offer.staff_id,
+                case_service.card(case, texts=data.texts, language=language, now=now,
+                                  phone=case_service.call_phone(case, data.crypto)),
+                case.id))
     if deliveries:
         log.info("re-sending %d card(s) not delivered before a restart", len(deliveries))
         await deliver_to_staff(app, deliveries)

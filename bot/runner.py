@@ -30,6 +30,7 @@ from bot.clock import Clock
 from bot.config import ENV_WEBHOOK_SECRET, Settings
 from bot.db import create_engine, work_priority
 from bot.services import danger
+from bot.transport import retry_seconds
 from models import ProcessedUpdate
 
 log = logging.getLogger(__name__)
@@ -245,8 +246,7 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
         except (InvalidToken, Forbidden):
             raise
         except RetryAfter as exc:
-            await asyncio.sleep(float(exc.retry_after if isinstance(exc.retry_after, int | float)
-                                      else exc.retry_after.total_seconds()))
+            await asyncio.sleep(retry_seconds(exc.retry_after))
             continue
         except (NetworkError, TimedOut) as exc:
             log.warning("getUpdates failed (%s); retrying in %.0f s", type(exc).__name__, delay)

@@ -48,7 +48,8 @@ LIMITED = {"sendMessage", "sendPhoto", "sendDocument", "sendVoice", "sendVideo",
            "editMessageText", "editMessageReplyMarkup", "editMessageCaption"}
 
 
-def _seconds(retry_after: Any) -> float:
+def retry_seconds(retry_after: Any) -> float:
+    """`RetryAfter.retry_after` in seconds (PTB gives a number now, a timedelta later)."""
     if isinstance(retry_after, int | float):
         return float(retry_after)
     return float(retry_after.total_seconds())
@@ -162,7 +163,7 @@ class PriorityRateLimiter(BaseRateLimiter[int]):
                 retries_after += 1
                 if retries_after > MAX_RETRY_AFTER:
                     raise
-                wait = _seconds(exc.retry_after)
+                wait = retry_seconds(exc.retry_after)
                 if not isinstance(chat_id, int):
                     self._paused_until = max(self._paused_until, time.monotonic() + wait)
                 log.warning("%s: Telegram asks to wait %.0f s", endpoint, wait)

@@ -128,24 +128,20 @@ async def on_cases(update: Update, context: BotContext) -> None:
 
 async def on_close(update: Update, context: BotContext) -> None:
     """/close [N]: ask the outcome of her active case (or case N)."""
-    async with context.bot_data.sessions() as session:
-        member = await _member(session, context, update)
-        case_id = member.active_case_id
-        if context.args:
-            if not context.args[0].lstrip("#").isdigit():
-                await _say(update, context, _t(context, "close_usage"))
-                return
-            case_id = int(context.args[0].lstrip("#"))
-        case = await session.get(Case, case_id) if case_id else None
-        if case is None or case.status == CaseStatus.CLOSED:
-            await _say(update, context, _t(context, "no_active_case"))
+    if context.args:
+        if not context.args[0].lstrip("#").isdigit():
+            await _say(update, context, _t(context, "close_usage"))
             return
-        if not case_service.may_act(member, case):
-            await _say(update, context, _t(context, "not_your_case", number=case.id))
-            return
-    buttons = [[Button(_t(context, f"outcome_{o}"), f"s:close:{case.id}:{o}")]
-               for o in case_service.OUTCOMES]
-    await _say(update, context, _t(context, "close_ask", number=case.id), buttons)
+        case_id: int | None = int(context.args[0].lstrip("#"))
+    else:
+        async with context.bot_data.sessions() as session:
+            case_id = (await _member(session, context, update)).active_case_id
+    try:
+        if not case_id:
+            raise case_service.CaseError("no_active_case")
+        await _ask_outcome(update, context, case_id, closed_key="no_active_case")
+    except case_service.CaseError as exc:
+        await _say(update, context, _t(context, exc.key, **exc.values))
 
 
 async def on_card_button(update: Update, context: BotContext) -> None:
@@ -208,17 +204,19 @@ async def on_card_button(update: Update, context: BotContext) -> None:
         pass
 
 
-async def _ask_outcome(update: Update, context: BotContext, case_id: int) -> None:
+async def _ask_outcome(update: Update, context: BotContext, case_id: int, *,
+                       closed_key: str = "already_closed") -> None:
+    """The outcome menu for a case she may close; `CaseError` otherwise."""
     async with context.bot_data.sessions() as session:
         member = await _member(session, context, update)
         case = await session.get(Case, case_id)
         if case is None or case.status == CaseStatus.CLOSED:
-            raise case_service.CaseError("already_closed", number=case_id)
+            raise case_service.CaseError(closed_key, number=case_id)
         if not case_service.may_act(member, case):
             raise case_service.CaseError("not_your_case", number=case_id)
-    buttons = [[Button(_t(context, f"outcome_{o}"), f"s:close:{case_id}:{o}")]
-               for o in case_service.OUTCOMES]
-    await _say(update, context, _t(context, "close_ask", number=case_id), buttons)
+    data = context.bot_data
+    await _say(update, context, _t(context, "close_ask", number=case_id),
+               case_service.outcome_buttons(data.texts, data.texts.lang(None), case_id))
 
 
 async def _call_again(update: Update, context: BotContext, case_id: int, *,
@@ -250,7 +248,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         client = await session.get(Client, case.client_id) if case.client_id else None
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
-        phone = data.crypto.decrypt(case.phone_enc) if case.phone_enc else None
+        phone = case_service.call_phone(case, data.crypto)
         name = member.name
         role = case_service.role_for(case.category)
     query = update.callback_query

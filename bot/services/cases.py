@@ -190,14 +190,26 @@ def card(case: Case, *, texts: Texts, language: str, now: datetime,
     return Screen("\n".join(lines), buttons, urgent=case.urgency != Urgency.STANDARD)
 
 
+def call_phone(case: Case, crypto: Crypto) -> str | None:
+    """The number to call, decrypted only for a call card."""
+    if case.phone_enc is None or case.contact != "call_later":
+        return None
+    return crypto.decrypt(case.phone_enc)
+
+
+def outcome_buttons(texts: Texts, language: str, case_id: int) -> list[list[Button]]:
+    """One button per outcome, closing `case_id` with it."""
+    return [[Button(texts.t(language, f"outcome_{o}"), f"s:close:{case_id}:{o}")]
+            for o in OUTCOMES]
+
+
 async def _deliver_cards(
     session: AsyncSession, *, case: Case, members: list[Staff], texts: Texts, crypto: Crypto,
     now: datetime,
 ) -> list[Delivery]:
     deliveries = []
     language = texts.settings.organization.default_language
-    phone = crypto.decrypt(case.phone_enc) if case.phone_enc and case.contact == "call_later" \
-        else None
+    phone = call_phone(case, crypto)
     for member in members:
         existing = await session.scalar(
             select(CaseOffer).where(CaseOffer.case_id == case.id,
@@ -426,10 +438,9 @@ async def end_by_client(
     if owner is not None and owner.active_case_id == case.id:
         owner.active_case_id = None
     language = texts.settings.organization.default_language
-    buttons = [[Button(texts.t(language, f"outcome_{o}"), f"s:close:{case.id}:{o}")]
-               for o in OUTCOMES]
     outcome.deliveries.append(Delivery(
-        case.owner_id, Screen(texts.t(language, "client_ended", number=case.id), buttons),
+        case.owner_id, Screen(texts.t(language, "client_ended", number=case.id),
+                              outcome_buttons(texts, language, case.id)),
         case.id, card=False))
     log.info("case %d ended by the client", case.id)
     return outcome

@@ -157,6 +157,15 @@ class Breakdown:
     row_people: dict[str | None, int] = field(default_factory=dict)
 
 
+async def _totals(session: AsyncSession, in_period: ColumnElement[bool]) -> tuple[int, int]:
+    """Appeals and distinct people in a period within one year."""
+    appeals, people = (await session.execute(_hinted(
+        select(func.count(), func.count(func.distinct(Appeal.person))).where(in_period),
+        "ix_appeals_person_day")
+    )).one()
+    return int(appeals), int(people)
+
+
 async def breakdown(
     session: AsyncSession, *, start: date, end: date, by: Sequence[str]
 ) -> Breakdown:
@@ -179,12 +188,9 @@ async def breakdown(
             key = tuple(_value(d, v) for d, v in zip(dims, row[:len(dims)], strict=True))
             sums[key][0] += int(row[-2])
             sums[key][1] += int(row[-1])
-        appeals, people = (await session.execute(_hinted(
-            select(func.count(), func.count(func.distinct(Appeal.person))).where(in_period),
-            "ix_appeals_person_day")
-        )).one()
-        total[0] += int(appeals)
-        total[1] += int(people)
+        appeals, people = await _totals(session, in_period)
+        total[0] += appeals
+        total[1] += people
         if len(dims) == 2:
             for value, count in (await session.execute(_hinted(
                 select(columns[0], func.count(func.distinct(Appeal.person)))
@@ -386,12 +392,9 @@ async def annual_report(
         )).all():
             service[str(outcome)][0] += int(n)
             service[str(outcome)][1] += int(people)
-        n, people = (await session.execute(_hinted(
-            select(func.count(), func.count(func.distinct(Appeal.person))).where(in_period),
-            "ix_appeals_person_day")
-        )).one()
-        total[0] += int(n)
-        total[1] += int(people)
+        n, people = await _totals(session, in_period)
+        total[0] += n
+        total[1] += people
         for urgency, screen, hours, minutes, n in (await session.execute(_hinted(
             select(Appeal.urgency, Appeal.screen, Appeal.out_of_hours, Appeal.minutes_to_reply,
                    func.count()).where(in_period)
