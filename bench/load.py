@@ -15,6 +15,8 @@ project's Bot API emulator over loopback HTTP; the simulated people run in this 
   while people in danger press "Yes, I'm in danger now"; with Telegram's own limits
   (30 messages/s, about 1 per chat per second) in force in the bot.
 
+Each bot's log goes to its temporary directory, or to $SEZIM_BENCH_LOGS if set.
+
 Reported: updates/s, latency per update (handed out by getUpdates to the bot's first
 answer in that chat) at p50/p95/p99, escalation latency (the request sent to the card at
 a specialist), the emergency answer's latency under the surge, peak RSS of the bot process;
@@ -103,7 +105,10 @@ class Process:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> Process:
-        log = (self.cwd / "bot.log").open("ab")
+        log_dir = Path(os.environ.get("SEZIM_BENCH_LOGS", self.cwd))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        name = "echo" if any("echo_bot" in a for a in self.args) else "sezim"
+        log = (log_dir / f"{name}-{os.getpid()}.log").open("ab")
         self.proc = await asyncio.create_subprocess_exec(
             *self.args, env=self.env, cwd=self.cwd, stdout=log, stderr=log)
         return self
@@ -346,12 +351,17 @@ async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | 
 
         async def dispatcher() -> None:
             tasks = []
+            load = {s.id: 0 for s in staff}
             for _ in range(clients):
                 number = await numbers.get()
                 await emu.wait_for(lambda n=number: n in _carded, 120)  # type: ignore[misc]
-                holder = next(s for s in staff if any(
+                # The card goes to every specialist on duty; the least busy one takes it
+                # (one specialist per five people, as the bench promises).
+                holders = [s for s in staff if any(
                     m.buttons and (f := CARD.search(m.plain() or "")) and int(f.group(1))
-                    == number for m in s.bot_messages()))
+                    == number for m in s.bot_messages())]
+                holder = min(holders, key=lambda s: load[s.id])
+                load[holder.id] += 1
                 tasks.append(asyncio.create_task(_specialist(
                     emu, holder, locks.setdefault(number, asyncio.Lock()), number,
                     cases[number], {})))

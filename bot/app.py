@@ -17,7 +17,7 @@ from bot.aiohttp_request import AiohttpRequest
 from bot.clock import Clock
 from bot.config import LANGUAGES, Settings, require_secret_key
 from bot.crypto import Crypto
-from bot.db import create_engine, sessionmaker
+from bot.db import create_engine, sessionmaker, write_lock_of
 from bot.i18n import Texts
 from bot.services.limits import FloodGuard
 from bot.transport import PriorityRateLimiter
@@ -37,6 +37,9 @@ class BotData:
     clock: Clock
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Long reads and bulk deletes (reports, purge); the same as above on PostgreSQL.
+    bulk_engine: AsyncEngine
+    bulk_sessions: async_sessionmaker[AsyncSession]
     flood: FloodGuard
     tap_flood: FloodGuard
 
@@ -78,8 +81,17 @@ CLIENT_COMMANDS = ("start", "exit", "help", "language", "forget")
 async def on_startup(app: SezimApp) -> None:
     """Open the database, register commands and re-arm every due time found in it."""
     data = app.bot_data
-    data.engine = create_engine(data.settings.database.url, echo=data.settings.database.echo)
+    url, echo = data.settings.database.url, data.settings.database.echo
+    data.engine = create_engine(url, echo=echo)
     data.sessions = sessionmaker(data.engine)
+    if data.engine.dialect.name == "sqlite":
+        # Reports and the nightly purge read or delete many rows: on aiosqlite's thread,
+        # so that the loop (and a woman's emergency answer) never waits for them.
+        data.bulk_engine = create_engine(url, echo=echo, threaded=True)
+        data.bulk_sessions = sessionmaker(data.bulk_engine,
+                                          write_lock=write_lock_of(data.sessions))
+    else:
+        data.bulk_engine, data.bulk_sessions = data.engine, data.sessions
     from bot import jobs, scheduling
     from bot.services import staff as staff_service
 
@@ -111,6 +123,8 @@ async def on_shutdown(app: SezimApp) -> None:
     data = app.bot_data
     if data.background:
         await asyncio.wait(set(data.background), timeout=10)
+    if hasattr(data, "bulk_engine") and data.bulk_engine is not data.engine:
+        await data.bulk_engine.dispose()
     if hasattr(data, "engine"):
         await data.engine.dispose()
 

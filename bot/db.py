@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import heapq
 import itertools
 from pathlib import Path
@@ -21,15 +22,18 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from bot import sqlite_inloop
+
 # How long a writer waits for SQLite's lock before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry, *,
+                    busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Reports scan large indexes: a 64 MB page cache, temporary b-trees in memory.
     cursor.execute("PRAGMA cache_size=-65536")
@@ -49,20 +53,28 @@ def _sqlite_from_hint(self: SQLiteCompiler, table: Any, text: str | None) -> str
 SQLiteCompiler.get_from_hint_text = _sqlite_from_hint  # type: ignore[method-assign,assignment]
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for the configured URL, with SQLite tuned for one process."""
+def create_engine(url: str, *, echo: bool = False, threaded: bool = False) -> AsyncEngine:
+    """An async engine for the configured URL, with SQLite tuned for one process.
+
+    SQLite runs on the event loop's thread (`bot.sqlite_inloop`: short statements, no
+    thread hand-offs) unless `threaded`, for long reads and bulk deletes that must not
+    hold up the loop (reports, the purge), which get aiosqlite's thread.
+    """
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        extra: dict[str, Any] = {} if threaded else {"module": sqlite_inloop.dbapi()}
         engine = create_async_engine(
             url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             # Updates of different chats are handled at the same time; SQLite still writes
             # one at a time (WAL), readers do not wait.
-            pool_size=20, max_overflow=20,
+            pool_size=20, max_overflow=20, **extra,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        # On the loop's thread a busy database is waited for in asyncio, never in SQLite.
+        event.listen(engine.sync_engine, "connect", functools.partial(
+            _sqlite_pragmas, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS if threaded else 0))
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=20,
                                max_overflow=20)
@@ -143,8 +155,16 @@ class SezimSession(AsyncSession):
         return transaction if lock is None else _SerializedTransaction(transaction, lock)
 
 
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def sessionmaker(engine: AsyncEngine, *,
+                 write_lock: PriorityLock | None = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`; on SQLite, their writes take turns on `write_lock` (one of
+    its own unless given: engines on the same file must share theirs)."""
     info: dict[str, Any] = {}
     if engine.dialect.name == "sqlite":
-        info["write_lock"] = PriorityLock()
+        info["write_lock"] = write_lock or PriorityLock()
     return async_sessionmaker(engine, expire_on_commit=False, class_=SezimSession, info=info)
+
+
+def write_lock_of(sessions: async_sessionmaker[AsyncSession]) -> PriorityLock | None:
+    lock = sessions.kw.get("info", {}).get("write_lock")
+    return lock if isinstance(lock, PriorityLock) else None

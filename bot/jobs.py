@@ -91,7 +91,7 @@ async def daily_purge(app: SezimApp, _ref: int) -> None:
     """Apply the retention policy, then come back tomorrow."""
     data = app.bot_data
     now = data.clock.now()
-    async with data.sessions() as session, session.begin():
+    async with data.bulk_sessions() as session, session.begin():
         await retention.purge(session, settings=data.settings, now=now)
         await scheduling.schedule(session, kind=PURGE, ref_id=PURGE_REF,
                                   due_at=now + timedelta(days=1))

@@ -137,7 +137,7 @@ async def _send_stats(update: Update, context: BotContext, args: list[str]) -> N
         await _say(update, context, _t(context, "stats_usage"))
         return
     language = data.texts.lang(None)
-    async with data.sessions() as session:
+    async with data.bulk_sessions() as session:
         result = await stats.breakdown(session, start=start, end=end, by=by)
     if result.total[0] == 0:
         await _say(update, context, _t(context, "stats_no_data"),
@@ -186,7 +186,7 @@ async def on_export(update: Update, context: BotContext) -> None:
     except stats.StatsError:
         await _say(update, context, _t(context, "stats_usage"))
         return
-    async with data.sessions() as session:
+    async with data.bulk_sessions() as session:
         result = await stats.breakdown(session, start=start, end=end, by=by)
     table = stats.grid(result, texts=data.texts, language=data.texts.lang(None),
                        external=external)

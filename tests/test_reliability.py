@@ -84,6 +84,58 @@ async def test_a_locked_database_delays_but_loses_nothing(harness: Harness, db_u
     assert len(await clients(harness)) == 1
 
 
+async def test_waiting_for_a_locked_database_does_not_stop_the_bot(db_url: str) -> None:
+    """SQLite runs on the event loop's thread; a lock held by another process (a command,
+    a backup) is waited for in asyncio, so every other chat, timer and poll goes on."""
+    from sqlalchemy import text
+
+    from bot.db import create_engine
+    from bot.migrate import upgrade
+
+    engine = create_engine(db_url)
+    await upgrade(engine)
+    path = db_url.split("///", 1)[1]
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(10)
+        conn.rollback()
+        conn.close()
+
+    async def write() -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO processed_updates (update_id, at) "
+                                    "VALUES (1, '2026-01-01 00:00:00')"))
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert await asyncio.to_thread(locked.wait, 10)
+        writing = asyncio.create_task(write())
+        # A heartbeat every 10 ms: had SQLite's busy handler slept on the loop's thread,
+        # one beat would have waited seconds for the next.
+        loop = asyncio.get_running_loop()
+        longest, last = 0.0, loop.time()
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            longest, last = max(longest, loop.time() - last), loop.time()
+        assert longest < 0.5
+        assert not writing.done()  # still waiting for the lock, not failed
+        async with engine.connect() as conn:  # readers are not blocked by a writer
+            assert await conn.scalar(text("SELECT count(*) FROM processed_updates")) == 0
+        release.set()
+        await asyncio.wait_for(writing, 10)
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM processed_updates")) == 1
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join)
+        await engine.dispose()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
