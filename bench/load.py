@@ -73,6 +73,7 @@ class Result:
     escalations: list[float] = field(default_factory=list)
     emergencies: list[float] = field(default_factory=list)
     rss_mb: float = float("nan")
+    by_step: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -96,6 +97,9 @@ class Result:
             if self.emergencies else None,
             "emergencies_ms": [round(x * ms) for x in self.emergencies] or None,
             "peak_rss_mb": round(self.rss_mb, 1),
+            "steps": {step: {"n": len(v), "p50_ms": round(pct(v, 0.5) * ms, 1),
+                             "p99_ms": round(pct(v, 0.99) * ms, 1)}
+                      for step, v in sorted(self.by_step.items())} or None,
         }
 
 
@@ -133,8 +137,19 @@ async def _answered(emu: BotAPIEmulator, update_id: int | None) -> None:
     await emu.wait_answered(update_id, timeout=120)
 
 
+# update id -> the journey step it was (for latency by step).
+STEPS: dict[int, str] = {}
+
+
+def _step(phone: Phone, what: str) -> str:
+    who = "specialist" if phone.user.first_name.startswith("Spec") else "client"
+    return f"{who} {what}"
+
+
 async def send(phone: Phone, text: str, **kw: Any) -> EmuMessage:
     msg = await phone.emu.user_message(phone.id, text=text, **kw)
+    assert msg.update_id is not None
+    STEPS[msg.update_id] = _step(phone, text.split()[0] if text.startswith("/") else "text")
     await _answered(phone.emu, msg.update_id)
     return msg
 
@@ -152,7 +167,9 @@ async def press(phone: Phone, label: str, message: EmuMessage | None = None) -> 
     await phone.emu.wait_for(lambda: _has(phone, label, message), 120)
     msg, data = phone.find_button(label, message)
     cq = await phone.emu.user_presses(phone.id, msg, data)
-    await _answered(phone.emu, phone.emu.callback_updates[cq])
+    update_id = phone.emu.callback_updates[cq]
+    STEPS[update_id] = _step(phone, ":".join(data.split(":")[:2]))
+    await _answered(phone.emu, update_id)
 
 
 # ---------------------------------------------------------------------- the echo baseline
@@ -379,6 +396,8 @@ async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | 
         result.rss_mb = peak_rss_mb(bot.pid)
     result.updates = len(emu.answered)
     result.latencies = list(emu.answered.values())
+    for update_id, latency in emu.answered.items():
+        result.by_step.setdefault(STEPS.get(update_id, "other"), []).append(latency)
     return result
 
 
@@ -495,6 +514,11 @@ def main() -> None:
     print(" | ".join(keys))
     for row in rows:
         print(" | ".join(str(row.get(k, "")) for k in keys))
+    for row in rows:
+        if row.get("steps"):
+            print(f"\n{row['name']}, {row['clients']} people: latency by step (ms)")
+            for step, f in sorted(row["steps"].items(), key=lambda kv: -kv[1]["p50_ms"]):
+                print(f"  {step:24} n={f['n']:<5} p50 {f['p50_ms']:>8} p99 {f['p99_ms']:>8}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf-8")
 

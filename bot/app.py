@@ -25,6 +25,10 @@ from bot.transport import PriorityRateLimiter
 log = logging.getLogger(__name__)
 
 
+# How many updates' senders are remembered (far more than are ever in flight).
+MAX_ACTORS = 2_000
+
+
 class BotData:
     """Long-lived services of one running bot (PTB's typed `bot_data`).
 
@@ -48,6 +52,12 @@ class BotData:
         self.actors: dict[int, int | None] = {}
         # Work that goes on after an update was handled (case cards); awaited at shutdown.
         self.background: set[asyncio.Task[Any]] = set()
+
+    def note_actor(self, update_id: int, staff_id: int | None) -> None:
+        """Remember who sent `update_id` (a staff id, or None), for a bounded while."""
+        self.actors[update_id] = staff_id
+        while len(self.actors) > MAX_ACTORS:
+            self.actors.pop(next(iter(self.actors)))
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)

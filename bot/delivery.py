@@ -131,10 +131,11 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
     sent = 0
     for item in deliveries:
         async with data.sessions() as session:
-            member = await session.get(Staff, item.staff_id)
-        if member is None or not member.active:
-            continue
-        chat_id = data.crypto.decrypt_int(member.tg_id_enc)
+            tg_id_enc = await session.scalar(select(Staff.tg_id_enc).where(
+                Staff.id == item.staff_id, Staff.active.is_(True)))
+        if tg_id_enc is None:
+            continue  # no longer staff
+        chat_id = data.crypto.decrypt_int(tg_id_enc)
         try:
             message = await send_screen(app, chat_id, item.screen)
         except TelegramError as exc:

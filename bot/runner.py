@@ -30,6 +30,7 @@ from bot.clock import Clock
 from bot.config import ENV_WEBHOOK_SECRET, Settings
 from bot.db import create_engine, work_priority
 from bot.services import danger
+from bot.services import staff as staff_service
 from bot.transport import retry_seconds
 from models import ProcessedUpdate
 
@@ -44,12 +45,19 @@ async def upgrade_database(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _already_handled(app: SezimApp, update_ids: list[int]) -> set[int]:
-    async with app.bot_data.sessions() as session:
-        found = await session.scalars(
-            select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id.in_(update_ids))
-        )
-        return set(found.all())
+async def _already_handled(app: SezimApp, updates: list[Update]) -> set[int]:
+    """The updates of a batch handled before; and who among its senders is staff, noted
+    for the identify handler. One short read for the whole batch."""
+    data = app.bot_data
+    senders = {u.update_id: u.effective_user.id for u in updates if u.effective_user}
+    async with data.sessions() as session:
+        found = await session.scalars(select(ProcessedUpdate.update_id).where(
+            ProcessedUpdate.update_id.in_([u.update_id for u in updates])))
+        handled = set(found.all())
+        staff = await staff_service.active_staff_ids(session, data.crypto, senders.values())
+    for update_id, user_id in senders.items():
+        data.note_actor(update_id, staff.get(user_id))
+    return handled
 
 
 async def _mark_handled(app: SezimApp, update_ids: list[int]) -> None:
@@ -82,7 +90,7 @@ def _chat_key(update: Update) -> int:
 async def handle_batch(app: SezimApp, updates: list[Update], *, concurrency: int) -> None:
     """Handle a batch: different chats at the same time (at most `concurrency`), each chat's
     updates one after another in the order Telegram sent them, so her answers keep order."""
-    done = await _already_handled(app, [u.update_id for u in updates])
+    done = await _already_handled(app, updates)
     fresh = [u for u in updates if u.update_id not in done]
     chats: dict[int, list[Update]] = {}
     for update in fresh:

@@ -16,7 +16,6 @@ log = logging.getLogger(__name__)
 
 GATE_GROUP = -2
 IDENTIFY_GROUP = -1
-MAX_ACTORS = 2_000
 
 
 class StaffFilter(filters.UpdateFilter):
@@ -75,16 +74,15 @@ def _is_exit(update: Update) -> bool:
 
 
 async def identify(update: Update, context: BotContext) -> None:
-    """Look the sender up among active staff, once per update."""
+    """Look the sender up among active staff, once per update (the runner looks up a whole
+    batch's senders at once; this covers the rest)."""
     user = update.effective_user
-    if user is None:
-        return
     data = context.bot_data
+    if user is None or update.update_id in data.actors:
+        return
     async with data.sessions() as session:
         staff_id = await staff_service.active_staff_id(session, data.crypto, user.id)
-    data.actors[update.update_id] = staff_id
-    while len(data.actors) > MAX_ACTORS:
-        data.actors.pop(next(iter(data.actors)))
+    data.note_actor(update.update_id, staff_id)
 
 
 async def on_error(update: object, context: BotContext) -> None:

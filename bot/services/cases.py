@@ -204,20 +204,17 @@ def outcome_buttons(texts: Texts, language: str, case_id: int) -> list[list[Butt
 
 
 async def _deliver_cards(
-    session: AsyncSession, *, case: Case, members: list[Staff], texts: Texts, crypto: Crypto,
-    now: datetime,
+    session: AsyncSession, *, case: Case, staff_ids: list[int], offered: set[int],
+    texts: Texts, crypto: Crypto, now: datetime,
 ) -> list[Delivery]:
+    """Cards for `staff_ids`; an offer row for each not `offered` the case before."""
     deliveries = []
     language = texts.settings.organization.default_language
     phone = call_phone(case, crypto)
-    for member in members:
-        existing = await session.scalar(
-            select(CaseOffer).where(CaseOffer.case_id == case.id,
-                                    CaseOffer.staff_id == member.id)
-        )
-        if existing is None:
-            session.add(CaseOffer(case_id=case.id, staff_id=member.id, offered_at=now))
-        deliveries.append(Delivery(member.id, card(case, texts=texts, language=language,
+    for staff_id in staff_ids:
+        if staff_id not in offered:
+            session.add(CaseOffer(case_id=case.id, staff_id=staff_id, offered_at=now))
+        deliveries.append(Delivery(staff_id, card(case, texts=texts, language=language,
                                                    now=now, phone=phone), case.id))
     return deliveries
 
@@ -244,7 +241,7 @@ async def _offer_next(
     specialists = [m for m in await staff_service.on_duty(session, settings=settings, now=now)
                    if staff_service.is_specialist(m)]
     outcome = RouteOutcome(nobody_on_duty=not specialists)
-    chosen: list[Staff] = []
+    chosen: list[int] = []
     if case.escalation_level < LEVEL_BROADCAST and specialists:
         role = role_for(case.category)
         fitting = [m for m in specialists if role in m.role_names and m.id not in offered]
@@ -254,19 +251,18 @@ async def _offer_next(
         if fitting:
             load = await _load(session, [m.id for m in fitting])
             fitting.sort(key=lambda m: (load.get(m.id, 0), m.id))
-            chosen = fitting[:1]
+            chosen = [fitting[0].id]
     if not chosen:
         # Nobody left to ask one by one: every on-duty specialist and every coordinator.
         case.escalation_level = LEVEL_BROADCAST
-        coordinators = [m for m in await staff_service.list_staff(session)
+        coordinators = [m.id for m in await staff_service.list_staff(session)
                         if m.role_names & {"coordinator", "admin"}]
-        seen: set[int] = set()
-        for m in specialists + coordinators:
-            if m.id not in seen:
-                seen.add(m.id)
-                chosen.append(m)
-    outcome.deliveries = await _deliver_cards(session, case=case, members=chosen, texts=texts,
-                                              crypto=crypto, now=now)
+        for staff_id in [m.id for m in specialists] + coordinators:
+            if staff_id not in chosen:
+                chosen.append(staff_id)
+    outcome.deliveries = await _deliver_cards(session, case=case, staff_ids=chosen,
+                                              offered=offered, texts=texts, crypto=crypto,
+                                              now=now)
     if case.escalation_level < LEVEL_BROADCAST:
         await scheduling.schedule(session, kind=ESCALATE, ref_id=case.id,
                                   due_at=now + timeout_for(case.urgency, settings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -65,6 +66,20 @@ async def active_staff_id(session: AsyncSession, crypto: Crypto, telegram_id: in
                                Staff.active.is_(True))
     )
     return int(found) if found is not None else None
+
+
+async def active_staff_ids(
+    session: AsyncSession, crypto: Crypto, telegram_ids: Iterable[int]
+) -> dict[int, int]:
+    """Telegram id -> staff id of the active members among `telegram_ids` (one query for a
+    whole batch of updates; those not found are not staff)."""
+    by_hmac = {h: tid for tid in set(telegram_ids) for h in crypto.lookups(tid)}
+    if not by_hmac:
+        return {}
+    rows = await session.execute(
+        select(Staff.id, Staff.tg_hmac).where(Staff.tg_hmac.in_(list(by_hmac)),
+                                               Staff.active.is_(True)))
+    return {by_hmac[bytes(tg_hmac)]: int(staff_id) for staff_id, tg_hmac in rows}
 
 
 async def add_staff(
@@ -176,32 +191,53 @@ def local_time(now: datetime, tz: ZoneInfo) -> datetime:
     return aware(now).astimezone(tz)
 
 
+@dataclass(frozen=True)
+class DutyMember:
+    """Who is on duty, as routing needs it: no entity loaded (it runs for every case)."""
+
+    id: int
+    name: str
+    role_names: frozenset[str]
+
+
 async def on_duty(
     session: AsyncSession, *, settings: Settings, now: datetime, role: str | None = None
-) -> list[Staff]:
-    """Active members on duty now (roster or `/duty on`, minus `/duty off`), by role."""
+) -> list[DutyMember]:
+    """Active members on duty now (roster or `/duty on`, minus `/duty off`), by role.
+
+    Two plain reads (members with their roles; the roster), ordered by name."""
     local = local_time(now, settings.organization.tz)
-    members = await list_staff(session)
-    shifts = (await session.scalars(select(RosterShift))).all()
+    rows = (await session.execute(
+        select(Staff.id, Staff.name, Staff.duty_override, Staff.duty_override_until,
+               StaffRole.role)
+        .join(StaffRole, StaffRole.staff_id == Staff.id, isouter=True)
+        .where(Staff.active.is_(True)).order_by(Staff.name, Staff.id)
+    )).all()
+    members: dict[int, tuple[str, bool | None, datetime | None, set[str]]] = {}
+    for staff_id, name, override, until, role_name in rows:
+        entry = members.setdefault(staff_id, (name, override, until, set()))
+        if role_name is not None:
+            entry[3].add(role_name)
+    shifts = (await session.execute(
+        select(RosterShift.staff_id, RosterShift.role, RosterShift.weekday,
+               RosterShift.start_minute, RosterShift.end_minute))).all()
     result = []
-    for member in members:
-        if role is not None and role not in member.role_names:
+    for staff_id, (name, override, until, roles) in members.items():
+        if role is not None and role not in roles:
             continue
-        override = member.duty_override
-        until = member.duty_override_until
         if override is not None and (until is None or aware(until) > now):
             if override:
-                result.append(member)
+                result.append(DutyMember(staff_id, name, frozenset(roles)))
             continue
         if any(
-            s.staff_id == member.id
+            s.staff_id == staff_id
             and (role is None or s.role == role)
             and in_shift(s.weekday, s.start_minute, s.end_minute, local)
             for s in shifts
         ):
-            result.append(member)
+            result.append(DutyMember(staff_id, name, frozenset(roles)))
     return result
 
 
-def is_specialist(member: Staff) -> bool:
+def is_specialist(member: Staff | DutyMember) -> bool:
     return bool(member.role_names & set(SPECIALIST_ROLES))
