@@ -20,6 +20,7 @@ from bot.crypto import Crypto
 from bot.db import create_engine, sessionmaker, write_lock_of
 from bot.i18n import Texts
 from bot.services.limits import FloodGuard
+from bot.telegram_bot import SezimBot
 from bot.transport import PriorityRateLimiter
 
 log = logging.getLogger(__name__)
@@ -155,20 +156,23 @@ def build_application(
     """The PTB Application for `settings`, against its configured Bot API server."""
     crypto = Crypto(require_secret_key(settings))
     context_types = ContextTypes(context=BotContext, bot_data=BotData)
+    bot = SezimBot(
+        token,
+        base_url=settings.telegram.base_url,
+        base_file_url=settings.telegram.base_file_url,
+        request=_transport(settings, connection_pool_size, read_timeout=15),
+        get_updates_request=_transport(settings, 1,
+                                       read_timeout=settings.telegram.poll_timeout + 15),
+        rate_limiter=PriorityRateLimiter(settings.limits.telegram_per_second,
+                                         settings.limits.per_chat_per_second),
+    )
     app: SezimApp = (
         Application.builder()
-        .token(token)
-        .base_url(settings.telegram.base_url)
-        .base_file_url(settings.telegram.base_file_url)
+        .bot(bot)
         .context_types(context_types)
         # Updates are fetched by our own loop (bot.runner), which confirms an update only
         # after it was handled: PTB's Updater confirms on fetch and loses it on a crash.
         .updater(None)
-        .request(_transport(settings, connection_pool_size, read_timeout=15))
-        .get_updates_request(_transport(settings, 1,
-                                        read_timeout=settings.telegram.poll_timeout + 15))
-        .rate_limiter(PriorityRateLimiter(settings.limits.telegram_per_second,
-                                          settings.limits.per_chat_per_second))
         .post_init(on_startup)
         .post_shutdown(on_shutdown)
         .build()

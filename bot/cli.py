@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -257,7 +257,16 @@ def _run(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, token=token, stop=stop)
 
-    asyncio.run(_main())
+    # uvloop: the same asyncio, its event loop and sockets in C (bench/load.py); where it
+    # is not installed (Windows), asyncio's own loop.
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(_main())
     return 0
 
 

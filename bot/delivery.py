@@ -11,13 +11,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
-from telegram.constants import ParseMode
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import scheduling
 from bot.services.cases import Delivery
 from bot.services.screens import Screen
+from bot.telegram_bot import SezimBot
 from bot.transport import NORMAL, URGENT
 from models import CaseOffer, ChatMessage, Client, DueTime, Staff
 
@@ -40,21 +40,23 @@ def markup(screen: Screen) -> InlineKeyboardMarkup | None:
     )
 
 
-async def send_screen(app: SezimApp, chat_id: int, screen: Screen) -> Message:
-    message: Message = await app.bot.send_message(
-        chat_id, screen.text, parse_mode=ParseMode.HTML, reply_markup=markup(screen),
-        rate_limit_args=URGENT if screen.urgent else NORMAL,
-    )
-    return message
+def _bot(app: SezimApp) -> SezimBot:
+    bot = app.bot
+    assert isinstance(bot, SezimBot)
+    return bot
+
+
+async def send_screen(app: SezimApp, chat_id: int, screen: Screen) -> int:
+    """Send a screen; the message's id."""
+    return await _bot(app).send_html(chat_id, screen.text, markup(screen),
+                                     priority=URGENT if screen.urgent else NORMAL)
 
 
 async def edit_screen(app: SezimApp, chat_id: int, message_id: int, screen: Screen) -> bool:
     """Replace a message's text and buttons; False if Telegram would not (too old, gone)."""
     try:
-        await app.bot.edit_message_text(
-            screen.text, chat_id=chat_id, message_id=message_id, parse_mode=ParseMode.HTML,
-            reply_markup=markup(screen), rate_limit_args=URGENT if screen.urgent else NORMAL,
-        )
+        await _bot(app).edit_html(chat_id, message_id, screen.text, markup(screen),
+                                  priority=URGENT if screen.urgent else NORMAL)
     except BadRequest as exc:
         if "not modified" in exc.message:
             return True
@@ -137,7 +139,7 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
             continue  # no longer staff
         chat_id = data.crypto.decrypt_int(tg_id_enc)
         try:
-            message = await send_screen(app, chat_id, item.screen)
+            message_id = await send_screen(app, chat_id, item.screen)
         except TelegramError as exc:
             log.warning("card for case %d not delivered to member %d: %s", item.case_id,
                         item.staff_id, type(exc).__name__)
@@ -149,6 +151,6 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
                     update(CaseOffer)
                     .where(CaseOffer.case_id == item.case_id,
                            CaseOffer.staff_id == item.staff_id)
-                    .values(message_id=message.message_id)
+                    .values(message_id=message_id)
                 )
     return sent

@@ -14,13 +14,14 @@ import hmac
 import logging
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 
@@ -45,19 +46,24 @@ async def upgrade_database(settings: Settings) -> None:
         await engine.dispose()
 
 
-async def _already_handled(app: SezimApp, updates: list[Update]) -> set[int]:
-    """The updates of a batch handled before; and who among its senders is staff, noted
-    for the identify handler. One short read for the whole batch."""
+async def _identify(app: SezimApp, session: AsyncSession, updates: Sequence[Update]) -> None:
+    """Note who among the senders of `updates` is staff, for the identify handler: one
+    query for a whole batch instead of one per update."""
     data = app.bot_data
     senders = {u.update_id: u.effective_user.id for u in updates if u.effective_user}
-    async with data.sessions() as session:
-        found = await session.scalars(select(ProcessedUpdate.update_id).where(
-            ProcessedUpdate.update_id.in_([u.update_id for u in updates])))
-        handled = set(found.all())
-        staff = await staff_service.active_staff_ids(session, data.crypto, senders.values())
+    staff = await staff_service.active_staff_ids(session, data.crypto, senders.values())
     for update_id, user_id in senders.items():
         data.note_actor(update_id, staff.get(user_id))
-    return handled
+
+
+async def _already_handled(app: SezimApp, updates: list[Update]) -> set[int]:
+    """The updates of a batch handled before (and its senders identified). One short read
+    for the whole batch."""
+    async with app.bot_data.sessions() as session:
+        found = await session.scalars(select(ProcessedUpdate.update_id).where(
+            ProcessedUpdate.update_id.in_([u.update_id for u in updates])))
+        await _identify(app, session, updates)
+        return set(found.all())
 
 
 async def _mark_handled(app: SezimApp, update_ids: list[int]) -> None:
@@ -265,6 +271,9 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             break
         delay = 1.0
         if surge is not None:
+            if updates:
+                async with app.bot_data.sessions() as session:
+                    await _identify(app, session, updates)
             for update in updates:
                 surge.submit(update)
             if updates:

@@ -150,8 +150,7 @@ async def _show_one(context: BotContext, query: object, screen: Screen, *, edit:
     if edit and isinstance(message, Message) and message.message_id == menu_id:
         if await edit_screen(app, chat_id, message.message_id, screen):
             return message.message_id
-    sent = await send_screen(app, chat_id, screen)
-    return sent.message_id
+    return await send_screen(app, chat_id, screen)
 
 
 # ---------------------------------------------------------------------- callbacks

@@ -292,7 +292,7 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
     # Quick exit stays one tap away on every screen she gets.
     rows = [*(buttons or []), [Button(data.texts.t(language, "btn_exit"), "c:exit")]]
     try:
-        message = await send_screen(context.application, chat_id, Screen(text, rows))
+        message_id = await send_screen(context.application, chat_id, Screen(text, rows))
     except TelegramError as exc:
         log.warning("message to a client not delivered: %s", type(exc).__name__)
         return
@@ -301,9 +301,9 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
     async with data.sessions() as session, session.begin():
         client = await session.get(Client, client_id)
         if client is not None:
-            await record_messages(session, client=client, message_ids=[message.message_id],
+            await record_messages(session, client=client, message_ids=[message_id],
                                   now=data.clock.now(), app=context.application)
-            client.menu_message_id = message.message_id
+            client.menu_message_id = message_id
 
 
 async def _close(update: Update, context: BotContext, case_id: int, outcome: str) -> None:

@@ -185,6 +185,15 @@ def parse_html(text: str) -> str:
 _COMMAND_RE = re.compile(r"^/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]+)?")
 
 
+def _chat_of(value: object) -> int | None:
+    """A chat id from API parameters (a number, or its text)."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
 class BotAPIEmulator:
     """The emulated Bot API server and the world of users behind it."""
 
@@ -206,6 +215,10 @@ class BotAPIEmulator:
         self._callback_ids = itertools.count(1)
         self._files = itertools.count(1)
         self._changed = asyncio.Condition()
+        # Waiters on one chat are woken only by changes in that chat, and a waiter for an
+        # update's answer only by that answer: a benchmark has hundreds of people waiting.
+        self._chat_changed: dict[int, asyncio.Condition] = {}
+        self._answer_waiters: dict[int, asyncio.Future[float]] = {}
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self.record_calls = True
@@ -278,15 +291,25 @@ class BotAPIEmulator:
     def new_file_id(self, kind: str) -> str:
         return f"{kind}-{next(self._files)}-{secrets.token_hex(4)}"
 
-    async def _notify(self) -> None:
+    async def _notify(self, *chat_ids: int | None) -> None:
         async with self._changed:
             self._changed.notify_all()
+        for chat_id in chat_ids:
+            condition = self._chat_changed.get(chat_id) if chat_id is not None else None
+            if condition is not None:
+                async with condition:
+                    condition.notify_all()
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Wait until `predicate()` holds after some change in the emulator."""
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0, *,
+                       chat_id: int | None = None) -> None:
+        """Wait until `predicate()` holds after some change in the emulator (in the chat
+        with `chat_id` only, when given: the predicate must look only at that chat)."""
+        condition = self._changed if chat_id is None else \
+            self._chat_changed.setdefault(chat_id, asyncio.Condition())
+
         async def _wait() -> None:
-            async with self._changed:
-                await self._changed.wait_for(predicate)
+            async with condition:
+                await condition.wait_for(predicate)
 
         await asyncio.wait_for(_wait(), timeout)
 
@@ -377,11 +400,20 @@ class BotAPIEmulator:
         if pending:
             uid = pending.pop(0)
             self.answered[uid] = time.perf_counter() - self.handed_out[uid]
+            waiter = self._answer_waiters.pop(uid, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(self.answered[uid])
 
     async def wait_answered(self, update_id: int, timeout: float = 60.0) -> float:
-        """Wait until the bot answered update `update_id`; returns the latency."""
-        await self.wait_for(lambda: update_id in self.answered, timeout)
-        return self.answered[update_id]
+        """Wait until the bot answered update `update_id` (latency tracking on); returns
+        the latency."""
+        if update_id in self.answered:
+            return self.answered[update_id]
+        waiter = self._answer_waiters.get(update_id)
+        if waiter is None:
+            waiter = self._answer_waiters[update_id] = \
+                asyncio.get_running_loop().create_future()
+        return await asyncio.wait_for(asyncio.shield(waiter), timeout)
 
     async def redeliver(self, update_id: int) -> None:
         """Telegram sending an update again (as after a lost confirmation)."""
@@ -410,7 +442,7 @@ class BotAPIEmulator:
         chat.messages.append(msg)
         msg.update_id = self._push_update({"message": self._message_dict(msg)},
                                           chat_id=user_id)["update_id"]
-        await self._notify()
+        await self._notify(user_id)
         return msg
 
     async def user_edits(self, user_id: int, message_id: int, text: str) -> None:
@@ -421,7 +453,7 @@ class BotAPIEmulator:
         msg.text = text
         msg.edited = True
         self._push_update({"edited_message": self._message_dict(msg)})
-        await self._notify()
+        await self._notify(user_id)
 
     async def user_presses(self, user_id: int, message: EmuMessage, data: str) -> str:
         """The user taps an inline button carrying `data` (which may be forged)."""
@@ -436,7 +468,7 @@ class BotAPIEmulator:
                 "data": data,
             }
         })["update_id"]
-        await self._notify()
+        await self._notify(user_id)
         return cq_id
 
     async def raw_update(self, payload: dict[str, Any]) -> None:
@@ -508,7 +540,8 @@ class BotAPIEmulator:
         except (KeyError, TypeError, ValueError) as exc:
             return self._error(bad_request(f"invalid parameters: {exc}"))
         if method != "getUpdates":
-            await self._notify()
+            await self._notify(_chat_of(params.get("chat_id")),
+                               self._callback_chat.get(str(params.get("callback_query_id"))))
         if fault is not None:
             return await self._fault_response(request, fault)
         return web.json_response({"ok": True, "result": result})
