@@ -56,6 +56,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status", encoding="ascii") as fh:
         for line in fh:
@@ -74,6 +81,7 @@ class Result:
     escalations: list[float] = field(default_factory=list)
     emergencies: list[float] = field(default_factory=list)
     rss_mb: float = float("nan")
+    cpu: float = 0.0  # the bot process's CPU seconds during the measurement
     by_step: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -98,6 +106,8 @@ class Result:
             if self.emergencies else None,
             "emergencies_ms": [round(x * ms) for x in self.emergencies] or None,
             "peak_rss_mb": round(self.rss_mb, 1),
+            "bot_cpu_ms_per_update": round(self.cpu / self.updates * ms, 2)
+            if self.updates else None,
             "steps": {step: {"n": len(v), "p50_ms": round(pct(v, 0.5) * ms, 1),
                              "p99_ms": round(pct(v, 0.99) * ms, 1)}
                       for step, v in sorted(self.by_step.items())} or None,
@@ -189,9 +199,10 @@ async def run_echo(emu: BotAPIEmulator, clients: int, messages: int, tmp: Path) 
             for i in range(messages):
                 await send(phone, f"message {i}")
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_seconds(proc.pid)
         await asyncio.gather(*(one(p) for p in phones))
         result.seconds = time.perf_counter() - t0
+        result.cpu = cpu_seconds(proc.pid) - cpu0
         result.rss_mb = peak_rss_mb(proc.pid)
     result.updates = len(emu.answered)
     result.latencies = list(emu.answered.values())
@@ -412,12 +423,13 @@ async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | 
             await asyncio.gather(*tasks)
 
         regions = ["г. Бишкек", "Чуйская область", "г. Ош", "Нарынская область"]
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_seconds(bot.pid)
         await asyncio.gather(
             dispatcher(),
             *(_journey(emu, p, regions[i % len(regions)], result.escalations, cases, numbers)
               for i, p in enumerate(phones)))
         result.seconds = time.perf_counter() - t0
+        result.cpu = cpu_seconds(bot.pid) - cpu0
         stop.set()
         await watcher
         result.rss_mb = peak_rss_mb(bot.pid)
@@ -535,8 +547,8 @@ def main() -> None:
     CONCURRENCY = args.concurrency
     rows = asyncio.run(main_async(args))
     keys = ["name", "clients", "updates", "updates_per_s", "p50_ms", "p95_ms", "p99_ms",
-            "escalation_p50_ms", "emergency_p99_ms", "peak_rss_mb", "ratio_updates_per_s",
-            "p99_over_p50"]
+            "escalation_p50_ms", "emergency_p99_ms", "peak_rss_mb", "bot_cpu_ms_per_update",
+            "ratio_updates_per_s", "p99_over_p50"]
     print()
     print(" | ".join(keys))
     for row in rows:
