@@ -46,9 +46,11 @@ def runner(kind: str) -> Callable[[Runner], Runner]:
     return register
 
 
-async def schedule(session: AsyncSession, *, kind: str, ref_id: int, due_at: datetime) -> None:
-    """Set (or move) the due time of `kind` for `ref_id`, pending again."""
-    row = await session.scalar(
+async def schedule(session: AsyncSession, *, kind: str, ref_id: int, due_at: datetime,
+                   new: bool = False) -> None:
+    """Set (or move) the due time of `kind` for `ref_id`, pending again (`new`: `ref_id`
+    was created in this transaction, so it has none yet)."""
+    row = None if new else await session.scalar(
         select(DueTime).where(DueTime.kind == kind, DueTime.ref_id == ref_id)
     )
     if row is None:

@@ -221,23 +221,24 @@ async def _deliver_cards(
 
 async def route_case(
     session: AsyncSession, *, case: Case, settings: Settings, texts: Texts, crypto: Crypto,
-    now: datetime,
+    now: datetime, new: bool = False,
 ) -> RouteOutcome:
-    """The routing entry point for a new case (or one whose safe time has come)."""
+    """The routing entry point for a new case (or one whose safe time has come). `new`: the
+    case was created in this transaction, so nothing was offered or scheduled for it yet."""
     if case.contact != "chat_now" and case.contact_at is not None and aware(case.contact_at) > now:
         # She chose a safe time: nobody is asked before then.
         await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id,
-                                  due_at=case.contact_at)
+                                  due_at=case.contact_at, new=new)
         return RouteOutcome()
     return await _offer_next(session, case=case, settings=settings, texts=texts, crypto=crypto,
-                             now=now)
+                             now=now, new=new)
 
 
 async def _offer_next(
     session: AsyncSession, *, case: Case, settings: Settings, texts: Texts, crypto: Crypto,
-    now: datetime,
+    now: datetime, new: bool = False,
 ) -> RouteOutcome:
-    offered = await _offered(session, case.id)
+    offered = set() if new else await _offered(session, case.id)
     specialists = [m for m in await staff_service.on_duty(session, settings=settings, now=now)
                    if staff_service.is_specialist(m)]
     outcome = RouteOutcome(nobody_on_duty=not specialists)
@@ -265,7 +266,7 @@ async def _offer_next(
                                               now=now)
     if case.escalation_level < LEVEL_BROADCAST:
         await scheduling.schedule(session, kind=ESCALATE, ref_id=case.id,
-                                  due_at=now + timeout_for(case.urgency, settings))
+                                  due_at=now + timeout_for(case.urgency, settings), new=new)
     log.info("case %d offered at level %d to %d member(s)", case.id, case.escalation_level,
              len(chosen))
     return outcome

@@ -515,9 +515,10 @@ class Flow:
         return Reply(screens, route=outcome)
 
     async def _route(self, case: Case) -> case_service.RouteOutcome:
+        """Route a case created in this transaction."""
         return await case_service.route_case(
             self.session, case=case, settings=self.settings, texts=self.texts,
-            crypto=self.crypto, now=self.now,
+            crypto=self.crypto, now=self.now, new=True,
         )
 
     def _waiting_screen(self, case: Case, outcome: case_service.RouteOutcome) -> Screen:
