@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.constants import ParseMode
@@ -286,9 +288,13 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
                        buttons: list[list[Button]] | None = None) -> None:
     """A message to a client, recorded for quick exit; it becomes her menu if it has buttons."""
     data = context.bot_data
-    async with data.sessions() as session:
-        client = await session.get(Client, client_id) if client_id else None
-        language = client.language if client else None
+    found = None
+    if client_id:
+        async with data.sessions() as session:
+            found = (await session.execute(
+                select(Client.language, Client.auto_delete_minutes)
+                .where(Client.id == client_id))).first()
+    language = found.language if found else None
     # Quick exit stays one tap away on every screen she gets.
     rows = [*(buttons or []), [Button(data.texts.t(language, "btn_exit"), "c:exit")]]
     try:
@@ -296,14 +302,15 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
     except TelegramError as exc:
         log.warning("message to a client not delivered: %s", type(exc).__name__)
         return
-    if client_id is None:
+    if client_id is None or found is None:
         return
     async with data.sessions() as session, session.begin():
-        client = await session.get(Client, client_id)
-        if client is not None:
-            await record_messages(session, client=client, message_ids=[message_id],
-                                  now=data.clock.now(), app=context.application)
-            client.menu_message_id = message_id
+        result = await session.execute(sql_update(Client).where(Client.id == client_id)
+                                       .values(menu_message_id=message_id))
+        if int(getattr(result, "rowcount", 0) or 0) == 1:  # not erased meanwhile
+            await record_messages(session, client=client_id, message_ids=[message_id],
+                                  now=data.clock.now(), app=context.application,
+                                  auto_delete_minutes=found.auto_delete_minutes)
 
 
 async def _close(update: Update, context: BotContext, case_id: int, outcome: str) -> None:
