@@ -107,7 +107,7 @@ class Result:
             "emergencies_ms": [round(x * ms) for x in self.emergencies] or None,
             "peak_rss_mb": round(self.rss_mb, 1),
             "bot_cpu_ms_per_update": round(self.cpu / self.updates * ms, 2)
-            if self.updates else None,
+            if self.updates and self.cpu else None,
             "steps": {step: {"n": len(v), "p50_ms": round(pct(v, 0.5) * ms, 1),
                              "p99_ms": round(pct(v, 0.99) * ms, 1)}
                       for step, v in sorted(self.by_step.items())} or None,

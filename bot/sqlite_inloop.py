@@ -173,11 +173,14 @@ class Connection:
             try:
                 result = call()
             except sqlite3.OperationalError as error:
-                if not _busy(error) or was_writer or time.monotonic() >= deadline:
+                if not _busy(error) or was_writer:
                     raise
-                # Nothing of ours is in this transaction yet: start it again later.
+                # Nothing of ours is in this transaction yet: end it, and start it again
+                # later (or give up, leaving nothing half-begun).
                 if conn.in_transaction:
                     conn.rollback()
+                if time.monotonic() >= deadline:
+                    raise
                 await asyncio.sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
                 attempt += 1
                 continue
