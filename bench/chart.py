@@ -39,6 +39,7 @@ def main() -> None:
     right.set_title("Latency per update (ms)", loc="left", fontsize=10)
     right.set_xlabel("concurrent simulated people")
     for ax in (left, right):
+        ax.set_ylim(bottom=0)  # bars of different height must look it
         ax.legend(fontsize=7, frameon=False)
         ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
