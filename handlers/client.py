@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy import update as sql_update
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
@@ -23,7 +20,7 @@ from bot.delivery import (
     send_screen,
 )
 from bot.services import cases as case_service
-from bot.services import retention
+from bot.services import clients, retention
 from bot.services.cases import Delivery
 from bot.services.flow import Flow, InvalidButton, Reply, parse_callback
 from bot.services.screens import Screen
@@ -32,28 +29,6 @@ from models import CaseStatus, Client
 log = logging.getLogger(__name__)
 
 FlowAction = Callable[[Flow], Awaitable[Reply]]
-
-
-async def get_or_create_client(
-    session: AsyncSession, context: BotContext, chat_id: int, language_code: str | None,
-    now: datetime,
-) -> Client:
-    data = context.bot_data
-    client = await session.scalar(
-        select(Client).where(Client.chat_hmac.in_(data.crypto.lookups(chat_id)))
-    )
-    if client is None:
-        preselect = (language_code or "")[:2].lower()
-        client = Client(
-            chat_hmac=data.crypto.lookup(chat_id), chat_id_enc=data.crypto.encrypt(chat_id),
-            language=preselect if preselect in ("ky", "ru", "en") else None,
-            step="new", step_data={}, created_at=now, last_seen_at=now,
-        )
-        session.add(client)
-        await session.flush()
-    else:
-        client.last_seen_at = now
-    return client
 
 
 async def run_flow(update: Update, context: BotContext, action: FlowAction) -> None:
@@ -66,13 +41,18 @@ async def run_flow(update: Update, context: BotContext, action: FlowAction) -> N
     incoming = update.effective_message
     query = update.callback_query
     async with data.sessions() as session, session.begin():
-        client = await get_or_create_client(session, context, chat.id, user.language_code, now)
+        client, _ = await clients.load_or_create(
+            session, crypto=data.crypto, chat_id=chat.id, language_code=user.language_code,
+            now=now)
+        before = client.snapshot()
         if incoming is not None and query is None:
-            await record_messages(session, client=client, message_ids=[incoming.message_id],
-                                  now=now, app=context.application)
+            await record_messages(session, client=client.id, message_ids=[incoming.message_id],
+                                  now=now, app=context.application,
+                                  auto_delete_minutes=client.auto_delete_minutes)
         flow = Flow(session=session, client=client, telegram_id=user.id, texts=data.texts,
                     settings=data.settings, crypto=data.crypto, now=now)
         reply = await action(flow)
+        await clients.save(session, client, before, now=now)
         client_id = client.id
         menu_id = client.menu_message_id
         auto_delete = client.auto_delete_minutes

@@ -14,8 +14,9 @@ from bot.emulator.server import MAX_TEXT, parse_html
 from bot.i18n import Texts, load_catalog, placeholders
 from bot.services import cases as case_service
 from bot.services import flow as flow_module
+from bot.services.clients import ClientRecord
 from bot.services.flow import Flow
-from models import Case, Client
+from models import Case
 
 CATALOGS = {lang: load_catalog(lang) for lang in LANGUAGES}
 UI_KEYS = sorted(CATALOGS["en"]["ui"])
@@ -93,8 +94,10 @@ def _all_screens(lang: str) -> list[flow_module.Screen]:
     now = FakeClock(datetime(2026, 11, 26, 12, tzinfo=UTC)).now()
     screens = []
     for step in sorted(flow_module.STEPS):
-        client = Client(id=1, language=lang, step=step,
-                        step_data={"q": 11, "res": "legal_rights", "case": 1})
+        client = ClientRecord(id=1, language=lang, step=step,
+                              step_data={"q": 11, "res": "legal_rights", "case": 1},
+                              menu_message_id=None, shared_device=None,
+                              auto_delete_minutes=None)
         flow = Flow(session=None, client=client, telegram_id=1,  # type: ignore[arg-type]
                     texts=texts, settings=settings, crypto=crypto, now=now)
         screens.append(flow.render())

@@ -25,9 +25,10 @@ from bot.config import Settings
 from bot.crypto import Crypto
 from bot.i18n import Texts
 from bot.services import staff as staff_service
+from bot.services.clients import ClientRecord
 from bot.services.screening import flags_from_text
 from bot.services.screens import Button, Screen
-from models import Appeal, Case, CaseOffer, CaseStatus, Client, Staff, Urgency
+from models import Appeal, Case, CaseOffer, CaseStatus, Staff, Urgency
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def out_of_hours(now: datetime, settings: Settings) -> bool:
 async def create_case(
     session: AsyncSession,
     *,
-    client: Client,
+    client: ClientRecord,
     telegram_id: int,
     crypto: Crypto,
     settings: Settings,

@@ -23,10 +23,11 @@ from bot.crypto import Crypto
 from bot.i18n import LANGUAGE_NAMES, Texts
 from bot.services import cases as case_service
 from bot.services import danger, screening
+from bot.services.clients import ClientRecord
 from bot.services.phone import normalise_kg_phone
 from bot.services.screens import Button, Screen
 from bot.services.staff import local_time
-from models import Case, CaseStatus, Client, Urgency
+from models import Case, CaseStatus, Urgency
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class Flow:
     """One client's conversation for the length of one update."""
 
     session: AsyncSession
-    client: Client
+    client: ClientRecord
     telegram_id: int
     texts: Texts
     settings: Settings

@@ -1,0 +1,76 @@
+"""Her record as one update reads and changes it: Core statements, no ORM entity.
+
+Every update from a client reads her record and writes her step back. Through the ORM
+that was an entity load and a unit-of-work flush per update; here it is one plain
+SELECT and one UPDATE of what changed (with the time she was last seen), or one INSERT
+for someone new. Fields are those of `models.Client`; the encrypted chat id is written on
+insert and never read here.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.crypto import Crypto
+from models import Client
+
+_table = cast(Table, Client.__table__)
+_SELECT = select(
+    _table.c.id, _table.c.language, _table.c.step, _table.c.step_data,
+    _table.c.menu_message_id, _table.c.shared_device, _table.c.auto_delete_minutes,
+).where(_table.c.chat_hmac.in_(bindparam("lookups", expanding=True)))
+
+
+@dataclass
+class ClientRecord:
+    id: int
+    language: str | None
+    step: str
+    step_data: dict[str, Any]
+    menu_message_id: int | None
+    shared_device: bool | None
+    auto_delete_minutes: int | None
+
+    def snapshot(self) -> ClientRecord:
+        return copy.deepcopy(self)
+
+    def changes_since(self, before: ClientRecord) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != "id" and getattr(self, f.name) != getattr(before, f.name)}
+
+
+async def load_or_create(
+    session: AsyncSession, *, crypto: Crypto, chat_id: int, language_code: str | None,
+    now: datetime,
+) -> tuple[ClientRecord, bool]:
+    """Her record (found under any configured key), or a new one; True if new."""
+    row = (await session.execute(_SELECT, {"lookups": crypto.lookups(chat_id)})).first()
+    if row is not None:
+        return ClientRecord(row.id, row.language, row.step, dict(row.step_data or {}),
+                            row.menu_message_id, row.shared_device,
+                            row.auto_delete_minutes), False
+    preselect = (language_code or "")[:2].lower()
+    record = ClientRecord(0, preselect if preselect in ("ky", "ru", "en") else None, "new",
+                          {}, None, None, None)
+    result = cast(CursorResult[Any], await session.execute(insert(_table).values(
+        chat_hmac=crypto.lookup(chat_id), chat_id_enc=crypto.encrypt(chat_id),
+        language=record.language, step=record.step, step_data=record.step_data,
+        created_at=now, last_seen_at=now,
+    )))
+    primary_key = result.inserted_primary_key
+    assert primary_key is not None
+    record.id = int(primary_key[0])
+    return record, True
+
+
+async def save(session: AsyncSession, record: ClientRecord, before: ClientRecord, *,
+               now: datetime) -> None:
+    """Write what changed, and when she was last seen, in one statement."""
+    await session.execute(update(_table).where(_table.c.id == record.id)
+                          .values(last_seen_at=now, **record.changes_since(before)))
