@@ -15,11 +15,11 @@ import logging
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -70,8 +70,9 @@ async def _mark_handled(app: SezimApp, update_ids: list[int]) -> None:
     data = app.bot_data
     try:
         async with data.sessions() as session, session.begin():
-            session.add_all([ProcessedUpdate(update_id=u, at=data.clock.now())
-                             for u in update_ids])
+            now = data.clock.now()
+            await session.execute(insert(cast(Table, ProcessedUpdate.__table__)),
+                                  [{"update_id": u, "at": now} for u in update_ids])
     except IntegrityError:
         # Another worker recorded some of them too; record the rest one by one.
         for update_id in update_ids:
