@@ -8,9 +8,10 @@ the content is never stored.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from telegram.error import Forbidden, TelegramError
 
 from bot.delivery import record_messages
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from bot.app import SezimApp
 
 log = logging.getLogger(__name__)
+
+_links = cast(Table, RelayLink.__table__)
 
 
 class RelayFailed(Exception):
@@ -31,69 +34,95 @@ async def client_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int,
     """Copy her message to the specialist who owns the case; returns the copy's id."""
     data = app.bot_data
     async with data.sessions() as session:
-        case = await session.get(Case, case_id)
-        if case is None or case.owner_id is None or case.status != CaseStatus.ACTIVE:
-            raise RelayFailed("case not active")
-        member = await session.get(Staff, case.owner_id)
-        if member is None or not member.active:
-            raise RelayFailed("owner gone")
-        staff_chat = data.crypto.decrypt_int(member.tg_id_enc)
-        owner_id = member.id
+        owner = (await session.execute(
+            select(Staff.id, Staff.tg_id_enc).join(Case, Case.owner_id == Staff.id)
+            .where(Case.id == case_id, Case.status == CaseStatus.ACTIVE,
+                   Staff.active.is_(True)))).first()
+    if owner is None:
+        raise RelayFailed("case not active, or its specialist gone")
     try:
-        copy = await app.bot.copy_message(staff_chat, client_chat_id, message_id)
+        copy = await app.bot.copy_message(data.crypto.decrypt_int(owner.tg_id_enc),
+                                          client_chat_id, message_id)
     except TelegramError as exc:
         log.warning("relay to the specialist of case %d failed: %s", case_id,
                     type(exc).__name__)
         raise RelayFailed(type(exc).__name__) from exc
     async with data.sessions() as session, session.begin():
-        session.add(RelayLink(case_id=case_id, staff_id=owner_id, client_message_id=message_id,
-                              staff_message_id=copy.message_id, created_at=data.clock.now()))
+        await session.execute(insert(_links), [{
+            "case_id": case_id, "staff_id": owner.id, "client_message_id": message_id,
+            "staff_message_id": copy.message_id, "created_at": data.clock.now()}])
     return int(copy.message_id)
 
 
-async def staff_to_client(app: SezimApp, *, case: Case, staff_id: int, staff_chat_id: int,
-                          message_id: int, reply_to_client_message: int | None) -> int:
-    """Copy the specialist's message to the client of `case`; returns the copy's id."""
+@dataclass(frozen=True)
+class StaffReplyTarget:
+    """Where a specialist's message goes: her case's client, or nowhere (None fields)."""
+
+    case_id: int
+    client_id: int | None
+    client_chat_enc: bytes | None
+    auto_delete_minutes: int | None
+    reply_to_client_message: int | None
+
+
+async def staff_reply_target(app: SezimApp, *, staff_id: int,
+                             replied_message_id: int | None) -> StaffReplyTarget | None:
+    """The active case of staff member `staff_id` (or the case of the relayed copy she
+    replied to) with its client, if the case is hers and active: one short read."""
+    async with app.bot_data.sessions() as session:
+        case_id = await session.scalar(select(Staff.active_case_id).where(
+            Staff.id == staff_id, Staff.active.is_(True)))
+        reply_to: int | None = None
+        if replied_message_id is not None:
+            link = (await session.execute(
+                select(RelayLink.case_id, RelayLink.client_message_id)
+                .where(RelayLink.staff_id == staff_id,
+                       RelayLink.staff_message_id == replied_message_id))).first()
+            if link is not None:
+                case_id, reply_to = link.case_id, link.client_message_id
+        if case_id is None:
+            return None
+        row = (await session.execute(
+            select(Case.id, Case.client_id, Client.chat_id_enc, Client.auto_delete_minutes)
+            .outerjoin(Client, Client.id == Case.client_id)
+            .where(Case.id == case_id, Case.status == CaseStatus.ACTIVE,
+                   Case.owner_id == staff_id))).first()
+    if row is None:
+        return None
+    return StaffReplyTarget(row.id, row.client_id, row.chat_id_enc, row.auto_delete_minutes,
+                            reply_to)
+
+
+async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: int,
+                          staff_chat_id: int, message_id: int) -> int:
+    """Copy the specialist's message to the client of `target`; returns the copy's id."""
     data = app.bot_data
     now = data.clock.now()
-    async with data.sessions() as session:
-        client = await session.get(Client, case.client_id) if case.client_id else None
-    if client is None:
+    if target.client_id is None or target.client_chat_enc is None:
         raise RelayFailed("client gone")
-    client_chat = data.crypto.decrypt_int(client.chat_id_enc)
     try:
         copy = await app.bot.copy_message(
-            client_chat, staff_chat_id, message_id,
-            reply_to_message_id=reply_to_client_message,
+            data.crypto.decrypt_int(target.client_chat_enc), staff_chat_id, message_id,
+            reply_to_message_id=target.reply_to_client_message,
             allow_sending_without_reply=True,
         )
     except Forbidden as exc:
         raise RelayFailed("blocked") from exc
     except TelegramError as exc:
-        log.warning("relay to the client of case %d failed: %s", case.id, type(exc).__name__)
+        log.warning("relay to the client of case %d failed: %s", target.case_id,
+                    type(exc).__name__)
         raise RelayFailed(type(exc).__name__) from exc
     async with data.sessions() as session, session.begin():
-        session.add(RelayLink(case_id=case.id, staff_id=staff_id,
-                              client_message_id=copy.message_id, staff_message_id=message_id,
-                              created_at=now))
-        fresh = await session.get(Case, case.id)
-        if fresh is not None and fresh.first_reply_at is None:
-            fresh.first_reply_at = now
-        attached = await session.get(Client, client.id)
-        if attached is not None:
-            await record_messages(session, client=attached, message_ids=[copy.message_id],
-                                  now=now, app=app)
+        await session.execute(insert(_links), [{
+            "case_id": target.case_id, "staff_id": staff_id,
+            "client_message_id": copy.message_id, "staff_message_id": message_id,
+            "created_at": now}])
+        await session.execute(update(Case).where(Case.id == target.case_id,
+                                                 Case.first_reply_at.is_(None))
+                              .values(first_reply_at=now))
+        # Her record may have been erased (/forget) while the copy was on its way.
+        if await session.scalar(select(Client.id).where(Client.id == target.client_id)):
+            await record_messages(session, client=target.client_id,
+                                  message_ids=[copy.message_id], now=now, app=app,
+                                  auto_delete_minutes=target.auto_delete_minutes)
     return int(copy.message_id)
-
-
-async def case_of_staff_reply(app: SezimApp, *, staff_id: int,
-                              replied_message_id: int) -> tuple[int, int] | None:
-    """The case and client message id behind a relayed copy the specialist replied to."""
-    async with app.bot_data.sessions() as session:
-        link = await session.scalar(
-            select(RelayLink).where(RelayLink.staff_id == staff_id,
-                                    RelayLink.staff_message_id == replied_message_id)
-        )
-        if link is None:
-            return None
-        return link.case_id, link.client_message_id

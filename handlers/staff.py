@@ -347,28 +347,20 @@ async def on_staff_message(update: Update, context: BotContext) -> None:
     app = context.application
     staff_chat = update.effective_chat
     assert staff_chat is not None
-    async with data.sessions() as session:
-        member = await _member(session, context, update)
-        member_id = member.id
-        active = member.active_case_id
-    target_case_id = active
-    reply_to_client: int | None = None
-    if message.reply_to_message is not None:
-        found = await relay.case_of_staff_reply(
-            app, staff_id=member_id, replied_message_id=message.reply_to_message.message_id)
-        if found is not None:
-            target_case_id, reply_to_client = found
-    async with data.sessions() as session:
-        case = await session.get(Case, target_case_id) if target_case_id else None
-    if case is None or case.status != CaseStatus.ACTIVE or case.owner_id != member_id:
+    member_id = data.actors.get(update.update_id)
+    if member_id is None:
+        raise case_service.CaseError("not_staff")
+    replied = message.reply_to_message
+    target = await relay.staff_reply_target(
+        app, staff_id=member_id, replied_message_id=replied.message_id if replied else None)
+    if target is None:
         await _say(update, context, _t(context, "no_active_case"))
         return
     try:
-        await relay.staff_to_client(app, case=case, staff_id=member_id,
-                                    staff_chat_id=staff_chat.id, message_id=message.message_id,
-                                    reply_to_client_message=reply_to_client)
+        await relay.staff_to_client(app, target=target, staff_id=member_id,
+                                    staff_chat_id=staff_chat.id, message_id=message.message_id)
     except relay.RelayFailed:
-        await _say(update, context, _t(context, "client_unreachable", number=case.id))
+        await _say(update, context, _t(context, "client_unreachable", number=target.case_id))
 
 
 async def refuse(update: Update, context: BotContext) -> None:
