@@ -62,10 +62,13 @@ async def schedule(session: AsyncSession, *, kind: str, ref_id: int, due_at: dat
         row.attempts = 0
 
 
-async def cancel(session: AsyncSession, *, kind: str, ref_id: int, now: datetime) -> None:
+async def cancel(session: AsyncSession, *, kind: str | tuple[str, ...], ref_id: int,
+                 now: datetime) -> None:
+    """Mark the pending due time(s) of `kind` (one kind, or several) for `ref_id` done."""
+    kinds = (kind,) if isinstance(kind, str) else kind
     await session.execute(
         update(DueTime)
-        .where(DueTime.kind == kind, DueTime.ref_id == ref_id, DueTime.done_at.is_(None))
+        .where(DueTime.kind.in_(kinds), DueTime.ref_id == ref_id, DueTime.done_at.is_(None))
         .values(done_at=now)
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
@@ -39,7 +40,9 @@ def _t(context: BotContext, key: str, **values: Any) -> str:
 
 async def _member(session: AsyncSession, context: BotContext, update: Update) -> Staff:
     staff_id = context.bot_data.actors.get(update.update_id)
-    member = await session.get(Staff, staff_id) if staff_id is not None else None
+    # Her roles in the same read (one joined query instead of two).
+    member = await session.get(Staff, staff_id, options=[joinedload(Staff.roles)]) \
+        if staff_id is not None else None
     if member is None or not member.active:
         raise case_service.CaseError("not_staff")
     return member

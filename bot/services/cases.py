@@ -328,8 +328,7 @@ async def take(session: AsyncSession, *, case_id: int, member: Staff, now: datet
             raise CaseError("already_yours", number=case.id)
         owner = await session.get(Staff, case.owner_id) if case.owner_id else None
         raise CaseError("already_taken", number=case.id, name=owner.name if owner else "—")
-    await scheduling.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
-    await scheduling.cancel(session, kind=CONTACT_DUE, ref_id=case.id, now=now)
+    await scheduling.cancel(session, kind=(ESCALATE, CONTACT_DUE), ref_id=case.id, now=now)
     member.active_case_id = case.id
     await staff_service.audit(session, now=now, action="case.take", staff_id=member.id,
                               case_id=case.id)
