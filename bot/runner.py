@@ -19,7 +19,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -56,12 +56,15 @@ async def _identify(app: SezimApp, session: AsyncSession, updates: Sequence[Upda
         data.note_actor(update_id, staff.get(user_id))
 
 
+_HANDLED = select(ProcessedUpdate.update_id).where(
+    ProcessedUpdate.update_id.in_(bindparam("ids", expanding=True)))
+
+
 async def _already_handled(app: SezimApp, updates: list[Update]) -> set[int]:
     """The updates of a batch handled before (and its senders identified). One short read
     for the whole batch."""
     async with app.bot_data.sessions() as session:
-        found = await session.scalars(select(ProcessedUpdate.update_id).where(
-            ProcessedUpdate.update_id.in_([u.update_id for u in updates])))
+        found = await session.scalars(_HANDLED, {"ids": [u.update_id for u in updates]})
         await _identify(app, session, updates)
         return set(found.all())
 

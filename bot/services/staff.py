@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import aware
@@ -68,6 +68,11 @@ async def active_staff_id(session: AsyncSession, crypto: Crypto, telegram_id: in
     return int(found) if found is not None else None
 
 
+# Built once: the statement runs for every batch of updates.
+_ACTIVE_BY_HMAC = select(Staff.id, Staff.tg_hmac).where(
+    Staff.tg_hmac.in_(bindparam("hmacs", expanding=True)), Staff.active.is_(True))
+
+
 async def active_staff_ids(
     session: AsyncSession, crypto: Crypto, telegram_ids: Iterable[int]
 ) -> dict[int, int]:
@@ -76,9 +81,7 @@ async def active_staff_ids(
     by_hmac = {h: tid for tid in set(telegram_ids) for h in crypto.lookups(tid)}
     if not by_hmac:
         return {}
-    rows = await session.execute(
-        select(Staff.id, Staff.tg_hmac).where(Staff.tg_hmac.in_(list(by_hmac)),
-                                               Staff.active.is_(True)))
+    rows = await session.execute(_ACTIVE_BY_HMAC, {"hmacs": list(by_hmac)})
     return {by_hmac[bytes(tg_hmac)]: int(staff_id) for staff_id, tg_hmac in rows}
 
 
