@@ -8,6 +8,7 @@ her old buttons included. Staff commands from anyone else get a refusal.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -253,6 +254,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         client = await session.get(Client, case.client_id) if case.client_id else None
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
+        facts = ClientFacts(client.language, client.auto_delete_minutes) if client else None
         phone = case_service.call_phone(case, data.crypto)
         name = member.name
         role = case_service.role_for(case.category)
@@ -284,19 +286,31 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
                            text=data.texts.t(client_lang, "specialist_joined",
                                              role=data.texts.t(client_lang, f"role_{role}")),
                            buttons=[[Button(data.texts.t(client_lang, "btn_info"), "c:info")],
-                                    [Button(data.texts.t(client_lang, "btn_end"), "c:end")]])
+                                    [Button(data.texts.t(client_lang, "btn_end"), "c:end")]],
+                           facts=facts)
+
+
+@dataclass(frozen=True)
+class ClientFacts:
+    """What a message to her needs of her record: her language, her auto-delete time."""
+
+    language: str | None
+    auto_delete_minutes: int | None
 
 
 async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: int, text: str,
-                       buttons: list[list[Button]] | None = None) -> None:
-    """A message to a client, recorded for quick exit; it becomes her menu if it has buttons."""
+                       buttons: list[list[Button]] | None = None,
+                       facts: ClientFacts | None = None) -> None:
+    """A message to a client, recorded for quick exit; it becomes her menu if it has buttons.
+    `facts`: her record's, when the caller has just read them."""
     data = context.bot_data
-    found = None
-    if client_id:
+    found = facts
+    if client_id and found is None:
         async with data.sessions() as session:
-            found = (await session.execute(
+            row = (await session.execute(
                 select(Client.language, Client.auto_delete_minutes)
                 .where(Client.id == client_id))).first()
+        found = ClientFacts(row.language, row.auto_delete_minutes) if row else None
     language = found.language if found else None
     # Quick exit stays one tap away on every screen she gets.
     rows = [*(buttons or []), [Button(data.texts.t(language, "btn_exit"), "c:exit")]]
@@ -326,6 +340,7 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         client = await session.get(Client, case.client_id) if case.client_id else None
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
+        facts = ClientFacts(client.language, client.auto_delete_minutes) if client else None
         if client is not None and client.step == "waiting":
             client.step = "rate"
             client.step_data = {"case": case.id}
@@ -339,7 +354,7 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         stars = [Button("⭐" * n, f"c:rate:{n}") for n in range(1, 6)]
         await _tell_client(context, client_id=case.client_id, chat_id=client_chat,
                            text=texts.t(client_lang, "conversation_closed"),
-                           buttons=[stars[:3], stars[3:]])
+                           buttons=[stars[:3], stars[3:]], facts=facts)
 
 
 async def on_staff_message(update: Update, context: BotContext) -> None:
