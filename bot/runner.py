@@ -23,7 +23,14 @@ from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 
 from bot import migrate
 from bot.app import SezimApp, build_application
@@ -247,6 +254,29 @@ async def _fetch(app: SezimApp, stop: asyncio.Event, offset: int,
     return tuple(fetch.result())
 
 
+PEEK_SECONDS = 0.25
+
+
+async def _backlog_behind(app: SezimApp, stop: asyncio.Event, batch: asyncio.Future[None],
+                          updates: tuple[Update, ...]) -> tuple[Update, ...]:
+    """While `batch` is being handled, look at what Telegram holds behind it (asking again
+    from the batch's first update confirms nothing). The updates behind it once they are a
+    backlog or one of them is urgent; () if the batch finishes first."""
+    first, last = updates[0].update_id, updates[-1].update_id
+    while not batch.done() and not stop.is_set():
+        try:
+            peeked = await _fetch(app, stop, first, 0)
+        except TelegramError:
+            peeked = None
+        behind = tuple(u for u in peeked or () if u.update_id > last)
+        if len(behind) >= SURGE_BATCH or any(is_urgent(u) for u in behind):
+            return behind
+        await asyncio.wait({batch}, timeout=PEEK_SECONDS)
+    if not batch.done():
+        await asyncio.wait({batch})
+    return ()
+
+
 async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
     """Long polling. Normally a batch is confirmed only after it was handled, so nothing is
     lost in a crash; while a surge keeps the bot behind, urgent updates go first
@@ -293,14 +323,23 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
                 handle_batch(app, list(updates), concurrency=concurrency))
             done, _ = await asyncio.wait({batch}, timeout=BEHIND_SECONDS)
             offset = updates[-1].update_id + 1
+            behind: tuple[Update, ...] = ()
             if batch not in done and len(updates) < SURGE_BATCH:
-                await batch
-            if batch in done or batch.done():
+                # A small batch that is slow (Telegram's sending limits, a locked
+                # database): a surge only if a backlog, or someone in danger, waits behind.
+                behind = await _backlog_behind(app, stop, batch, updates)
+            if batch.done():
                 batch.result()
             else:
                 log.warning("behind a surge: urgent updates now go first")
                 surge = SurgeDispatcher(app, concurrency)
                 surge.adopt(batch, updates)
+                if behind:
+                    async with app.bot_data.sessions() as session:
+                        await _identify(app, session, behind)
+                    for update in behind:
+                        surge.submit(update)
+                    offset = behind[-1].update_id + 1
     if surge is not None and surge.tasks:
         # Stopping in a surge: a short grace for what is in hand, not the whole backlog.
         _, unfinished = await asyncio.wait(set(surge.tasks), timeout=10)

@@ -35,3 +35,31 @@ async def test_an_emergency_overtakes_a_surge_of_ordinary_traffic(db_url: str) -
                         for p in crowd), timeout=60)
     finally:
         await h.stop()
+
+
+async def test_an_emergency_behind_a_small_slow_batch_is_not_kept_waiting(db_url: str) -> None:
+    """A batch too small to look like a surge but slow to answer (here: Telegram's sending
+    limit, scaled down to 4 a second) must not hold back a woman in danger behind it."""
+    import asyncio
+
+    h = Harness(db_url, limits={"telegram_per_second": 4, "per_chat_per_second": 0,
+                                "messages_per_minute": 600})
+    await h.start()
+    try:
+        endangered = h.phone("Aida", language_code="en")
+        await endangered.send("/start")
+        await h.settle()
+        crowd = [h.phone(f"P{i}", language_code="en") for i in range(12)]
+        for phone in crowd:
+            await h.emulator.user_message(phone.id, text="/help")
+        await asyncio.sleep(0.3)  # the bot has taken the 12: three seconds of answers
+        await endangered.press("Yes, I'm in danger now")
+        await h.emulator.wait_for(
+            lambda: any("102" in m.plain() for m in endangered.bot_messages()), timeout=30)
+        answered = sum(1 for p in crowd for m in p.bot_messages() if "What I can do" in m.plain())
+        assert answered < 12, "the emergency waited for the whole batch before it"
+        await h.emulator.wait_for(
+            lambda: all(any("What I can do" in m.plain() for m in p.bot_messages())
+                        for p in crowd), timeout=30)
+    finally:
+        await h.stop()
