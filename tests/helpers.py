@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from typing import Any
 
 from sqlalchemy import select
@@ -34,3 +36,36 @@ async def message_ids(h: Harness) -> list[int]:
     assert h.app is not None
     async with h.app.bot_data.sessions() as session:
         return list((await session.scalars(select(ChatMessage.message_id))).all())
+
+
+class LockHolder:
+    """Another process's connection holding SQLite's write lock until `release()`: a
+    `sezim-bot` command, a backup. `begin` is how it takes the lock."""
+
+    def __init__(self, path: str, begin: str = "BEGIN IMMEDIATE", *,
+                 then: str | None = None) -> None:
+        self._locked, self._release = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._hold, args=(path, begin, then))
+
+    def _hold(self, path: str, begin: str, then: str | None) -> None:
+        conn = sqlite3.connect(path, timeout=30)
+        conn.execute(begin)
+        if then:
+            conn.execute(then)
+        self._locked.set()
+        self._release.wait(10)
+        conn.commit()
+        conn.close()
+
+    def start(self) -> None:
+        """Take the lock; return once it is held."""
+        self._thread.start()
+        if not self._locked.wait(10):
+            raise TimeoutError("the lock was not taken")
+
+    def release(self) -> None:
+        self._release.set()
+
+    def join(self) -> None:
+        self.release()
+        self._thread.join()

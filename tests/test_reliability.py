@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
-import threading
 from pathlib import Path
 
 import aiohttp
@@ -14,7 +13,7 @@ import pytest
 
 from bot.emulator import BotAPIEmulator, Fault, Phone
 from bot.harness import Harness
-from tests.helpers import cases, clients
+from tests.helpers import LockHolder, cases, clients
 from tests.test_config import run_cli
 from tests.test_run import BotProcess
 
@@ -58,26 +57,12 @@ async def test_the_same_update_delivered_twice_is_handled_once(harness: Harness)
 
 
 async def test_a_locked_database_delays_but_loses_nothing(harness: Harness, db_url: str) -> None:
-    path = db_url.split("///", 1)[1]
-    locked = threading.Event()
-    release = threading.Event()
-
-    def hold_lock() -> None:
-        conn = sqlite3.connect(path, timeout=30)
-        conn.execute("BEGIN EXCLUSIVE")
-        locked.set()
-        release.wait(10)
-        conn.rollback()
-        conn.close()
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    assert await asyncio.to_thread(locked.wait, 10)
+    holder = LockHolder(db_url.split("///", 1)[1], "BEGIN EXCLUSIVE")
+    await asyncio.to_thread(holder.start)
     phone = harness.phone("Aida", language_code="en")
     await phone.send("/start")
     await asyncio.sleep(3)
     assert homes(phone) == []  # waiting for the lock, not failing
-    release.set()
     await asyncio.to_thread(holder.join)
     await harness.settle(timeout=30)
     assert len(homes(phone)) == 1
@@ -94,26 +79,14 @@ async def test_waiting_for_a_locked_database_does_not_stop_the_bot(db_url: str) 
 
     engine = create_engine(db_url)
     await upgrade(engine)
-    path = db_url.split("///", 1)[1]
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_lock() -> None:
-        conn = sqlite3.connect(path, timeout=30)
-        conn.execute("BEGIN IMMEDIATE")
-        locked.set()
-        release.wait(10)
-        conn.rollback()
-        conn.close()
-
+    holder = LockHolder(db_url.split("///", 1)[1])
     async def write() -> None:
         async with engine.begin() as conn:
             await conn.execute(text("INSERT INTO processed_updates (update_id, at) "
                                     "VALUES (1, '2026-01-01 00:00:00')"))
 
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
+    await asyncio.to_thread(holder.start)
     try:
-        assert await asyncio.to_thread(locked.wait, 10)
         writing = asyncio.create_task(write())
         # A heartbeat every 10 ms: had SQLite's busy handler slept on the loop's thread,
         # one beat would have waited seconds for the next.
@@ -126,12 +99,11 @@ async def test_waiting_for_a_locked_database_does_not_stop_the_bot(db_url: str) 
         assert not writing.done()  # still waiting for the lock, not failed
         async with engine.connect() as conn:  # readers are not blocked by a writer
             assert await conn.scalar(text("SELECT count(*) FROM processed_updates")) == 0
-        release.set()
+        holder.release()
         await asyncio.wait_for(writing, 10)
         async with engine.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM processed_updates")) == 1
     finally:
-        release.set()
         await asyncio.to_thread(holder.join)
         await engine.dispose()
 

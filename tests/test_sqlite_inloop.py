@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot import sqlite_inloop
+from tests.helpers import LockHolder
 
 
 @pytest.fixture
@@ -25,39 +25,20 @@ def db(tmp_path: Path) -> str:
     return path
 
 
-class Holder:
-    """Another process's connection holding the write lock until released."""
-
-    def __init__(self, path: str) -> None:
-        self.locked, self.release = threading.Event(), threading.Event()
-        self.thread = threading.Thread(target=self._hold, args=(path,))
-
-    def _hold(self, path: str) -> None:
-        conn = sqlite3.connect(path)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO t VALUES (99)")
-        self.locked.set()
-        self.release.wait(10)
-        conn.commit()
-        conn.close()
-
-
 @pytest.fixture
-def holder(db: str) -> Iterator[Holder]:
-    h = Holder(db)
-    h.thread.start()
-    assert h.locked.wait(10)
+def holder(db: str) -> Iterator[LockHolder]:
+    h = LockHolder(db, then="INSERT INTO t VALUES (99)")
+    h.start()
     yield h
-    h.release.set()
-    h.thread.join()
+    h.join()
 
 
-async def test_a_write_waits_for_the_lock_then_succeeds_once(db: str, holder: Holder) -> None:
+async def test_a_write_waits_for_the_lock_then_succeeds_once(db: str, holder: LockHolder) -> None:
     conn = await sqlite_inloop.connect(db, timeout=10)
     writing = asyncio.create_task(conn.execute("INSERT INTO t VALUES (1)"))
     await asyncio.sleep(0.2)
     assert not writing.done()
-    holder.release.set()
+    holder.release()
     await asyncio.wait_for(writing, 10)
     await conn.commit()
     cursor = await conn.execute("SELECT x FROM t ORDER BY x")
@@ -66,7 +47,7 @@ async def test_a_write_waits_for_the_lock_then_succeeds_once(db: str, holder: Ho
 
 
 async def test_a_lock_held_past_the_timeout_is_an_error_not_a_hang(
-    db: str, holder: Holder
+    db: str, holder: LockHolder
 ) -> None:
     conn = await sqlite_inloop.connect(db, timeout=0.3)
     with pytest.raises(sqlite3.OperationalError, match="locked"):

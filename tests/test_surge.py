@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import pytest
 
+from bot.emulator import Phone
 from bot.harness import Harness
 
 pytestmark = pytest.mark.slow
 
 
-async def test_an_emergency_overtakes_a_surge_of_ordinary_traffic(db_url: str) -> None:
-    # Telegram's limit scaled down (20 messages a second) so a surge is cheap to make.
-    h = Harness(db_url, limits={"telegram_per_second": 20, "per_chat_per_second": 0,
+async def _started(db_url: str, *, per_second: int) -> tuple[Harness, Phone]:
+    """The bot under a sending limit of `per_second`, and a woman who has its first screen."""
+    h = Harness(db_url, limits={"telegram_per_second": per_second, "per_chat_per_second": 0,
                                 "messages_per_minute": 600})
     await h.start()
+    endangered = h.phone("Aida", language_code="en")
+    await endangered.send("/start")
+    await h.settle()
+    return h, endangered
+
+
+async def test_an_emergency_overtakes_a_surge_of_ordinary_traffic(db_url: str) -> None:
+    # Telegram's limit scaled down (20 messages a second) so a surge is cheap to make.
+    h, endangered = await _started(db_url, per_second=20)
     try:
-        endangered = h.phone("Aida", language_code="en")
-        await endangered.send("/start")
-        await h.settle()
         crowd = [h.phone(f"P{i}", language_code="en") for i in range(60)]
         for _ in range(2):
             for phone in crowd:
@@ -42,13 +49,8 @@ async def test_an_emergency_behind_a_small_slow_batch_is_not_kept_waiting(db_url
     limit, scaled down to 4 a second) must not hold back a woman in danger behind it."""
     import asyncio
 
-    h = Harness(db_url, limits={"telegram_per_second": 4, "per_chat_per_second": 0,
-                                "messages_per_minute": 600})
-    await h.start()
+    h, endangered = await _started(db_url, per_second=4)
     try:
-        endangered = h.phone("Aida", language_code="en")
-        await endangered.send("/start")
-        await h.settle()
         crowd = [h.phone(f"P{i}", language_code="en") for i in range(12)]
         for phone in crowd:
             await h.emulator.user_message(phone.id, text="/help")
