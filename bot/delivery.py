@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 AUTODELETE = "autodelete"
 DELETE_WINDOW = timedelta(hours=48)
 DELETE_BATCH = 100
+
+
+# Built once (per dialect): a message id is recorded for nearly every update.
+_RECORD_SQLITE = sqlite_insert(cast(Table, ChatMessage.__table__)).on_conflict_do_nothing(
+    index_elements=["client_id", "message_id"])
+_RECORD_PG = pg_insert(cast(Table, ChatMessage.__table__)).on_conflict_do_nothing(
+    index_elements=["client_id", "message_id"])
 
 
 def markup(screen: Screen) -> InlineKeyboardMarkup | None:
@@ -74,13 +81,10 @@ async def record_messages(
     minutes = auto_delete_minutes if isinstance(client, int) else client.auto_delete_minutes
     if message_ids:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert = sqlite_insert if dialect == "sqlite" else pg_insert
         await session.execute(
-            insert(ChatMessage).values(
-                [{"client_id": client_id, "message_id": mid, "sent_at": now}
-                 for mid in message_ids]
-            ).on_conflict_do_nothing(index_elements=["client_id", "message_id"])
-        )
+            _RECORD_SQLITE if dialect == "sqlite" else _RECORD_PG,
+            [{"client_id": client_id, "message_id": mid, "sent_at": now}
+             for mid in message_ids])
     if minutes:
         pending = await session.scalar(
             select(DueTime.id).where(DueTime.kind == AUTODELETE, DueTime.ref_id == client_id,

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from telegram.error import Forbidden, TelegramError
 
 from bot.delivery import record_messages
@@ -24,6 +24,20 @@ log = logging.getLogger(__name__)
 
 _links = cast(Table, RelayLink.__table__)
 
+# Built once: they run for every relayed message.
+_OWNER = (select(Staff.id, Staff.tg_id_enc).join(Case, Case.owner_id == Staff.id)
+          .where(Case.id == bindparam("case_id"), Case.status == CaseStatus.ACTIVE,
+                 Staff.active.is_(True)))
+_ACTIVE_CASE = select(Staff.active_case_id).where(Staff.id == bindparam("staff_id"),
+                                                  Staff.active.is_(True))
+_LINK = select(RelayLink.case_id, RelayLink.client_message_id).where(
+    RelayLink.staff_id == bindparam("staff_id"),
+    RelayLink.staff_message_id == bindparam("message_id"))
+_TARGET = (select(Case.id, Case.client_id, Client.chat_id_enc, Client.auto_delete_minutes)
+           .outerjoin(Client, Client.id == Case.client_id)
+           .where(Case.id == bindparam("case_id"), Case.status == CaseStatus.ACTIVE,
+                  Case.owner_id == bindparam("staff_id")))
+
 
 class RelayFailed(Exception):
     """The other side could not be reached (blocked the bot, chat gone)."""
@@ -34,10 +48,7 @@ async def client_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int,
     """Copy her message to the specialist who owns the case; returns the copy's id."""
     data = app.bot_data
     async with data.sessions() as session:
-        owner = (await session.execute(
-            select(Staff.id, Staff.tg_id_enc).join(Case, Case.owner_id == Staff.id)
-            .where(Case.id == case_id, Case.status == CaseStatus.ACTIVE,
-                   Staff.active.is_(True)))).first()
+        owner = (await session.execute(_OWNER, {"case_id": case_id})).first()
     if owner is None:
         raise RelayFailed("case not active, or its specialist gone")
     try:
@@ -70,23 +81,17 @@ async def staff_reply_target(app: SezimApp, *, staff_id: int,
     """The active case of staff member `staff_id` (or the case of the relayed copy she
     replied to) with its client, if the case is hers and active: one short read."""
     async with app.bot_data.sessions() as session:
-        case_id = await session.scalar(select(Staff.active_case_id).where(
-            Staff.id == staff_id, Staff.active.is_(True)))
+        case_id = await session.scalar(_ACTIVE_CASE, {"staff_id": staff_id})
         reply_to: int | None = None
         if replied_message_id is not None:
-            link = (await session.execute(
-                select(RelayLink.case_id, RelayLink.client_message_id)
-                .where(RelayLink.staff_id == staff_id,
-                       RelayLink.staff_message_id == replied_message_id))).first()
+            link = (await session.execute(_LINK, {"staff_id": staff_id,
+                                                  "message_id": replied_message_id})).first()
             if link is not None:
                 case_id, reply_to = link.case_id, link.client_message_id
         if case_id is None:
             return None
-        row = (await session.execute(
-            select(Case.id, Case.client_id, Client.chat_id_enc, Client.auto_delete_minutes)
-            .outerjoin(Client, Client.id == Case.client_id)
-            .where(Case.id == case_id, Case.status == CaseStatus.ACTIVE,
-                   Case.owner_id == staff_id))).first()
+        row = (await session.execute(_TARGET, {"case_id": case_id,
+                                               "staff_id": staff_id})).first()
     if row is None:
         return None
     return StaffReplyTarget(row.id, row.client_id, row.chat_id_enc, row.auto_delete_minutes,

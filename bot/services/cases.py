@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import case as sql_case
 from sqlalchemy import delete as sql_delete
-from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,14 +129,16 @@ async def update_region(session: AsyncSession, *, case: Case, region: str | None
             appeal.region = region
 
 
+# Built once: it runs for most of a client's updates.
+_OPEN_CASE = (select(Case)
+              .where(Case.client_id == bindparam("client_id"), Case.status != CaseStatus.CLOSED)
+              .order_by(Case.id.desc())
+              .limit(1))
+
+
 async def open_case_of(session: AsyncSession, client_id: int) -> Case | None:
     """The client's newest case that is not closed."""
-    return await session.scalar(
-        select(Case)
-        .where(Case.client_id == client_id, Case.status != CaseStatus.CLOSED)
-        .order_by(Case.id.desc())
-        .limit(1)
-    )
+    return await session.scalar(_OPEN_CASE, {"client_id": client_id})
 
 
 async def _load(session: AsyncSession, staff_ids: list[int]) -> dict[int, int]:

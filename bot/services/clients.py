@@ -27,6 +27,9 @@ _SELECT = select(
 ).where(_table.c.chat_hmac.in_(bindparam("lookups", expanding=True)))
 
 
+_UPDATE = update(_table).where(_table.c.id == bindparam("client_id"))
+
+
 @dataclass
 class ClientRecord:
     id: int
@@ -72,5 +75,5 @@ async def load_or_create(
 async def save(session: AsyncSession, record: ClientRecord, before: ClientRecord, *,
                now: datetime) -> None:
     """Write what changed, and when she was last seen, in one statement."""
-    await session.execute(update(_table).where(_table.c.id == record.id)
-                          .values(last_seen_at=now, **record.changes_since(before)))
+    await session.execute(_UPDATE.values(last_seen_at=now, **record.changes_since(before)),
+                          {"client_id": record.id})
