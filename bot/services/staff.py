@@ -58,16 +58,6 @@ async def find_by_telegram_id(
     return await session.scalar(query)
 
 
-async def active_staff_id(session: AsyncSession, crypto: Crypto, telegram_id: int) -> int | None:
-    """The id of the active staff member with this Telegram id (one indexed lookup, no
-    entity loaded: it runs for every update)."""
-    found = await session.scalar(
-        select(Staff.id).where(Staff.tg_hmac.in_(crypto.lookups(telegram_id)),
-                               Staff.active.is_(True))
-    )
-    return int(found) if found is not None else None
-
-
 # Built once: the statement runs for every batch of updates.
 _ACTIVE_BY_HMAC = select(Staff.id, Staff.tg_hmac).where(
     Staff.tg_hmac.in_(bindparam("hmacs", expanding=True)), Staff.active.is_(True))
@@ -83,6 +73,11 @@ async def active_staff_ids(
         return {}
     rows = await session.execute(_ACTIVE_BY_HMAC, {"hmacs": list(by_hmac)})
     return {by_hmac[bytes(tg_hmac)]: int(staff_id) for staff_id, tg_hmac in rows}
+
+
+async def active_staff_id(session: AsyncSession, crypto: Crypto, telegram_id: int) -> int | None:
+    """The id of the active staff member with this Telegram id, if any."""
+    return (await active_staff_ids(session, crypto, [telegram_id])).get(telegram_id)
 
 
 async def add_staff(
