@@ -187,6 +187,16 @@ class SurgeDispatcher:
         for update in updates:
             self.blockers[_chat_key(update)] = batch
 
+    async def take(self, updates: Sequence[Update]) -> None:
+        """Take updates fetched in a surge: their senders identified at once, then each
+        queued in its chat."""
+        if not updates:
+            return
+        async with self.app.bot_data.sessions() as session:
+            await _identify(self.app, session, updates)
+        for update in updates:
+            self.submit(update)
+
     def submit(self, update: Update) -> None:
         key = _chat_key(update)
         queue = self.queues.get(key)
@@ -305,11 +315,7 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             break
         delay = 1.0
         if surge is not None:
-            if updates:
-                async with app.bot_data.sessions() as session:
-                    await _identify(app, session, updates)
-            for update in updates:
-                surge.submit(update)
+            await surge.take(updates)
             if updates:
                 offset = updates[-1].update_id + 1
             elif surge.pending == 0:
@@ -335,10 +341,7 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
                 surge = SurgeDispatcher(app, concurrency)
                 surge.adopt(batch, updates)
                 if behind:
-                    async with app.bot_data.sessions() as session:
-                        await _identify(app, session, behind)
-                    for update in behind:
-                        surge.submit(update)
+                    await surge.take(behind)
                     offset = behind[-1].update_id + 1
     if surge is not None and surge.tasks:
         # Stopping in a surge: a short grace for what is in hand, not the whole backlog.
