@@ -17,7 +17,7 @@ from bot.aiohttp_request import AiohttpRequest
 from bot.clock import Clock
 from bot.config import LANGUAGES, Settings, require_secret_key
 from bot.crypto import Crypto
-from bot.db import create_engine, sessionmaker, write_lock_of
+from bot.db import PriorityLock, create_engine, sessionmaker
 from bot.i18n import Texts
 from bot.services.limits import FloodGuard
 from bot.telegram_bot import SezimBot
@@ -53,6 +53,14 @@ class BotData:
         self.actors: dict[int, int | None] = {}
         # Work that goes on after an update was handled (case cards); awaited at shutdown.
         self.background: set[asyncio.Task[Any]] = set()
+
+    def engines(self) -> list[AsyncEngine]:
+        """The database engines opened so far (one, or two on SQLite)."""
+        found: list[AsyncEngine] = []
+        for engine in (getattr(self, "bulk_engine", None), getattr(self, "engine", None)):
+            if engine is not None and engine not in found:
+                found.append(engine)
+        return found
 
     def note_actor(self, update_id: int, staff_id: int | None) -> None:
         """Remember who sent `update_id` (a staff id, or None), for a bounded while."""
@@ -94,14 +102,16 @@ async def on_startup(app: SezimApp) -> None:
     data = app.bot_data
     url, echo = data.settings.database.url, data.settings.database.echo
     data.engine = create_engine(url, echo=echo)
-    data.sessions = sessionmaker(data.engine)
     if data.engine.dialect.name == "sqlite":
         # Reports and the nightly purge read or delete many rows: on aiosqlite's thread,
-        # so that the loop (and a woman's emergency answer) never waits for them.
+        # so that the loop (and a woman's emergency answer) never waits for them. Writes
+        # through either take turns on one lock.
+        lock = PriorityLock()
+        data.sessions = sessionmaker(data.engine, write_lock=lock)
         data.bulk_engine = create_engine(url, echo=echo, threaded=True)
-        data.bulk_sessions = sessionmaker(data.bulk_engine,
-                                          write_lock=write_lock_of(data.sessions))
+        data.bulk_sessions = sessionmaker(data.bulk_engine, write_lock=lock)
     else:
+        data.sessions = sessionmaker(data.engine)
         data.bulk_engine, data.bulk_sessions = data.engine, data.sessions
     from bot import jobs, scheduling
     from bot.services import staff as staff_service
@@ -134,10 +144,8 @@ async def on_shutdown(app: SezimApp) -> None:
     data = app.bot_data
     if data.background:
         await asyncio.wait(set(data.background), timeout=10)
-    if hasattr(data, "bulk_engine") and data.bulk_engine is not data.engine:
-        await data.bulk_engine.dispose()
-    if hasattr(data, "engine"):
-        await data.engine.dispose()
+    for engine in data.engines():
+        await engine.dispose()
 
 
 def _transport(settings: Settings, pool: int, *, read_timeout: float) -> BaseRequest:

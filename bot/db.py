@@ -164,7 +164,3 @@ def sessionmaker(engine: AsyncEngine, *,
         info["write_lock"] = write_lock or PriorityLock()
     return async_sessionmaker(engine, expire_on_commit=False, class_=SezimSession, info=info)
 
-
-def write_lock_of(sessions: async_sessionmaker[AsyncSession]) -> PriorityLock | None:
-    lock = sessions.kw.get("info", {}).get("write_lock")
-    return lock if isinstance(lock, PriorityLock) else None

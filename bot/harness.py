@@ -100,9 +100,7 @@ class Harness:
             with contextlib.suppress(Exception):
                 if self.app.job_queue is not None and self.app.job_queue.scheduler.running:
                     self.app.job_queue.scheduler.shutdown(wait=False)
-            data = self.app.bot_data
-            for engine in {id(e): e for e in (data.engine, getattr(data, "bulk_engine", None))
-                           if e is not None}.values():
+            for engine in self.app.bot_data.engines():
                 with contextlib.suppress(Exception):
                     await engine.dispose()
             with contextlib.suppress(Exception):
