@@ -41,7 +41,7 @@ async def run_flow(update: Update, context: BotContext, action: FlowAction) -> N
     incoming = update.effective_message
     query = update.callback_query
     async with data.sessions() as session, session.begin():
-        client, _ = await clients.load_or_create(
+        client = await clients.load_or_create(
             session, crypto=data.crypto, chat_id=chat.id, language_code=user.language_code,
             now=now)
         before = client.snapshot()

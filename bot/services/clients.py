@@ -51,13 +51,13 @@ class ClientRecord:
 async def load_or_create(
     session: AsyncSession, *, crypto: Crypto, chat_id: int, language_code: str | None,
     now: datetime,
-) -> tuple[ClientRecord, bool]:
-    """Her record (found under any configured key), or a new one; True if new."""
+) -> ClientRecord:
+    """Her record (found under any configured key), or a new one."""
     row = (await session.execute(_SELECT, {"lookups": crypto.lookups(chat_id)})).first()
     if row is not None:
         return ClientRecord(row.id, row.language, row.step, dict(row.step_data or {}),
                             row.menu_message_id, row.shared_device,
-                            row.auto_delete_minutes), False
+                            row.auto_delete_minutes)
     preselect = (language_code or "")[:2].lower()
     record = ClientRecord(0, preselect if preselect in ("ky", "ru", "en") else None, "new",
                           {}, None, None, None)
@@ -69,7 +69,7 @@ async def load_or_create(
     primary_key = result.inserted_primary_key
     assert primary_key is not None
     record.id = int(primary_key[0])
-    return record, True
+    return record
 
 
 async def save(session: AsyncSession, record: ClientRecord, before: ClientRecord, *,
