@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.emulator import Phone
 from bot.harness import Harness
 from models import Case, ChatMessage, Client
 
@@ -18,6 +19,19 @@ def t(h: Harness, language: str | None, key: str, **values: Any) -> str:
 
     assert h.app is not None
     return parse_html(h.app.bot_data.texts.t(language, key, **values))
+
+
+async def client_asks(h: Harness, *, category: str = "legal", lang: str = "en",
+                      name: str = "Client") -> Phone:
+    """A client's quickest request: help, skip everything, the given kind of help, chat now."""
+    phone = h.phone(name, language_code=lang)
+    await phone.send("/start")
+    await h.settle()
+    for label in ("btn_danger_no", "btn_safe_private", "btn_skip", f"cat_{category}",
+                  "btn_skip", "btn_skip", "contact_chat_now", "btn_send"):
+        await phone.press(t(h, lang, label))
+        await h.settle()
+    return phone
 
 
 async def cases(h: Harness) -> list[Case]:

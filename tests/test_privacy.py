@@ -16,7 +16,7 @@ from bot.crypto import Crypto
 from bot.harness import Harness
 from bot.services import retention, stats
 from models import Appeal, ChatMessage, Client, RelayLink
-from tests.helpers import cases, clients, t
+from tests.helpers import cases, client_asks, clients, t
 
 SECRET_WORDS = "my husband Bakyt hides my passport in the wardrobe"
 PHONE = "+996 555 987 654"
@@ -97,13 +97,7 @@ async def test_retention_purges_links_but_keeps_the_anonymous_record(
     harness: Harness, clock: FakeClock
 ) -> None:
     lawyer = await harness.add_staff("Aigul", ["lawyer"])
-    client = harness.phone("Client", language_code="en")
-    await client.send("/start")
-    await harness.settle()
-    for label in ("I need help", "No, only me", "Skip", "Legal", "Skip", "Skip",
-                  "Chat here now", "Yes, send"):
-        await client.press(label)
-        await harness.settle()
+    client = await client_asks(harness)
     await lawyer.press(t(harness, None, "btn_take"))
     await harness.settle()
     await client.send("hello")

@@ -16,24 +16,12 @@ from bot.harness import Harness
 from bot.migrate import upgrade
 from bot.services import staff as staff_service
 from models import Appeal, AuditEntry, CaseStatus, RelayLink
-from tests.helpers import cases, t
+from tests.helpers import cases, client_asks, t
 
 
 def s(h: Harness, key: str, **values: object) -> str:
     """A staff text (staff read the center's default language)."""
     return t(h, None, key, **values)
-
-
-async def client_asks(h: Harness, *, category: str = "legal", lang: str = "en") -> Phone:
-    """A client's quickest request: help, skip everything, the given kind of help."""
-    phone = h.phone("Client", language_code=lang)
-    await phone.send("/start")
-    await h.settle()
-    for label in ("btn_danger_no", "btn_safe_private", "btn_skip", f"cat_{category}",
-                  "btn_skip", "btn_skip", "contact_chat_now", "btn_send"):
-        await phone.press(t(h, lang, label))
-        await h.settle()
-    return phone
 
 
 def cards(phone: Phone, h: Harness) -> list[str]:
@@ -309,13 +297,7 @@ async def test_several_cases_replies_and_switching_the_current_case(harness: Har
     first = await client_asks(harness)
     await lawyer.press(s(harness, "btn_take"))
     await harness.settle()
-    second = harness.phone("Second", language_code="en")
-    await second.send("/start")
-    await harness.settle()
-    for label in ("btn_danger_no", "btn_safe_private", "btn_skip", "cat_legal", "btn_skip",
-                  "btn_skip", "contact_chat_now", "btn_send"):
-        await second.press(t(harness, "en", label))
-        await harness.settle()
+    second = await client_asks(harness, name="Second")
     await lawyer.press(s(harness, "btn_take"))
     await harness.settle()
     await first.send("from the first")
