@@ -125,11 +125,13 @@ async def handle_batch(app: SezimApp, updates: list[Update], *, concurrency: int
 
 
 URGENT_DATA = {"c:danger:yes", "c:write:yes", "c:exit"}
-# A large batch still being handled after this long means a surge: Telegram holds a
-# backlog behind it. (A small slow batch is a fault, a locked database or a slow answer:
-# those keep the durable path, where nothing unhandled is confirmed.)
+# A batch still being handled after this long is slow: the bot looks behind it. A surge
+# is a backlog of SURGE_BATCH updates or someone in danger waiting there; otherwise (a
+# locked database, a slow answer) the durable path stays, where nothing unhandled is
+# confirmed.
 BEHIND_SECONDS = 0.5
 SURGE_BATCH = 50
+TELEGRAM_LIMIT = 100  # the most updates one getUpdates call returns
 MAX_BACKLOG = 20_000
 
 
@@ -240,10 +242,10 @@ class SurgeDispatcher:
 
 
 async def _fetch(app: SezimApp, stop: asyncio.Event, offset: int,
-                 timeout: int) -> tuple[Any, ...] | None:
-    """One getUpdates call, or None if `stop` was set meanwhile."""
+                 timeout: int, limit: int = TELEGRAM_LIMIT) -> tuple[Any, ...] | None:
+    """One getUpdates call (at most `limit` updates), or None if `stop` was set meanwhile."""
     fetch = asyncio.ensure_future(app.bot.get_updates(
-        offset=offset, timeout=timeout, allowed_updates=Update.ALL_TYPES,
+        offset=offset, timeout=timeout, allowed_updates=Update.ALL_TYPES, limit=limit,
         read_timeout=timeout + 10,
     ))
     stopper = asyncio.ensure_future(stop.wait())
@@ -290,7 +292,11 @@ async def _backlog_behind(app: SezimApp, stop: asyncio.Event, batch: asyncio.Fut
 async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
     """Long polling. Normally a batch is confirmed only after it was handled, so nothing is
     lost in a crash; while a surge keeps the bot behind, urgent updates go first
-    (`SurgeDispatcher`)."""
+    (`SurgeDispatcher`).
+
+    A batch is at most `concurrency` updates: what the bot can start on at once. A larger
+    one would leave updates waiting inside the bot behind the rest of their batch, and
+    anyone else keeps her place in Telegram's queue just as well."""
     concurrency = app.bot_data.settings.telegram.concurrency
     surge: SurgeDispatcher | None = None
     offset = 0
@@ -300,7 +306,10 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             await asyncio.sleep(0.05)  # back-pressure: the rest stays with Telegram
             continue
         try:
-            updates = await _fetch(app, stop, offset, 0 if surge else timeout)
+            if surge is None:
+                updates = await _fetch(app, stop, offset, timeout, concurrency)
+            else:
+                updates = await _fetch(app, stop, offset, 0)
         except (InvalidToken, Forbidden):
             raise
         except RetryAfter as exc:
@@ -330,9 +339,9 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             done, _ = await asyncio.wait({batch}, timeout=BEHIND_SECONDS)
             offset = updates[-1].update_id + 1
             behind: tuple[Update, ...] = ()
-            if batch not in done and len(updates) < SURGE_BATCH:
-                # A small batch that is slow (Telegram's sending limits, a locked
-                # database): a surge only if a backlog, or someone in danger, waits behind.
+            if batch not in done:
+                # A slow batch (Telegram's sending limits, a locked database, a surge): a
+                # surge if a backlog, or someone in danger, waits behind it.
                 behind = await _backlog_behind(app, stop, batch, updates)
             if batch.done():
                 batch.result()
