@@ -28,7 +28,7 @@ from bot import sqlite_inloop
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry, *,
+def sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry, *,
                     busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -74,7 +74,7 @@ def create_engine(url: str, *, echo: bool = False, threaded: bool = False) -> As
         )
         # On the loop's thread a busy database is waited for in asyncio, never in SQLite.
         event.listen(engine.sync_engine, "connect", functools.partial(
-            _sqlite_pragmas, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS if threaded else 0))
+            sqlite_pragmas, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS if threaded else 0))
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=20,
                                max_overflow=20)
@@ -155,12 +155,24 @@ class SezimSession(AsyncSession):
         return transaction if lock is None else _SerializedTransaction(transaction, lock)
 
 
+def in_loop(engine: AsyncEngine) -> bool:
+    """Whether `engine` runs SQLite on the event loop's thread."""
+    return getattr(engine.dialect.dbapi, "aiosqlite", None) is sqlite_inloop
+
+
 def sessionmaker(engine: AsyncEngine, *,
                  write_lock: PriorityLock | None = None) -> async_sessionmaker[AsyncSession]:
     """Sessions on `engine`; on SQLite, their writes take turns on `write_lock` (one of
-    its own unless given: engines on the same file must share theirs)."""
+    its own unless given: engines on the same file must share theirs), and on the loop's
+    thread they skip the asyncio adapter (`bot.sqlite_session`)."""
     info: dict[str, Any] = {}
+    options: dict[str, Any] = {"class_": SezimSession}
     if engine.dialect.name == "sqlite":
         info["write_lock"] = write_lock or PriorityLock()
-    return async_sessionmaker(engine, expire_on_commit=False, class_=SezimSession, info=info)
+        if in_loop(engine):
+            from bot import sqlite_session
+
+            options = sqlite_session.session_options(
+                engine, busy_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    return async_sessionmaker(engine, expire_on_commit=False, info=info, **options)
 

@@ -1,16 +1,24 @@
-"""SQLite on the event loop's thread (bot/sqlite_inloop.py): a busy database is waited for
-without blocking the loop, only where a retry is safe, and not forever."""
+"""SQLite on the event loop's thread (bot/sqlite_inloop.py, and the sessions of
+bot/sqlite_session.py): a busy database is waited for without blocking the loop, only where
+a retry is safe, and not forever."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import sqlite_inloop
+from bot.db import create_engine, sessionmaker
+from bot.migrate import upgrade
+from models import ProcessedUpdate
 from tests.helpers import LockHolder
 
 
@@ -76,3 +84,87 @@ async def test_a_transaction_that_already_wrote_is_never_replayed(db: str) -> No
     assert calls == 1
     await conn.rollback()
     await conn.close()
+
+
+# ---------------------------------------------------------------- the sessions on it
+# bot/sqlite_session.py: the bot's sessions run SQLAlchemy synchronously on the loop's
+# thread; the same promises hold for them.
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+    await upgrade(engine)
+    yield sessionmaker(engine)
+    await engine.dispose()
+
+
+def _path(sessions: async_sessionmaker[AsyncSession]) -> str:
+    bind = sessions.kw["sync_engine"]
+    return str(bind.url.database)
+
+
+async def _handled(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
+    async with sessions() as session:
+        return list((await session.scalars(select(ProcessedUpdate.update_id)
+                                           .order_by(ProcessedUpdate.update_id))).all())
+
+
+async def _record(sessions: async_sessionmaker[AsyncSession], update_id: int) -> None:
+    async with sessions() as session, session.begin():
+        session.add(ProcessedUpdate(update_id=update_id, at=datetime(2026, 1, 1)))
+
+
+async def test_a_session_waiting_for_the_lock_keeps_the_loop_going_and_writes_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    holder = LockHolder(_path(sessions), then="INSERT INTO processed_updates (update_id, at) "
+                                            "VALUES (99, '2026-01-01 00:00:00')")
+    await asyncio.to_thread(holder.start)
+    try:
+        writing = asyncio.create_task(_record(sessions, 1))
+        # A heartbeat every 10 ms: had SQLite's busy handler slept on the loop's thread,
+        # one beat would have waited for the whole lock.
+        loop = asyncio.get_running_loop()
+        longest, last = 0.0, loop.time()
+        for _ in range(30):
+            await asyncio.sleep(0.01)
+            longest, last = max(longest, loop.time() - last), loop.time()
+        assert longest < 0.2
+        assert not writing.done()  # waiting, not failed
+        assert await _handled(sessions) == []  # readers go on meanwhile
+        holder.release()
+        await asyncio.wait_for(writing, 10)
+    finally:
+        await asyncio.to_thread(holder.join)
+    assert await _handled(sessions) == [1, 99]  # hers once, the other's kept
+
+
+async def test_a_session_gives_up_after_the_timeout_and_frees_the_turn(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    holder = LockHolder(_path(sessions))
+    await asyncio.to_thread(holder.start)
+    try:
+        writing = sessions()
+        writing.busy_timeout = 0.3  # type: ignore[attr-defined]
+        with pytest.raises(OperationalError, match="locked"):
+            async with writing, writing.begin():
+                writing.add(ProcessedUpdate(update_id=1, at=datetime(2026, 1, 1)))
+    finally:
+        await asyncio.to_thread(holder.join)
+    # Nothing half-begun: the next write of this process gets its turn and SQLite's lock.
+    await asyncio.wait_for(_record(sessions, 2), 5)
+    assert await _handled(sessions) == [2]
+
+
+async def test_a_failed_transaction_writes_nothing_and_frees_the_turn(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    with pytest.raises(IntegrityError):
+        async with sessions() as session, session.begin():
+            session.add(ProcessedUpdate(update_id=1, at=datetime(2026, 1, 1)))
+            await session.flush()
+            session.add(ProcessedUpdate(update_id=1, at=datetime(2026, 1, 1)))
+    await asyncio.wait_for(_record(sessions, 2), 5)
+    assert await _handled(sessions) == [2]
