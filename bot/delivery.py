@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +36,15 @@ _RECORD_SQLITE = sqlite_insert(cast(Table, ChatMessage.__table__)).on_conflict_d
     index_elements=["client_id", "message_id"])
 _RECORD_PG = pg_insert(cast(Table, ChatMessage.__table__)).on_conflict_do_nothing(
     index_elements=["client_id", "message_id"])
+# A card to a staff member: her chat, then the card's message id (to update it later).
+_staff = cast(Table, Staff.__table__).c
+_offers = cast(Table, CaseOffer.__table__)
+_STAFF_CHAT = select(_staff.tg_id_enc).where(_staff.id == bindparam("staff_id"),
+                                             _staff.active.is_(True))
+_CARD_SENT = (update(_offers)
+              .where(_offers.c.case_id == bindparam("card_case"),
+                     _offers.c.staff_id == bindparam("card_staff"))
+              .values(message_id=bindparam("message_id")))
 
 
 def markup(screen: Screen) -> InlineKeyboardMarkup | None:
@@ -137,8 +146,7 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
     sent = 0
     for item in deliveries:
         async with data.sessions() as session:
-            tg_id_enc = await session.scalar(select(Staff.tg_id_enc).where(
-                Staff.id == item.staff_id, Staff.active.is_(True)))
+            tg_id_enc = await session.scalar(_STAFF_CHAT, {"staff_id": item.staff_id})
         if tg_id_enc is None:
             continue  # no longer staff
         chat_id = data.crypto.decrypt_int(tg_id_enc)
@@ -151,10 +159,7 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
         sent += 1
         if item.card:
             async with data.sessions() as session, session.begin():
-                await session.execute(
-                    update(CaseOffer)
-                    .where(CaseOffer.case_id == item.case_id,
-                           CaseOffer.staff_id == item.staff_id)
-                    .values(message_id=message_id)
-                )
+                await session.execute(_CARD_SENT, {"card_case": item.case_id,
+                                                   "card_staff": item.staff_id,
+                                                   "message_id": message_id})
     return sent

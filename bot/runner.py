@@ -63,8 +63,10 @@ async def _identify(app: SezimApp, session: AsyncSession, updates: Sequence[Upda
         data.note_actor(update_id, staff.get(user_id))
 
 
-_HANDLED = select(ProcessedUpdate.update_id).where(
-    ProcessedUpdate.update_id.in_(bindparam("ids", expanding=True)))
+_processed = cast(Table, ProcessedUpdate.__table__)
+# Built once on the table (not the ORM class: its statements run faster).
+_HANDLED = select(_processed.c.update_id).where(
+    _processed.c.update_id.in_(bindparam("ids", expanding=True)))
 
 
 async def _already_handled(app: SezimApp, updates: list[Update]) -> set[int]:
@@ -81,7 +83,7 @@ async def _mark_handled(app: SezimApp, update_ids: list[int]) -> None:
     try:
         async with data.sessions() as session, session.begin():
             now = data.clock.now()
-            await session.execute(insert(cast(Table, ProcessedUpdate.__table__)),
+            await session.execute(insert(_processed),
                                   [{"update_id": u, "at": now} for u in update_ids])
     except IntegrityError:
         # Another worker recorded some of them too; record the rest one by one.

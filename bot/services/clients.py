@@ -10,11 +10,12 @@ insert and never read here.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, insert, select, update
+from sqlalchemy import CursorResult, Table, Update, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crypto import Crypto
@@ -27,7 +28,14 @@ _SELECT = select(
 ).where(_table.c.chat_hmac.in_(bindparam("lookups", expanding=True)))
 
 
-_UPDATE = update(_table).where(_table.c.id == bindparam("client_id"))
+
+
+@functools.cache
+def _update(columns: frozenset[str]) -> Update:
+    """Her record's UPDATE of `columns` and the time she was last seen: built once for
+    each set of changed columns (a step of the triage changes the same few each time)."""
+    return update(_table).where(_table.c.id == bindparam("client_id")).values(
+        {name: bindparam(name) for name in (*sorted(columns), "last_seen_at")})
 
 
 @dataclass
@@ -75,5 +83,6 @@ async def load_or_create(
 async def save(session: AsyncSession, record: ClientRecord, before: ClientRecord, *,
                now: datetime) -> None:
     """Write what changed, and when she was last seen, in one statement."""
-    await session.execute(_UPDATE.values(last_seen_at=now, **record.changes_since(before)),
-                          {"client_id": record.id})
+    changes = record.changes_since(before)
+    await session.execute(_update(frozenset(changes)),
+                          {**changes, "last_seen_at": now, "client_id": record.id})

@@ -6,9 +6,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import aware
@@ -59,8 +60,9 @@ async def find_by_telegram_id(
 
 
 # Built once: the statement runs for every batch of updates.
-_ACTIVE_BY_HMAC = select(Staff.id, Staff.tg_hmac).where(
-    Staff.tg_hmac.in_(bindparam("hmacs", expanding=True)), Staff.active.is_(True))
+_staff = cast(Table, Staff.__table__)
+_ACTIVE_BY_HMAC = select(_staff.c.id, _staff.c.tg_hmac).where(
+    _staff.c.tg_hmac.in_(bindparam("hmacs", expanding=True)), _staff.c.active.is_(True))
 
 
 async def active_staff_ids(
