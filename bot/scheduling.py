@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import aware
@@ -66,11 +66,16 @@ async def cancel(session: AsyncSession, *, kind: str | tuple[str, ...], ref_id: 
                  now: datetime) -> None:
     """Mark the pending due time(s) of `kind` (one kind, or several) for `ref_id` done."""
     kinds = (kind,) if isinstance(kind, str) else kind
-    await session.execute(
-        update(DueTime)
-        .where(DueTime.kind.in_(kinds), DueTime.ref_id == ref_id, DueTime.done_at.is_(None))
-        .values(done_at=now)
-    )
+    await session.flush()  # a due time set earlier in this transaction is cancelled too
+    await session.execute(_CANCEL, {"kinds": kinds, "due_ref": ref_id, "now": now})
+
+
+_due = cast(Table, DueTime.__table__)
+# Built once on the table: cases are taken and closed many times a day.
+_CANCEL = (update(_due)
+           .where(_due.c.kind.in_(bindparam("kinds", expanding=True)),
+                  _due.c.ref_id == bindparam("due_ref"), _due.c.done_at.is_(None))
+           .values(done_at=bindparam("now")))
 
 
 def job_name(kind: str, ref_id: int) -> str:

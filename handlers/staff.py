@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -251,7 +251,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         member = await _member(session, context, update)
         result = await case_service.take(session, case_id=case_id, member=member, now=now)
         case = result.case
-        client = await session.get(Client, case.client_id) if case.client_id else None
+        client = await _client_of(session, case)
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
         facts = ClientFacts(client.language, client.auto_delete_minutes) if client else None
@@ -290,6 +290,23 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
                            facts=facts)
 
 
+_clients = cast(Table, Client.__table__)
+# Built once, on the table: what taking or closing a case needs of her record.
+_CLIENT_OF = select(_clients.c.id, _clients.c.chat_id_enc, _clients.c.language,
+                    _clients.c.auto_delete_minutes, _clients.c.step).where(
+    _clients.c.id == bindparam("client"))
+_NEW_MENU = (sql_update(_clients).where(_clients.c.id == bindparam("client"))
+             .values(menu_message_id=bindparam("menu")))
+_TO_RATING = (sql_update(_clients).where(_clients.c.id == bindparam("client"))
+              .values(step=bindparam("step"), step_data=bindparam("step_data")))
+
+
+async def _client_of(session: AsyncSession, case: Case) -> Row[Any, Any, Any, Any, Any] | None:
+    if case.client_id is None:
+        return None
+    return (await session.execute(_CLIENT_OF, {"client": case.client_id})).first()
+
+
 @dataclass(frozen=True)
 class ClientFacts:
     """What a message to her needs of her record: her language, her auto-delete time."""
@@ -322,8 +339,7 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
     if client_id is None or found is None:
         return
     async with data.sessions() as session, session.begin():
-        result = await session.execute(sql_update(Client).where(Client.id == client_id)
-                                       .values(menu_message_id=message_id))
+        result = await session.execute(_NEW_MENU, {"client": client_id, "menu": message_id})
         if int(getattr(result, "rowcount", 0) or 0) == 1:  # not erased meanwhile
             await record_messages(session, client=client_id, message_ids=[message_id],
                                   now=data.clock.now(), app=context.application,
@@ -337,13 +353,13 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         member = await _member(session, context, update)
         case = await case_service.close(session, case_id=case_id, member=member,
                                         outcome=outcome, now=now)
-        client = await session.get(Client, case.client_id) if case.client_id else None
+        client = await _client_of(session, case)
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
         facts = ClientFacts(client.language, client.auto_delete_minutes) if client else None
         if client is not None and client.step == "waiting":
-            client.step = "rate"
-            client.step_data = {"case": case.id}
+            await session.execute(_TO_RATING, {"client": client.id, "step": "rate",
+                                               "step_data": {"case": case.id}})
     query = update.callback_query
     if query is not None and query.message is not None:
         await edit_screen(context.application, query.message.chat.id, query.message.message_id,

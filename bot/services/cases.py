@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy import case as sql_case
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
@@ -313,15 +314,29 @@ def may_act(member: Staff, case: Case) -> bool:
     return case.owner_id == member.id or bool(member.role_names & {"coordinator", "admin"})
 
 
+_cases = cast(Table, Case.__table__)
+_offers = cast(Table, CaseOffer.__table__)
+_appeals = cast(Table, Appeal.__table__)
+# Built once, on the tables: the first Take wins (the others find it no longer waiting).
+_TAKE = (sql_update(_cases)
+         .where(_cases.c.id == bindparam("take_case"),
+                _cases.c.status == CaseStatus.WAITING)
+         .values(status=CaseStatus.ACTIVE, owner_id=bindparam("owner_id"),
+                 taken_at=bindparam("taken_at")))
+_OTHER_CARDS = select(_offers.c.staff_id, _offers.c.message_id).where(
+    _offers.c.case_id == bindparam("offer_case"), _offers.c.staff_id != bindparam("taker"),
+    _offers.c.message_id.is_not(None))
+_OUTCOME = (sql_update(_appeals).where(_appeals.c.id == bindparam("appeal"))
+            .values(outcome=bindparam("outcome"),
+                    minutes_to_reply=bindparam("minutes_to_reply")))
+
+
 async def take(session: AsyncSession, *, case_id: int, member: Staff, now: datetime) -> TakeResult:
     """Take a waiting case; the first Take wins even when two press at once."""
     if not staff_service.is_specialist(member) and not member.role_names & {"coordinator"}:
         raise CaseError("not_allowed")
-    result = await session.execute(
-        sql_update(Case)
-        .where(Case.id == case_id, Case.status == CaseStatus.WAITING)
-        .values(status=CaseStatus.ACTIVE, owner_id=member.id, taken_at=now)
-    )
+    result = await session.execute(_TAKE, {"take_case": case_id, "owner_id": member.id,
+                                           "taken_at": now})
     case = await session.get(Case, case_id, populate_existing=True)
     if case is None or case.purged_at is not None:
         raise CaseError("case_gone")
@@ -334,13 +349,11 @@ async def take(session: AsyncSession, *, case_id: int, member: Staff, now: datet
     member.active_case_id = case.id
     await staff_service.audit(session, now=now, action="case.take", staff_id=member.id,
                               case_id=case.id)
-    offers = (await session.scalars(
-        select(CaseOffer).where(CaseOffer.case_id == case.id, CaseOffer.staff_id != member.id,
-                                CaseOffer.message_id.is_not(None))
-    )).all()
+    offers = await session.execute(_OTHER_CARDS, {"offer_case": case.id,
+                                                  "taker": member.id})
     log.info("case %d taken by member %d", case.id, member.id)
-    return TakeResult(case, [(o.staff_id, int(o.message_id)) for o in offers
-                             if o.message_id is not None])
+    return TakeResult(case, [(int(staff_id), int(message_id))
+                             for staff_id, message_id in offers])
 
 
 async def pass_case(
@@ -448,12 +461,10 @@ async def end_by_client(
 async def _record_outcome(session: AsyncSession, case: Case) -> None:
     if case.appeal_id is None:
         return
-    appeal = await session.get(Appeal, case.appeal_id)
-    if appeal is not None:
-        appeal.outcome = case.outcome
-        if case.first_reply_at is not None:
-            appeal.minutes_to_reply = max(0, int(
-                (aware(case.first_reply_at) - aware(case.created_at)).total_seconds() // 60))
+    minutes = None if case.first_reply_at is None else max(0, int(
+        (aware(case.first_reply_at) - aware(case.created_at)).total_seconds() // 60))
+    await session.execute(_OUTCOME, {"appeal": case.appeal_id, "outcome": case.outcome,
+                                     "minutes_to_reply": minutes})
 
 
 async def rate(session: AsyncSession, *, case_id: int, client_id: int, rating: int) -> bool:

@@ -9,7 +9,7 @@ from datetime import datetime, time
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import aware
@@ -26,6 +26,9 @@ class StaffError(Exception):
     """A staff change that cannot be made, phrased for the person making it."""
 
 
+_AUDIT = insert(cast(Table, AuditEntry.__table__))
+
+
 async def audit(
     session: AsyncSession,
     *,
@@ -36,9 +39,12 @@ async def audit(
     case_id: int | None = None,
     detail: str | None = None,
 ) -> None:
-    """Write one audit entry (no client data in `detail`)."""
-    session.add(AuditEntry(at=now, actor=actor, action=action, staff_id=staff_id,
-                           case_id=case_id, detail=(detail or None) and detail[:200]))
+    """Write one audit entry (no client data in `detail`): a plain INSERT, nothing for the
+    session to track."""
+    await session.flush()  # the member or case it names may be new in this transaction
+    await session.execute(_AUDIT, {"at": now, "actor": actor, "action": action,
+                                   "staff_id": staff_id, "case_id": case_id,
+                                   "detail": (detail or None) and detail[:200]})
 
 
 def parse_roles(text: str) -> list[str]:
