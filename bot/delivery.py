@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import scheduling
@@ -47,13 +46,12 @@ _CARD_SENT = (update(_offers)
               .values(message_id=bindparam("message_id")))
 
 
-def markup(screen: Screen) -> InlineKeyboardMarkup | None:
+def markup(screen: Screen) -> dict[str, Any] | None:
+    """The screen's buttons as the Bot API's inline keyboard."""
     if not screen.has_buttons:
         return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row]
-         for row in screen.buttons if row]
-    )
+    return {"inline_keyboard": [[{"text": b.label, "callback_data": b.data} for b in row]
+                                for row in screen.buttons if row]}
 
 
 def _bot(app: SezimApp) -> SezimBot:

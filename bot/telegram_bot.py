@@ -1,23 +1,32 @@
-"""PTB's bot with two calls whose answer is kept as the JSON Telegram sent.
+"""PTB's bot, with the calls the bot makes for nearly every update made lighter.
 
-Telegram answers a sent or edited message with the whole message; PTB turns it into
-objects (the chat, the sender, the keyboard, the entities), about a seventh of the bot's
-time under load (bench/load.py) when all the bot needs is the message id. These two calls
-take PTB's own path (defaults, the request, the rate limiter with its priorities, errors
-as `TelegramError`s); only the answer is left as it came.
+- Sent or edited messages: Telegram answers with the whole message; PTB turns it into
+  objects (the chat, the sender, the keyboard, the entities), about a seventh of the bot's
+  time under load (bench/load.py) when all the bot needs is the message id. `send_html`
+  and `edit_html` take PTB's own path (defaults, the request, the rate limiter with its
+  priorities, errors as `TelegramError`s) and leave the answer as it came; their buttons
+  go as the Bot API's JSON, not as PTB objects built only to be turned back into it.
+- Fetched updates: a tapped button's update carries the whole message it was under,
+  keyboard and all. The bot never reads that keyboard (it checks the tap against her
+  current menu in the database), so it is dropped before PTB parses the update: a third of
+  the parsing of a tap.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, cast
 
-from telegram import InlineKeyboardMarkup
+from telegram import Update
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import JSONDict, ODVInput, TimePeriod
 from telegram.constants import ParseMode
 from telegram.ext import ExtBot
 
 
 class SezimBot(ExtBot[int]):
-    async def send_html(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None,
+    async def send_html(self, chat_id: int, text: str, markup: JSONDict | None,
                         *, priority: int) -> int:
         """sendMessage with HTML; the new message's id."""
         result: Any = await self._post(
@@ -29,7 +38,7 @@ class SezimBot(ExtBot[int]):
         return int(result["message_id"])
 
     async def edit_html(self, chat_id: int, message_id: int, text: str,
-                        markup: InlineKeyboardMarkup | None, *, priority: int) -> None:
+                        markup: JSONDict | None, *, priority: int) -> None:
         """editMessageText with HTML (and the buttons, or none)."""
         await self._post(
             "editMessageText",
@@ -37,3 +46,35 @@ class SezimBot(ExtBot[int]):
              "parse_mode": ParseMode.HTML, "reply_markup": markup},
             api_kwargs=self._merge_api_rl_kwargs(None, priority),
         )
+
+    async def get_updates(
+        self,
+        offset: int | None = None,
+        limit: int | None = None,
+        timeout: TimePeriod | None = None,
+        allowed_updates: Sequence[str] | None = None,
+        *,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+        api_kwargs: JSONDict | None = None,
+    ) -> tuple[Update, ...]:
+        """getUpdates as PTB makes it, without the keyboards of tapped messages (unread).
+        Arbitrary callback data is not used here, so there is none to insert."""
+        base = self._request[0].read_timeout if read_timeout is DEFAULT_NONE else read_timeout
+        wait = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        result = cast("list[JSONDict]", await self._post(
+            "getUpdates",
+            {"timeout": timeout, "offset": offset, "limit": limit,
+             "allowed_updates": allowed_updates},
+            read_timeout=float(cast(float, base) or 0) + float(cast(float, wait) or 0),
+            write_timeout=write_timeout, connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout, api_kwargs=api_kwargs,
+        ))
+        for raw in result:
+            query = raw.get("callback_query")
+            message = query.get("message") if isinstance(query, dict) else None
+            if isinstance(message, dict):
+                message.pop("reply_markup", None)
+        return Update.de_list(result, self)

@@ -124,3 +124,21 @@ async def test_priority_survives_ptbs_bot_methods(harness: object) -> None:
     await send_screen(harness.app, phone.id, Screen("help is coming", urgent=True))
     await send_screen(harness.app, phone.id, Screen("ordinary"))
     assert seen == [URGENT, NORMAL]
+
+
+def test_an_answer_that_is_not_json_is_an_error_that_logs_none_of_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """PTB's own parser logs the whole answer when it is not JSON; an answer may carry a
+    message's text, so ours names only its size."""
+    from telegram.error import TelegramError
+
+    from bot.aiohttp_request import AiohttpRequest
+
+    assert AiohttpRequest.parse_json_payload(
+        '{"ok": true, "result": {"text": "Он снова кричал \udcff"}}'.encode(
+            "utf-8", "surrogateescape")) == {"ok": True, "result": {"text": "Он снова кричал �"}}
+    with pytest.raises(TelegramError):
+        AiohttpRequest.parse_json_payload("<html>Он снова кричал</html>".encode())
+    assert "кричал" not in caplog.text
+    assert "not JSON" in caplog.text
