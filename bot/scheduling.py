@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import aware
@@ -50,7 +50,10 @@ async def schedule(session: AsyncSession, *, kind: str, ref_id: int, due_at: dat
                    new: bool = False) -> None:
     """Set (or move) the due time of `kind` for `ref_id`, pending again (`new`: `ref_id`
     was created in this transaction, so it has none yet)."""
-    row = None if new else await session.scalar(
+    if new:  # a plain INSERT: nothing for the session to track
+        await session.execute(_NEW_DUE, {"kind": kind, "ref_id": ref_id, "due_at": due_at})
+        return
+    row = await session.scalar(
         select(DueTime).where(DueTime.kind == kind, DueTime.ref_id == ref_id)
     )
     if row is None:
@@ -76,6 +79,7 @@ _CANCEL = (update(_due)
            .where(_due.c.kind.in_(bindparam("kinds", expanding=True)),
                   _due.c.ref_id == bindparam("due_ref"), _due.c.done_at.is_(None))
            .values(done_at=bindparam("now")))
+_NEW_DUE = insert(_due)
 
 
 def job_name(kind: str, ref_id: int) -> str:

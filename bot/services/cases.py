@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import CursorResult, Table, bindparam, func, select
 from sqlalchemy import case as sql_case
 from sqlalchemy import delete as sql_delete
+from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,6 +82,18 @@ def out_of_hours(now: datetime, settings: Settings) -> bool:
     return local.weekday() >= 5 or not (org.office_open <= local.time() < org.office_close)
 
 
+_cases = cast(Table, Case.__table__)
+_offers = cast(Table, CaseOffer.__table__)
+_appeals = cast(Table, Appeal.__table__)
+_NEW_APPEAL = sql_insert(_appeals)
+_NEW_OFFER = sql_insert(_offers)
+_OFFERED = select(_offers.c.staff_id).where(_offers.c.case_id == bindparam("offer_case"))
+_LOAD = (select(_cases.c.owner_id, func.count())
+         .where(_cases.c.owner_id.in_(bindparam("owners", expanding=True)),
+                _cases.c.status == CaseStatus.ACTIVE)
+         .group_by(_cases.c.owner_id))
+
+
 async def create_case(
     session: AsyncSession,
     *,
@@ -102,16 +115,17 @@ async def create_case(
     """A new case and its anonymous appeal record (the yearly pseudonym counts people)."""
     local = staff_service.local_time(now, settings.organization.tz)
     language = client.language or settings.organization.default_language
-    appeal = Appeal(
-        day=local.date(), month=local.year * 100 + local.month,
-        person=crypto.pseudonym(telegram_id, local.year), region=region,
-        category=category, for_whom=for_whom, urgency=urgency.value, language=language,
-        out_of_hours=out_of_hours(now, settings), screen=screen,
-    )
-    session.add(appeal)
-    await session.flush()
+    # The appeal is only written here: a plain INSERT, no entity for the session to track.
+    inserted = cast(CursorResult[Any], await session.execute(_NEW_APPEAL, {
+        "day": local.date(), "month": local.year * 100 + local.month,
+        "person": crypto.pseudonym(telegram_id, local.year), "region": region,
+        "category": category, "for_whom": for_whom, "urgency": urgency.value,
+        "language": language, "out_of_hours": out_of_hours(now, settings), "screen": screen,
+    }))
+    assert inserted.inserted_primary_key is not None
     case = Case(
-        client_id=client.id, appeal_id=appeal.id, status=CaseStatus.WAITING,
+        client_id=client.id, appeal_id=int(inserted.inserted_primary_key[0]),
+        status=CaseStatus.WAITING,
         urgency=urgency.value, category=category, for_whom=for_whom, region=region,
         language=language, screen=screen, screen_flags=flags, contact=contact,
         contact_at=contact_at, phone_enc=phone_enc, created_at=now, escalation_level=0,
@@ -146,16 +160,12 @@ async def _load(session: AsyncSession, staff_ids: list[int]) -> dict[int, int]:
     """Active cases per staff member, to offer new ones to the least loaded first."""
     if not staff_ids:
         return {}
-    rows = await session.execute(
-        select(Case.owner_id, func.count())
-        .where(Case.owner_id.in_(staff_ids), Case.status == CaseStatus.ACTIVE)
-        .group_by(Case.owner_id)
-    )
+    rows = await session.execute(_LOAD, {"owners": staff_ids})
     return {owner: count for owner, count in rows.all() if owner is not None}
 
 
 async def _offered(session: AsyncSession, case_id: int) -> set[int]:
-    rows = await session.scalars(select(CaseOffer.staff_id).where(CaseOffer.case_id == case_id))
+    rows = await session.scalars(_OFFERED, {"offer_case": case_id})
     return set(rows.all())
 
 
@@ -215,9 +225,11 @@ async def _deliver_cards(
     deliveries = []
     language = texts.settings.organization.default_language
     phone = call_phone(case, crypto)
+    new_offers = [{"case_id": case.id, "staff_id": staff_id, "offered_at": now}
+                  for staff_id in staff_ids if staff_id not in offered]
+    if new_offers:
+        await session.execute(_NEW_OFFER, new_offers)
     for staff_id in staff_ids:
-        if staff_id not in offered:
-            session.add(CaseOffer(case_id=case.id, staff_id=staff_id, offered_at=now))
         deliveries.append(Delivery(staff_id, card(case, texts=texts, language=language,
                                                    now=now, phone=phone), case.id))
     return deliveries
@@ -314,9 +326,6 @@ def may_act(member: Staff, case: Case) -> bool:
     return case.owner_id == member.id or bool(member.role_names & {"coordinator", "admin"})
 
 
-_cases = cast(Table, Case.__table__)
-_offers = cast(Table, CaseOffer.__table__)
-_appeals = cast(Table, Appeal.__table__)
 # Built once, on the tables: the first Take wins (the others find it no longer waiting).
 _TAKE = (sql_update(_cases)
          .where(_cases.c.id == bindparam("take_case"),
