@@ -143,8 +143,10 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
     data = app.bot_data
     sent = 0
     for item in deliveries:
-        async with data.sessions() as session:
-            tg_id_enc = await session.scalar(_STAFF_CHAT, {"staff_id": item.staff_id})
+        tg_id_enc = item.chat_enc
+        if tg_id_enc is None:
+            async with data.sessions() as session:
+                tg_id_enc = await session.scalar(_STAFF_CHAT, {"staff_id": item.staff_id})
         if tg_id_enc is None:
             continue  # no longer staff
         chat_id = data.crypto.decrypt_int(tg_id_enc)

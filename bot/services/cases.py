@@ -50,6 +50,8 @@ class Delivery:
     screen: Screen
     case_id: int
     card: bool = True  # a card with Take/Pass: its message id is kept to update it later
+    # Her Telegram id (encrypted), when routing has just read it: not read again to send.
+    chat_enc: bytes | None = None
 
 
 @dataclass
@@ -219,9 +221,10 @@ def outcome_buttons(texts: Texts, language: str, case_id: int) -> list[list[Butt
 
 async def _deliver_cards(
     session: AsyncSession, *, case: Case, staff_ids: list[int], offered: set[int],
-    texts: Texts, crypto: Crypto, now: datetime,
+    texts: Texts, crypto: Crypto, now: datetime, chats: dict[int, bytes],
 ) -> list[Delivery]:
-    """Cards for `staff_ids`; an offer row for each not `offered` the case before."""
+    """Cards for `staff_ids`; an offer row for each not `offered` the case before.
+    `chats`: the encrypted Telegram ids known of them."""
     deliveries = []
     language = texts.settings.organization.default_language
     phone = call_phone(case, crypto)
@@ -231,7 +234,8 @@ async def _deliver_cards(
         await session.execute(_NEW_OFFER, new_offers)
     for staff_id in staff_ids:
         deliveries.append(Delivery(staff_id, card(case, texts=texts, language=language,
-                                                   now=now, phone=phone), case.id))
+                                                   now=now, phone=phone), case.id,
+                                   chat_enc=chats.get(staff_id)))
     return deliveries
 
 
@@ -258,6 +262,7 @@ async def _offer_next(
     specialists = [m for m in await staff_service.on_duty(session, settings=settings, now=now)
                    if staff_service.is_specialist(m)]
     outcome = RouteOutcome(nobody_on_duty=not specialists)
+    chats = {m.id: m.chat_enc for m in specialists}
     chosen: list[int] = []
     if case.escalation_level < LEVEL_BROADCAST and specialists:
         role = role_for(case.category)
@@ -272,14 +277,15 @@ async def _offer_next(
     if not chosen:
         # Nobody left to ask one by one: every on-duty specialist and every coordinator.
         case.escalation_level = LEVEL_BROADCAST
-        coordinators = [m.id for m in await staff_service.list_staff(session)
+        coordinators = [m for m in await staff_service.list_staff(session)
                         if m.role_names & {"coordinator", "admin"}]
-        for staff_id in [m.id for m in specialists] + coordinators:
+        chats.update((m.id, m.tg_id_enc) for m in coordinators)
+        for staff_id in [m.id for m in specialists] + [m.id for m in coordinators]:
             if staff_id not in chosen:
                 chosen.append(staff_id)
     outcome.deliveries = await _deliver_cards(session, case=case, staff_ids=chosen,
                                               offered=offered, texts=texts, crypto=crypto,
-                                              now=now)
+                                              now=now, chats=chats)
     if case.escalation_level < LEVEL_BROADCAST:
         await scheduling.schedule(session, kind=ESCALATE, ref_id=case.id,
                                   due_at=now + timeout_for(case.urgency, settings), new=new)

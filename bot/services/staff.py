@@ -204,6 +204,18 @@ class DutyMember:
     id: int
     name: str
     role_names: frozenset[str]
+    chat_enc: bytes  # her Telegram id, encrypted: where her cards go
+
+
+_roles = cast(Table, StaffRole.__table__)
+_shifts = cast(Table, RosterShift.__table__).c
+# Built once, on the tables: routing reads them for every new case.
+_MEMBERS = (select(_staff.c.id, _staff.c.name, _staff.c.duty_override,
+                   _staff.c.duty_override_until, _staff.c.tg_id_enc, _roles.c.role)
+            .outerjoin_from(_staff, _roles, _roles.c.staff_id == _staff.c.id)
+            .where(_staff.c.active.is_(True)).order_by(_staff.c.name, _staff.c.id))
+_SHIFTS = select(_shifts.staff_id, _shifts.role, _shifts.weekday, _shifts.start_minute,
+                 _shifts.end_minute)
 
 
 async def on_duty(
@@ -213,27 +225,21 @@ async def on_duty(
 
     Two plain reads (members with their roles; the roster), ordered by name."""
     local = local_time(now, settings.organization.tz)
-    rows = (await session.execute(
-        select(Staff.id, Staff.name, Staff.duty_override, Staff.duty_override_until,
-               StaffRole.role)
-        .join(StaffRole, StaffRole.staff_id == Staff.id, isouter=True)
-        .where(Staff.active.is_(True)).order_by(Staff.name, Staff.id)
-    )).all()
-    members: dict[int, tuple[str, bool | None, datetime | None, set[str]]] = {}
-    for staff_id, name, override, until, role_name in rows:
-        entry = members.setdefault(staff_id, (name, override, until, set()))
+    rows = (await session.execute(_MEMBERS)).all()
+    members: dict[int, tuple[str, bool | None, datetime | None, bytes, set[str]]] = {}
+    for staff_id, name, override, until, chat_enc, role_name in rows:
+        entry = members.setdefault(staff_id, (name, override, until, bytes(chat_enc), set()))
         if role_name is not None:
-            entry[3].add(role_name)
-    shifts = (await session.execute(
-        select(RosterShift.staff_id, RosterShift.role, RosterShift.weekday,
-               RosterShift.start_minute, RosterShift.end_minute))).all()
+            entry[4].add(role_name)
+    shifts = (await session.execute(_SHIFTS)).all()
     result = []
-    for staff_id, (name, override, until, roles) in members.items():
+    for staff_id, (name, override, until, chat_enc, roles) in members.items():
         if role is not None and role not in roles:
             continue
+        member = DutyMember(staff_id, name, frozenset(roles), chat_enc)
         if override is not None and (until is None or aware(until) > now):
             if override:
-                result.append(DutyMember(staff_id, name, frozenset(roles)))
+                result.append(member)
             continue
         if any(
             s.staff_id == staff_id
@@ -241,7 +247,7 @@ async def on_duty(
             and in_shift(s.weekday, s.start_minute, s.end_minute, local)
             for s in shifts
         ):
-            result.append(DutyMember(staff_id, name, frozenset(roles)))
+            result.append(member)
     return result
 
 
