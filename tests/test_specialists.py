@@ -14,6 +14,7 @@ from bot.db import create_engine, sessionmaker
 from bot.emulator import Phone
 from bot.harness import Harness
 from bot.migrate import upgrade
+from bot.services import cases as case_service
 from bot.services import staff as staff_service
 from models import Appeal, AuditEntry, CaseStatus, RelayLink
 from tests.helpers import cases, client_asks, t
@@ -124,6 +125,24 @@ async def test_unclaimed_case_escalates_then_goes_to_everyone(
     assert await scheduling.run_due(harness.app) == 1
     # Then every specialist on duty and the coordinators.
     assert cards(psych, harness) and cards(coordinator, harness)
+
+
+async def test_a_case_nobody_of_its_role_can_take_goes_to_everyone_at_once_and_once(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """No lawyer on duty: a legal request goes straight to every specialist on duty and the
+    coordinators, and stays there (no later round sends the cards again)."""
+    psych = await harness.add_staff("Nazira", ["psychologist"])
+    coordinator = await harness.add_staff("Gulnara", ["coordinator"], on_duty=None)
+    await client_asks(harness, category="legal")
+    assert len(cards(psych, harness)) == 1 and len(cards(coordinator, harness)) == 1
+    (case,) = await cases(harness)
+    assert case.escalation_level == case_service.LEVEL_BROADCAST  # written, not just shown
+    assert harness.app is not None
+    clock.advance(hours=2)
+    await scheduling.run_due(harness.app)  # whatever else is due by then (the purge)
+    await harness.settle()
+    assert len(cards(psych, harness)) == 1 and len(cards(coordinator, harness)) == 1
 
 
 async def test_pass_goes_to_the_next_person_at_once(harness: Harness) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot import scheduling
 from bot.clock import aware
@@ -88,6 +89,7 @@ _cases = cast(Table, Case.__table__)
 _offers = cast(Table, CaseOffer.__table__)
 _appeals = cast(Table, Appeal.__table__)
 _NEW_APPEAL = sql_insert(_appeals)
+_NEW_CASE = sql_insert(_cases)
 _NEW_OFFER = sql_insert(_offers)
 _OFFERED = select(_offers.c.staff_id).where(_offers.c.case_id == bindparam("offer_case"))
 _LOAD = (select(_cases.c.owner_id, func.count())
@@ -125,15 +127,22 @@ async def create_case(
         "language": language, "out_of_hours": out_of_hours(now, settings), "screen": screen,
     }))
     assert inserted.inserted_primary_key is not None
-    case = Case(
+    values: dict[str, Any] = dict(
         client_id=client.id, appeal_id=int(inserted.inserted_primary_key[0]),
         status=CaseStatus.WAITING,
         urgency=urgency.value, category=category, for_whom=for_whom, region=region,
         language=language, screen=screen, screen_flags=flags, contact=contact,
         contact_at=contact_at, phone_enc=phone_enc, created_at=now, escalation_level=0,
+        owner_id=None, taken_at=None, first_reply_at=None, closed_at=None, outcome=None,
+        rating=None, purged_at=None,
     )
+    # A plain INSERT, then the row as the session's entity without reading it back (every
+    # column is known): routing changes it, and the session writes what changed.
+    new = cast(CursorResult[Any], await session.execute(_NEW_CASE, values))
+    assert new.inserted_primary_key is not None
+    case = Case(id=int(new.inserted_primary_key[0]), **values)
+    make_transient_to_detached(case)
     session.add(case)
-    await session.flush()
     log.info("case %d created (%s, %s)", case.id, case.urgency, case.category or "-")
     return case
 
