@@ -20,20 +20,25 @@ def main() -> None:
     parser.add_argument("results", nargs="+")
     parser.add_argument("--out", default="docs/performance.png")
     args = parser.parse_args()
-    rows = [r for path in args.results for r in json.loads(Path(path).read_text())]
-    echo = [r for r in rows if r["name"].startswith("echo")]
-    ours = [r for r in rows if r["name"].startswith("sezim-bot") and "surge" not in r["name"]]
+    rows = [r for path in args.results for r in json.loads(Path(path).read_text())
+            if "surge" not in r["name"]]
+    # One line per name (a run on PostgreSQL names its rows so): echo grey, ours purple,
+    # square markers for a PostgreSQL run.
+    series: dict[str, list[dict[str, object]]] = {}
+    for row in rows:
+        series.setdefault(row["name"], []).append(row)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
-    for series, color in ((echo, "#999999"), (ours, "#7b3f8c")):
-        if not series:
-            continue
-        xs = [r["clients"] for r in series]
-        left.plot(xs, [r["updates_per_s"] for r in series], "o-", color=color,
-                  label=series[0]["name"])
-        right.plot(xs, [r["p50_ms"] for r in series], "o-", color=color,
-                   label=f"{series[0]['name']} p50")
-        right.plot(xs, [r["p99_ms"] for r in series], "o--", color=color,
-                   label=f"{series[0]['name']} p99")
+    for name, points in series.items():
+        points.sort(key=lambda r: r["clients"])  # type: ignore[arg-type,return-value]
+        color = "#999999" if name.startswith("echo") else "#7b3f8c"
+        marker = "s" if "PostgreSQL" in name else "o"
+        xs = [r["clients"] for r in points]
+        left.plot(xs, [r["updates_per_s"] for r in points], marker=marker, linestyle="-",
+                  color=color, label=name)
+        right.plot(xs, [r["p50_ms"] for r in points], marker=marker, linestyle="-",
+                   color=color, label=f"{name} p50")
+        right.plot(xs, [r["p99_ms"] for r in points], marker=marker, linestyle="--",
+                   color=color, label=f"{name} p99")
     left.set_title("Throughput (updates/s)", loc="left", fontsize=10)
     left.set_xlabel("concurrent simulated people")
     right.set_title("Latency per update (ms)", loc="left", fontsize=10)
