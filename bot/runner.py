@@ -309,7 +309,8 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             continue
         try:
             if surge is None:
-                updates = await _fetch(app, stop, offset, timeout, concurrency)
+                updates = await _fetch(app, stop, offset, timeout,
+                                       min(concurrency, TELEGRAM_LIMIT))
             else:
                 updates = await _fetch(app, stop, offset, 0)
         except (InvalidToken, Forbidden):
