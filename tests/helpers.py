@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from typing import Any
@@ -50,6 +51,18 @@ async def message_ids(h: Harness) -> list[int]:
     assert h.app is not None
     async with h.app.bot_data.sessions() as session:
         return list((await session.scalars(select(ChatMessage.message_id))).all())
+
+
+async def longest_stall(beats: int) -> float:
+    """A heartbeat every 10 ms, `beats` times: the longest gap between two, in seconds.
+    Had anything slept on the event loop's thread (SQLite's busy handler), one beat would
+    have waited for it."""
+    loop = asyncio.get_running_loop()
+    longest, last = 0.0, loop.time()
+    for _ in range(beats):
+        await asyncio.sleep(0.01)
+        longest, last = max(longest, loop.time() - last), loop.time()
+    return longest
 
 
 class LockHolder:

@@ -13,7 +13,7 @@ import pytest
 
 from bot.emulator import BotAPIEmulator, Fault, Phone
 from bot.harness import Harness
-from tests.helpers import LockHolder, cases, clients
+from tests.helpers import LockHolder, cases, clients, longest_stall
 from tests.test_config import run_cli
 from tests.test_run import BotProcess
 
@@ -88,14 +88,7 @@ async def test_waiting_for_a_locked_database_does_not_stop_the_bot(db_url: str) 
     await asyncio.to_thread(holder.start)
     try:
         writing = asyncio.create_task(write())
-        # A heartbeat every 10 ms: had SQLite's busy handler slept on the loop's thread,
-        # one beat would have waited seconds for the next.
-        loop = asyncio.get_running_loop()
-        longest, last = 0.0, loop.time()
-        for _ in range(50):
-            await asyncio.sleep(0.01)
-            longest, last = max(longest, loop.time() - last), loop.time()
-        assert longest < 0.5
+        assert await longest_stall(50) < 0.5
         assert not writing.done()  # still waiting for the lock, not failed
         async with engine.connect() as conn:  # readers are not blocked by a writer
             assert await conn.scalar(text("SELECT count(*) FROM processed_updates")) == 0

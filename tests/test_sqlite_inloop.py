@@ -19,7 +19,7 @@ from bot import sqlite_inloop
 from bot.db import create_engine, sessionmaker
 from bot.migrate import upgrade
 from models import ProcessedUpdate
-from tests.helpers import LockHolder
+from tests.helpers import LockHolder, longest_stall
 
 
 @pytest.fixture
@@ -123,14 +123,7 @@ async def test_a_session_waiting_for_the_lock_keeps_the_loop_going_and_writes_on
     await asyncio.to_thread(holder.start)
     try:
         writing = asyncio.create_task(_record(sessions, 1))
-        # A heartbeat every 10 ms: had SQLite's busy handler slept on the loop's thread,
-        # one beat would have waited for the whole lock.
-        loop = asyncio.get_running_loop()
-        longest, last = 0.0, loop.time()
-        for _ in range(30):
-            await asyncio.sleep(0.01)
-            longest, last = max(longest, loop.time() - last), loop.time()
-        assert longest < 0.2
+        assert await longest_stall(30) < 0.2
         assert not writing.done()  # waiting, not failed
         assert await _handled(sessions) == []  # readers go on meanwhile
         holder.release()
