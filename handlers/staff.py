@@ -49,6 +49,17 @@ async def _member(session: AsyncSession, context: BotContext, update: Update) ->
     return member
 
 
+async def _actor(session: AsyncSession, context: BotContext,
+                 update: Update) -> staff_service.Actor:
+    """The sender as a case action needs her (one read, no entity); `CaseError` if she is
+    not active staff."""
+    staff_id = context.bot_data.actors.get(update.update_id)
+    member = await staff_service.actor(session, staff_id) if staff_id is not None else None
+    if member is None:
+        raise case_service.CaseError("not_staff")
+    return member
+
+
 async def _say(update: Update, context: BotContext, text: str,
                buttons: list[list[Button]] | None = None) -> None:
     chat = update.effective_chat
@@ -214,7 +225,7 @@ async def _ask_outcome(update: Update, context: BotContext, case_id: int, *,
                        closed_key: str = "already_closed") -> None:
     """The outcome menu for a case she may close; `CaseError` otherwise."""
     async with context.bot_data.sessions() as session:
-        member = await _member(session, context, update)
+        member = await _actor(session, context, update)
         case = await session.get(Case, case_id)
         if case is None or case.status == CaseStatus.CLOSED:
             raise case_service.CaseError(closed_key, number=case_id)
@@ -231,7 +242,7 @@ async def _call_again(update: Update, context: BotContext, case_id: int, *,
     data = context.bot_data
     now = data.clock.now()
     async with data.sessions() as session, session.begin():
-        member = await _member(session, context, update)
+        member = await _actor(session, context, update)
         due = await case_service.call_again(session, case_id=case_id, member=member, now=now,
                                             minutes=minutes)
     scheduling.arm(context.application, case_service.CONTACT_DUE, case_id, due)
@@ -248,7 +259,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
     app = context.application
     now = data.clock.now()
     async with data.sessions() as session, session.begin():
-        member = await _member(session, context, update)
+        member = await _actor(session, context, update)
         result = await case_service.take(session, case_id=case_id, member=member, now=now)
         case = result.case
         client = await _client_of(session, case)
@@ -350,7 +361,7 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
     data = context.bot_data
     now = data.clock.now()
     async with data.sessions() as session, session.begin():
-        member = await _member(session, context, update)
+        member = await _actor(session, context, update)
         case = await case_service.close(session, case_id=case_id, member=member,
                                         outcome=outcome, now=now)
         client = await _client_of(session, case)

@@ -336,7 +336,7 @@ class TakeResult:
     others: list[tuple[int, int]] = field(default_factory=list)
 
 
-def may_act(member: Staff, case: Case) -> bool:
+def may_act(member: Staff | staff_service.Actor, case: Case) -> bool:
     """Her own case, or any case for a coordinator or admin."""
     return case.owner_id == member.id or bool(member.role_names & {"coordinator", "admin"})
 
@@ -355,7 +355,8 @@ _OUTCOME = (sql_update(_appeals).where(_appeals.c.id == bindparam("appeal"))
                     minutes_to_reply=bindparam("minutes_to_reply")))
 
 
-async def take(session: AsyncSession, *, case_id: int, member: Staff, now: datetime) -> TakeResult:
+async def take(session: AsyncSession, *, case_id: int, member: staff_service.Actor,
+               now: datetime) -> TakeResult:
     """Take a waiting case; the first Take wins even when two press at once."""
     if not staff_service.is_specialist(member) and not member.role_names & {"coordinator"}:
         raise CaseError("not_allowed")
@@ -370,7 +371,7 @@ async def take(session: AsyncSession, *, case_id: int, member: Staff, now: datet
         owner = await session.get(Staff, case.owner_id) if case.owner_id else None
         raise CaseError("already_taken", number=case.id, name=owner.name if owner else "—")
     await scheduling.cancel(session, kind=(ESCALATE, CONTACT_DUE), ref_id=case.id, now=now)
-    member.active_case_id = case.id
+    await staff_service.set_active_case(session, member, case.id)
     await staff_service.audit(session, now=now, action="case.take", staff_id=member.id,
                               case_id=case.id)
     offers = await session.execute(_OTHER_CARDS, {"offer_case": case.id,
@@ -405,7 +406,8 @@ async def pass_case(
 
 
 async def close(
-    session: AsyncSession, *, case_id: int, member: Staff, outcome: str, now: datetime
+    session: AsyncSession, *, case_id: int, member: staff_service.Actor, outcome: str,
+    now: datetime,
 ) -> Case:
     """Close with an outcome; the appeal record gets the outcome and time to first reply."""
     if outcome not in OUTCOMES:
@@ -424,7 +426,7 @@ async def close(
     await scheduling.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
     await _record_outcome(session, case)
     if member.active_case_id == case.id:
-        member.active_case_id = None
+        await staff_service.set_active_case(session, member, None)
     await staff_service.audit(session, now=now, action="case.close", staff_id=member.id,
                               case_id=case.id, detail=outcome)
     log.info("case %d closed: %s", case.id, outcome)
@@ -432,7 +434,8 @@ async def close(
 
 
 async def call_again(
-    session: AsyncSession, *, case_id: int, member: Staff, now: datetime, minutes: int
+    session: AsyncSession, *, case_id: int, member: staff_service.Actor, now: datetime,
+    minutes: int,
 ) -> datetime:
     """A callback that did not happen: back to waiting, offered again after `minutes`."""
     case = await session.get(Case, case_id)
@@ -449,7 +452,7 @@ async def call_again(
     case.contact_at = now + timedelta(minutes=minutes)
     await session.execute(sql_delete(CaseOffer).where(CaseOffer.case_id == case.id))
     if member.active_case_id == case.id:
-        member.active_case_id = None
+        await staff_service.set_active_case(session, member, None)
     await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id, due_at=case.contact_at)
     await staff_service.audit(session, now=now, action="case.call_again", staff_id=member.id,
                               case_id=case.id, detail=f"{minutes} min")

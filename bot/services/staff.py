@@ -9,7 +9,7 @@ from datetime import datetime, time
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import aware
@@ -251,5 +251,38 @@ async def on_duty(
     return result
 
 
-def is_specialist(member: Staff | DutyMember) -> bool:
+@dataclass(frozen=True)
+class Actor:
+    """A staff member as acting on a case needs her (take, close, call again): her row and
+    roles in one read, no entity loaded."""
+
+    id: int
+    name: str
+    role_names: frozenset[str]
+    active_case_id: int | None
+
+
+_ACTOR = (select(_staff.c.id, _staff.c.name, _staff.c.active_case_id, _roles.c.role)
+          .outerjoin_from(_staff, _roles, _roles.c.staff_id == _staff.c.id)
+          .where(_staff.c.id == bindparam("actor"), _staff.c.active.is_(True)))
+_SET_ACTIVE_CASE = (update(_staff).where(_staff.c.id == bindparam("actor"))
+                    .values(active_case_id=bindparam("active_case")))
+
+
+async def actor(session: AsyncSession, staff_id: int) -> Actor | None:
+    """The active staff member `staff_id`, or None."""
+    rows = (await session.execute(_ACTOR, {"actor": staff_id})).all()
+    if not rows:
+        return None
+    first = rows[0]
+    return Actor(int(first.id), first.name,
+                 frozenset(r.role for r in rows if r.role is not None), first.active_case_id)
+
+
+async def set_active_case(session: AsyncSession, member: Actor, case_id: int | None) -> None:
+    """The case her plain messages go to (None: none)."""
+    await session.execute(_SET_ACTIVE_CASE, {"actor": member.id, "active_case": case_id})
+
+
+def is_specialist(member: Staff | DutyMember | Actor) -> bool:
     return bool(member.role_names & set(SPECIALIST_ROLES))
