@@ -20,8 +20,9 @@ Each bot's log goes to its temporary directory, or to $SEZIM_BENCH_LOGS if set.
 Reported: updates/s, latency per update (handed out by getUpdates to the bot's first
 answer in that chat) at p50/p95/p99, escalation latency (the request sent to the card at
 a specialist), the emergency answer's latency under the surge, peak RSS and CPU time per
-update of each bot process, sezim-bot's latency by journey step; our figures as ratios to
-the echo bot's. Compare only within one run: the machine is noisy (CPU per update is the
+update of each bot process, how busy each bot and this process were (CPU seconds a
+second: which side set the pace), sezim-bot's latency by journey step; our figures as
+ratios to the echo bot's. Compare only within one run: the machine is noisy (CPU per update is the
 steadier figure).
 """
 
