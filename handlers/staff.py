@@ -229,7 +229,7 @@ async def _ask_outcome(update: Update, context: BotContext, case_id: int, *,
         case = await session.get(Case, case_id)
         if case is None or case.status == CaseStatus.CLOSED:
             raise case_service.CaseError(closed_key, number=case_id)
-        if not case_service.may_act(member, case):
+        if not case_service.may_act(member, case.owner_id):
             raise case_service.CaseError("not_your_case", number=case_id)
     data = context.bot_data
     await _say(update, context, _t(context, "close_ask", number=case_id),
@@ -262,7 +262,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         member = await _actor(session, context, update)
         result = await case_service.take(session, case_id=case_id, member=member, now=now)
         case = result.case
-        client = await _client_of(session, case)
+        client = await _client_of(session, case.client_id)
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
         facts = ClientFacts(client.language, client.auto_delete_minutes) if client else None
@@ -312,10 +312,11 @@ _TO_RATING = (sql_update(_clients).where(_clients.c.id == bindparam("client"))
               .values(step=bindparam("step"), step_data=bindparam("step_data")))
 
 
-async def _client_of(session: AsyncSession, case: Case) -> Row[Any, Any, Any, Any, Any] | None:
-    if case.client_id is None:
+async def _client_of(session: AsyncSession,
+                     client_id: int | None) -> Row[Any, Any, Any, Any, Any] | None:
+    if client_id is None:
         return None
-    return (await session.execute(_CLIENT_OF, {"client": case.client_id})).first()
+    return (await session.execute(_CLIENT_OF, {"client": client_id})).first()
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,7 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         member = await _actor(session, context, update)
         case = await case_service.close(session, case_id=case_id, member=member,
                                         outcome=outcome, now=now)
-        client = await _client_of(session, case)
+        client = await _client_of(session, case.client_id)
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
         facts = ClientFacts(client.language, client.auto_delete_minutes) if client else None

@@ -336,9 +336,9 @@ class TakeResult:
     others: list[tuple[int, int]] = field(default_factory=list)
 
 
-def may_act(member: Staff | staff_service.Actor, case: Case) -> bool:
-    """Her own case, or any case for a coordinator or admin."""
-    return case.owner_id == member.id or bool(member.role_names & {"coordinator", "admin"})
+def may_act(member: Staff | staff_service.Actor, owner_id: int | None) -> bool:
+    """Her own case (owned by `owner_id`), or any case for a coordinator or admin."""
+    return owner_id == member.id or bool(member.role_names & {"coordinator", "admin"})
 
 
 # Built once, on the tables: the first Take wins (the others find it no longer waiting).
@@ -405,32 +405,51 @@ async def pass_case(
                              now=now)
 
 
+@dataclass(frozen=True)
+class Closed:
+    """A case just closed, as its closer needs it."""
+
+    id: int
+    client_id: int | None
+
+
+_CLOSING = select(
+    _cases.c.id, _cases.c.client_id, _cases.c.appeal_id, _cases.c.owner_id, _cases.c.status,
+    _cases.c.outcome, _cases.c.closed_at, _cases.c.first_reply_at, _cases.c.created_at,
+    _cases.c.purged_at,
+).where(_cases.c.id == bindparam("closing"))
+_CLOSE = (sql_update(_cases).where(_cases.c.id == bindparam("closing"))
+          .values(status=CaseStatus.CLOSED, closed_at=bindparam("closed_at"),
+                  outcome=bindparam("outcome")))
+
+
 async def close(
     session: AsyncSession, *, case_id: int, member: staff_service.Actor, outcome: str,
     now: datetime,
-) -> Case:
-    """Close with an outcome; the appeal record gets the outcome and time to first reply."""
+) -> Closed:
+    """Close with an outcome; the appeal record gets the outcome and time to first reply.
+    Plain statements: the case's row read, then written."""
     if outcome not in OUTCOMES:
         raise CaseError("bad_outcome")
-    case = await session.get(Case, case_id)
+    case = (await session.execute(_CLOSING, {"closing": case_id})).first()
     if case is None or case.purged_at is not None:
         raise CaseError("case_gone")
-    if not may_act(member, case):
+    if not may_act(member, case.owner_id):
         raise CaseError("not_your_case", number=case.id)
     if case.status == CaseStatus.CLOSED and case.outcome is not None:
         raise CaseError("already_closed", number=case.id)
     # A case the client ended is closed already and waits only for its outcome.
-    case.status = CaseStatus.CLOSED
-    case.closed_at = case.closed_at or now
-    case.outcome = outcome
+    await session.execute(_CLOSE, {"closing": case.id, "closed_at": case.closed_at or now,
+                                   "outcome": outcome})
     await scheduling.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
-    await _record_outcome(session, case)
+    await _record_outcome(session, appeal_id=case.appeal_id, outcome=outcome,
+                          first_reply_at=case.first_reply_at, created_at=case.created_at)
     if member.active_case_id == case.id:
         await staff_service.set_active_case(session, member, None)
     await staff_service.audit(session, now=now, action="case.close", staff_id=member.id,
                               case_id=case.id, detail=outcome)
     log.info("case %d closed: %s", case.id, outcome)
-    return case
+    return Closed(int(case.id), case.client_id)
 
 
 async def call_again(
@@ -443,7 +462,7 @@ async def call_again(
         raise CaseError("case_gone")
     if case.contact != "call_later" or case.status != CaseStatus.ACTIVE:
         raise CaseError("expired_button")
-    if not may_act(member, case):
+    if not may_act(member, case.owner_id):
         raise CaseError("not_your_case", number=case.id)
     case.status = CaseStatus.WAITING
     case.owner_id = None
@@ -471,7 +490,8 @@ async def end_by_client(
     await scheduling.cancel(session, kind=CONTACT_DUE, ref_id=case.id, now=now)
     if not was_active or case.owner_id is None:
         case.outcome = "no_contact"
-        await _record_outcome(session, case)
+        await _record_outcome(session, appeal_id=case.appeal_id, outcome=case.outcome,
+                              first_reply_at=case.first_reply_at, created_at=case.created_at)
         return outcome
     owner = await session.get(Staff, case.owner_id)
     if owner is not None and owner.active_case_id == case.id:
@@ -485,12 +505,14 @@ async def end_by_client(
     return outcome
 
 
-async def _record_outcome(session: AsyncSession, case: Case) -> None:
-    if case.appeal_id is None:
+async def _record_outcome(session: AsyncSession, *, appeal_id: int | None, outcome: str,
+                          first_reply_at: datetime | None, created_at: datetime) -> None:
+    """The appeal record's outcome and minutes to the first reply."""
+    if appeal_id is None:
         return
-    minutes = None if case.first_reply_at is None else max(0, int(
-        (aware(case.first_reply_at) - aware(case.created_at)).total_seconds() // 60))
-    await session.execute(_OUTCOME, {"appeal": case.appeal_id, "outcome": case.outcome,
+    minutes = None if first_reply_at is None else max(0, int(
+        (aware(first_reply_at) - aware(created_at)).total_seconds() // 60))
+    await session.execute(_OUTCOME, {"appeal": appeal_id, "outcome": outcome,
                                      "minutes_to_reply": minutes})
 
 
