@@ -56,15 +56,19 @@ class RelayFailed(Exception):
 
 
 async def client_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int,
-                          message_id: int) -> int:
-    """Copy her message to the specialist who owns the case; returns the copy's id."""
+                          message_id: int, to: tuple[int, bytes] | None = None) -> int:
+    """Copy her message to the specialist who owns the case (`to`: her id and encrypted
+    Telegram id, when her update has just read them); returns the copy's id."""
     data = app.bot_data
-    async with data.sessions() as session:
-        owner = (await session.execute(_OWNER, {"case_id": case_id})).first()
-    if owner is None:
-        raise RelayFailed("case not active, or its specialist gone")
+    if to is None:
+        async with data.sessions() as session:
+            owner = (await session.execute(_OWNER, {"case_id": case_id})).first()
+        if owner is None:
+            raise RelayFailed("case not active, or its specialist gone")
+        to = (int(owner.id), bytes(owner.tg_id_enc))
+    owner_id, owner_chat_enc = to
     try:
-        copy = await app.bot.copy_message(data.crypto.decrypt_int(owner.tg_id_enc),
+        copy = await app.bot.copy_message(data.crypto.decrypt_int(owner_chat_enc),
                                           client_chat_id, message_id)
     except TelegramError as exc:
         log.warning("relay to the specialist of case %d failed: %s", case_id,
@@ -72,7 +76,7 @@ async def client_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int,
         raise RelayFailed(type(exc).__name__) from exc
     async with data.sessions() as session, session.begin():
         await session.execute(_LINK_INSERT, [{
-            "case_id": case_id, "staff_id": owner.id, "client_message_id": message_id,
+            "case_id": case_id, "staff_id": owner_id, "client_message_id": message_id,
             "staff_message_id": copy.message_id, "created_at": data.clock.now()}])
     return int(copy.message_id)
 

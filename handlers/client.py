@@ -56,12 +56,14 @@ async def run_flow(update: Update, context: BotContext, action: FlowAction) -> N
         client_id = client.id
         menu_id = client.menu_message_id
         auto_delete = client.auto_delete_minutes
+        language = client.language
     await show(context, update, client_id=client_id, reply=reply, menu_id=menu_id,
-               auto_delete=auto_delete)
+               auto_delete=auto_delete, language=language)
 
 
 async def show(context: BotContext, update: Update, *, client_id: int, reply: Reply,
-               menu_id: int | None, auto_delete: int | None = None) -> None:
+               menu_id: int | None, auto_delete: int | None = None,
+               language: str | None = None) -> None:
     """Carry out a reply: delete, relay, send or edit screens, then send staff their cards."""
     app = context.application
     data = context.bot_data
@@ -90,11 +92,12 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
                 for staff_id, case_id in ended])
     if reply.relay_case_id is not None and update.effective_message is not None:
         try:
-            await relay.client_to_staff(app, case_id=reply.relay_case_id,
+            await relay.client_to_staff(app, case_id=reply.relay_case_id, to=reply.relay_to,
                                         client_chat_id=chat.id,
                                         message_id=update.effective_message.message_id)
         except relay.RelayFailed:
-            await chat.send_message(data.texts.t(None, "relay_failed"), parse_mode="HTML")
+            # In her language, and recorded like every message to her (quick exit).
+            reply.screens.append(Screen(data.texts.t(language, "relay_failed")))
     sent: list[int] = []
     new_menu: int | None = None
     for index, screen in enumerate(reply.screens):
@@ -209,9 +212,9 @@ async def on_media(update: Update, context: BotContext) -> None:
         reply = await flow.on_text(caption) if caption else None
         if reply is not None and (reply.relay_case_id or any(s.urgent for s in reply.screens)):
             return reply
-        case = await case_service.open_case_of(flow.session, flow.client.id)
+        case = await case_service.open_case_brief(flow.session, flow.client.id)
         if case is not None and case.status == CaseStatus.ACTIVE:
-            return Reply(relay_case_id=case.id)
+            return flow.relay(case)
         return Reply([Screen(flow.t("media_not_read")), flow.render()])
     await run_flow(update, context, action)
 

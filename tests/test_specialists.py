@@ -17,7 +17,7 @@ from bot.migrate import upgrade
 from bot.services import cases as case_service
 from bot.services import staff as staff_service
 from models import Appeal, AuditEntry, CaseStatus, RelayLink
-from tests.helpers import cases, client_asks, t
+from tests.helpers import cases, client_asks, message_ids, t
 
 
 def s(h: Harness, key: str, **values: object) -> str:
@@ -80,6 +80,29 @@ async def test_triage_card_take_relay_close_and_rating(harness: Harness) -> None
     assert appeal is not None and appeal.outcome == "legal" and appeal.rating == 4
     assert appeal.minutes_to_reply == 0
     assert {"case.take", "case.close"} <= set(actions)
+
+
+async def test_her_message_after_her_specialist_was_removed_is_not_lost_silently(
+    harness: Harness,
+) -> None:
+    """Her specialist loses access mid-conversation: nothing more reaches the removed
+    member, and she is told, in her language, that her message did not arrive."""
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    client = await client_asks(harness, category="legal", lang="en")
+    await lawyer.press(s(harness, "btn_take"))
+    await harness.settle()
+    assert harness.app is not None
+    data = harness.app.bot_data
+    async with data.sessions() as session, session.begin():
+        await staff_service.remove_staff(session, crypto=data.crypto, telegram_id=lawyer.id,
+                                         now=data.clock.now())
+    before = len(lawyer.bot_messages())
+    await client.send("Are you still there?")
+    await harness.settle()
+    assert len(lawyer.bot_messages()) == before
+    told = client.last()
+    assert told.plain() == t(harness, "en", "relay_failed")
+    assert told.message_id in await message_ids(harness)  # quick exit will delete it too
 
 
 async def test_two_takes_at_once_leave_one_owner(harness: Harness) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, select
+from sqlalchemy import CursorResult, Table, and_, bindparam, func, select
 from sqlalchemy import case as sql_case
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
@@ -165,6 +165,39 @@ _OPEN_CASE = (select(Case)
 async def open_case_of(session: AsyncSession, client_id: int) -> Case | None:
     """The client's newest case that is not closed."""
     return await session.scalar(_OPEN_CASE, {"client_id": client_id})
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """Her newest case that is not closed, as her messages need it: whether it is a
+    conversation now, and with whom (her specialist's Telegram id, encrypted; None if
+    she is no longer active staff)."""
+
+    id: int
+    status: str
+    owner_id: int | None
+    owner_chat_enc: bytes | None
+
+
+_owners = cast(Table, Staff.__table__)
+_OPEN_BRIEF = (select(_cases.c.id, _cases.c.status, _owners.c.id.label("owner_id"),
+                      _owners.c.tg_id_enc)
+               .outerjoin_from(_cases, _owners, and_(_owners.c.id == _cases.c.owner_id,
+                                                     _owners.c.active.is_(True)))
+               .where(_cases.c.client_id == bindparam("client_id"),
+                      _cases.c.status != CaseStatus.CLOSED)
+               .order_by(_cases.c.id.desc())
+               .limit(1))
+
+
+async def open_case_brief(session: AsyncSession, client_id: int) -> OpenCase | None:
+    """`OpenCase` of the client, in one plain read (every message she sends in a
+    conversation asks it)."""
+    row = (await session.execute(_OPEN_BRIEF, {"client_id": client_id})).first()
+    if row is None:
+        return None
+    return OpenCase(int(row.id), row.status, row.owner_id,
+                    bytes(row.tg_id_enc) if row.tg_id_enc is not None else None)
 
 
 async def _load(session: AsyncSession, staff_ids: list[int]) -> dict[int, int]:

@@ -74,8 +74,10 @@ class Reply:
     toast: str | None = None
     quick_exit: bool = False
     forget: bool = False
-    # The client's message goes to her specialist through the relay.
+    # The client's message goes to her specialist through the relay (to `relay_to`, her
+    # specialist's id and encrypted Telegram id, when known).
     relay_case_id: int | None = None
+    relay_to: tuple[int, bytes] | None = None
     # Case cards and alerts for staff, sent after the state is committed.
     route: case_service.RouteOutcome | None = None
 
@@ -371,6 +373,13 @@ class Flow:
         self.reset(NEW)
         return Reply([Screen(self.t("exit_done"))], quick_exit=True)
 
+    @staticmethod
+    def relay(case: case_service.OpenCase) -> Reply:
+        """Her message, to her specialist in the conversation `case`."""
+        to = None if case.owner_id is None or case.owner_chat_enc is None \
+            else (case.owner_id, case.owner_chat_enc)
+        return Reply(relay_case_id=case.id, relay_to=to)
+
     def expired(self) -> Reply:
         """A button from an older menu: say so kindly and show the current one."""
         return Reply([self.render()], toast=self.t("expired"))
@@ -378,10 +387,12 @@ class Flow:
     async def on_text(self, text: str) -> Reply:
         """Free text: the danger check first, then whatever her step expects."""
         signal = danger.check(text)
-        case = await case_service.open_case_of(self.session, self.client.id)
-        if case is not None and case.status == CaseStatus.ACTIVE:
+        brief = await case_service.open_case_brief(self.session, self.client.id)
+        if brief is not None and brief.status == CaseStatus.ACTIVE:
             # She is talking with her specialist: everything she writes goes there.
-            return Reply(relay_case_id=case.id)
+            return self.relay(brief)
+        case = None if brief is None else \
+            await case_service.open_case_of(self.session, self.client.id)
         if signal is not danger.Signal.NONE:
             return await self._danger_interrupt(signal, case)
         if len(text) > self.settings.limits.max_text_length:
