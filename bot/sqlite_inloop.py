@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 __version__ = "1.0"
 
@@ -43,14 +44,34 @@ sqlite_version_info = sqlite3.sqlite_version_info
 T = TypeVar("T")
 
 # First waits are short (another writer usually holds the lock for milliseconds).
-_BACKOFF = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+BACKOFF = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 
-def _busy(error: sqlite3.OperationalError) -> bool:
-    code = getattr(error, "sqlite_errorcode", None)
+def busy(error: BaseException) -> bool:
+    """Whether `error` (SQLite's, or SQLAlchemy's around it) says the database is locked."""
+    origin = getattr(error, "orig", error)
+    if not isinstance(origin, sqlite3.OperationalError):
+        return False
+    code = getattr(origin, "sqlite_errorcode", None)
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(error)
+    return "locked" in str(origin)
+
+
+async def wait_busy(call: Callable[[], T], *, timeout: float,
+                    safe: Callable[[], bool] = lambda: True) -> T:
+    """`call()`, again after an asyncio sleep while SQLite is busy and `safe()` says a new
+    try cannot repeat anything; SQLite's error after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except (SQLAlchemyOperationalError, sqlite3.OperationalError) as error:
+            if not busy(error) or not safe() or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+        attempt += 1
 
 
 class _Thread:
@@ -153,15 +174,7 @@ class Connection:
         return self._conn
 
     async def _retry_plain(self, call: Callable[[], T]) -> T:
-        deadline = time.monotonic() + self._timeout
-        for attempt in range(1_000_000):
-            try:
-                return call()
-            except sqlite3.OperationalError as error:
-                if not _busy(error) or time.monotonic() >= deadline:
-                    raise
-            await asyncio.sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
-        raise AssertionError("unreachable")
+        return await wait_busy(call, timeout=self._timeout)
 
     async def _run(self, call: Callable[[], T]) -> T:
         """Run one statement; wait out a busy database without blocking the loop."""
@@ -173,7 +186,7 @@ class Connection:
             try:
                 result = call()
             except sqlite3.OperationalError as error:
-                if not _busy(error) or was_writer:
+                if not busy(error) or was_writer:
                     raise
                 # Nothing of ours is in this transaction yet: end it, and start it again
                 # later (or give up, leaving nothing half-begun).
@@ -181,7 +194,7 @@ class Connection:
                     conn.rollback()
                 if time.monotonic() >= deadline:
                     raise
-                await asyncio.sleep(_BACKOFF[min(attempt, len(_BACKOFF) - 1)])
+                await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
                 attempt += 1
                 continue
             if conn.in_transaction:
@@ -240,4 +253,5 @@ def dbapi() -> AsyncAdapt_aiosqlite_dbapi:
     return AsyncAdapt_aiosqlite_dbapi(sys.modules[__name__], sqlite3)
 
 
-__all__: Sequence[str] = ("Connection", "Cursor", "connect", "dbapi")
+__all__: Sequence[str] = ("BACKOFF", "Connection", "Cursor", "busy", "connect", "dbapi",
+                          "wait_busy")

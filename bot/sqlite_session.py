@@ -21,9 +21,8 @@ handler while another process (a `sezim-bot` command, a backup) holds the write 
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import sqlite3
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -33,46 +32,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.pool import ConnectionPoolEntry
 
-from bot.db import PriorityLock, SezimSession
+from bot.db import PriorityLock, SezimSession, sqlite_pragmas
+from bot.sqlite_inloop import wait_busy
 
 T = TypeVar("T")
-
-# First waits are short (another writer usually holds the lock for milliseconds).
-BACKOFF = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
-
-
-def _busy(error: BaseException) -> bool:
-    origin = getattr(error, "orig", error)
-    if not isinstance(origin, sqlite3.OperationalError):
-        return False
-    code = getattr(origin, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(origin)
-
-
-async def wait_busy(call: Callable[[], T], *, timeout: float,
-                    safe: Callable[[], bool] = lambda: True) -> T:
-    """`call()`, again after an asyncio sleep while SQLite is busy and `safe()` says a new
-    try cannot repeat anything; SQLite's error after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    attempt = 0
-    while True:
-        try:
-            return call()
-        except (OperationalError, sqlite3.OperationalError) as error:
-            if not _busy(error) or not safe() or time.monotonic() >= deadline:
-                raise
-        await asyncio.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
-        attempt += 1
-
-
-def _pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    from bot.db import sqlite_pragmas
-
-    sqlite_pragmas(dbapi_connection, _record, busy_timeout_ms=0)
 
 
 def companion_engine(engine: AsyncEngine, *, open_timeout: float) -> Engine:
@@ -89,7 +53,7 @@ def companion_engine(engine: AsyncEngine, *, open_timeout: float) -> Engine:
         url, echo=engine.echo, pool_size=20, max_overflow=-1,
         connect_args={"timeout": open_timeout, "check_same_thread": False},
     )
-    event.listen(sync, "connect", _pragmas)
+    event.listen(sync, "connect", functools.partial(sqlite_pragmas, busy_timeout_ms=0))
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: sync.dispose())
     return sync
 
