@@ -29,10 +29,6 @@ _clients = cast(Table, Client.__table__).c
 
 # Built once, on the tables (their statements run faster than the ORM classes'): they
 # run for every relayed message.
-_OWNER = (select(_staff.id, _staff.tg_id_enc).join_from(
-    cast(Table, Staff.__table__), cast(Table, Case.__table__), _cases.owner_id == _staff.id)
-          .where(_cases.id == bindparam("case_id"), _cases.status == CaseStatus.ACTIVE,
-                 _staff.active.is_(True)))
 _ACTIVE_CASE = select(_staff.active_case_id).where(_staff.id == bindparam("staff_id"),
                                                    _staff.active.is_(True))
 _LINK = select(_links.case_id, _links.client_message_id).where(
@@ -56,16 +52,13 @@ class RelayFailed(Exception):
 
 
 async def client_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int,
-                          message_id: int, to: tuple[int, bytes] | None = None) -> int:
-    """Copy her message to the specialist who owns the case (`to`: her id and encrypted
-    Telegram id, when her update has just read them); returns the copy's id."""
+                          message_id: int, to: tuple[int, bytes] | None) -> int:
+    """Copy her message to the specialist who owns the case: `to`, her id and encrypted
+    Telegram id as her update read them with the case (`cases.open_case_brief`), None if
+    she is no longer active staff. Returns the copy's id."""
     data = app.bot_data
     if to is None:
-        async with data.sessions() as session:
-            owner = (await session.execute(_OWNER, {"case_id": case_id})).first()
-        if owner is None:
-            raise RelayFailed("case not active, or its specialist gone")
-        to = (int(owner.id), bytes(owner.tg_id_enc))
+        raise RelayFailed("her specialist is gone")
     owner_id, owner_chat_enc = to
     try:
         copy = await app.bot.copy_message(data.crypto.decrypt_int(owner_chat_enc),
