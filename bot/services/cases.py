@@ -519,8 +519,7 @@ async def end_by_client(
     was_active = case.status == CaseStatus.ACTIVE
     case.status = CaseStatus.CLOSED
     case.closed_at = now
-    await scheduling.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
-    await scheduling.cancel(session, kind=CONTACT_DUE, ref_id=case.id, now=now)
+    await scheduling.cancel(session, kind=(ESCALATE, CONTACT_DUE), ref_id=case.id, now=now)
     if not was_active or case.owner_id is None:
         case.outcome = "no_contact"
         await _record_outcome(session, appeal_id=case.appeal_id, outcome=case.outcome,
