@@ -336,9 +336,7 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
     found = facts
     if client_id and found is None:
         async with data.sessions() as session:
-            row = (await session.execute(
-                select(Client.language, Client.auto_delete_minutes)
-                .where(Client.id == client_id))).first()
+            row = await _client_of(session, client_id)
         found = ClientFacts(row.language, row.auto_delete_minutes) if row else None
     language = found.language if found else None
     # Quick exit stays one tap away on every screen she gets.
