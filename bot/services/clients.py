@@ -28,8 +28,6 @@ _SELECT = select(
 ).where(_table.c.chat_hmac.in_(bindparam("lookups", expanding=True)))
 
 
-
-
 @functools.cache
 def _update(columns: frozenset[str]) -> Update:
     """Her record's UPDATE of `columns` and the time she was last seen: built once for
