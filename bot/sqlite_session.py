@@ -32,11 +32,13 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.util import immutabledict
 
 from bot.db import PriorityLock, SezimSession, sqlite_pragmas
 from bot.sqlite_inloop import wait_busy
 
 T = TypeVar("T")
+_PREBUFFER = immutabledict({"prebuffer_rows": True})  # passed to every statement
 
 
 def companion_engine(engine: AsyncEngine, *, open_timeout: float) -> Engine:
@@ -133,7 +135,7 @@ class InLoopSession(SezimSession):
     async def execute(self, statement: Any, params: Any = None,
                       *, execution_options: Any = None, **kw: Any) -> Any:
         # Rows are read at once, as the asyncio session does.
-        options = {**(execution_options or {}), "prebuffer_rows": True}
+        options = {**execution_options, **_PREBUFFER} if execution_options else _PREBUFFER
         return await self._run(lambda: self.sync_session.execute(
             statement, params, execution_options=options, **kw))
 
