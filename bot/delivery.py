@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -11,6 +12,7 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import CallbackQuery
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import scheduling
@@ -52,6 +54,29 @@ def markup(screen: Screen) -> dict[str, Any] | None:
         return None
     return {"inline_keyboard": [[{"text": b.label, "callback_data": b.data} for b in row]
                                 for row in screen.buttons if row]}
+
+
+async def side_by_side(*sends: Awaitable[Any]) -> None:
+    """Sends to different chats (or a button's answer beside its chat's message) at once.
+
+    Each awaitable keeps its own chat's messages in order; nobody waits for another chat's
+    round trips. All of them run to the end, so one failed send never stops the others;
+    then the first error, if any, is raised.
+    """
+    outcomes = await asyncio.gather(*sends, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+async def answer_button(query: CallbackQuery, text: str | None = None, *,
+                        show_alert: bool = False) -> None:
+    """Stop a tapped button's spinner (with a short note). Never worth losing the update
+    over: if Telegram refuses, the spinner stops by itself."""
+    try:
+        await query.answer(text, show_alert=show_alert)
+    except TelegramError:
+        pass
 
 
 def _bot(app: SezimApp) -> SezimBot:

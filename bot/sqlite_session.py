@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, SessionTransaction
@@ -38,7 +38,8 @@ from bot.db import PriorityLock, SezimSession, sqlite_pragmas
 from bot.sqlite_inloop import wait_busy
 
 T = TypeVar("T")
-_PREBUFFER = immutabledict({"prebuffer_rows": True})  # passed to every statement
+_PREBUFFER = immutabledict({"prebuffer_rows": True})  # passed to every ORM statement
+_NO_OPTIONS: immutabledict[str, Any] = immutabledict()
 
 
 def companion_engine(engine: AsyncEngine, *, open_timeout: float) -> Engine:
@@ -75,7 +76,8 @@ class _Transaction:
         sync = self._session.sync_session
         try:
             self._transaction = sync.begin()
-            raw = sync.connection().connection.driver_connection
+            connection = self._session.held = sync.connection()
+            raw = connection.connection.driver_connection
             assert isinstance(raw, sqlite3.Connection)
             try:
                 await wait_busy(lambda: raw.execute("BEGIN IMMEDIATE"),
@@ -83,6 +85,7 @@ class _Transaction:
             except sqlite3.OperationalError as error:
                 raise OperationalError("BEGIN IMMEDIATE", None, error) from error
         except BaseException:
+            self._session.held = None
             if self._transaction is not None:
                 self._transaction.rollback()
             if self._lock is not None:
@@ -91,6 +94,7 @@ class _Transaction:
         return self
 
     async def __aexit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        self._session.held = None
         try:
             assert self._transaction is not None
             self._transaction.__exit__(kind, value, traceback)
@@ -115,6 +119,8 @@ class InLoopSession(SezimSession):
 
         super().__init__(bind, sync_session_class=on_sync_engine, **kw)  # type: ignore[arg-type]
         self.busy_timeout = busy_timeout
+        # The connection of the write transaction under way (`begin()`), for its statements.
+        self.held: Connection | None = None
 
     @property
     def bind(self) -> Any:
@@ -134,6 +140,12 @@ class InLoopSession(SezimSession):
 
     async def execute(self, statement: Any, params: Any = None,
                       *, execution_options: Any = None, **kw: Any) -> Any:
+        if not statement._propagate_attrs and not kw:
+            # A statement on the tables (no ORM entity in it): the session would only pass
+            # it on to its connection, after a third more work of its own.
+            connection = self.held or self.sync_session.connection()
+            return await self._run(lambda: connection.execute(
+                statement, params, execution_options=execution_options or _NO_OPTIONS))
         # Rows are read at once, as the asyncio session does.
         options = {**execution_options, **_PREBUFFER} if execution_options else _PREBUFFER
         return await self._run(lambda: self.sync_session.execute(
@@ -150,15 +162,19 @@ class InLoopSession(SezimSession):
         self.sync_session.flush(objects)
 
     async def commit(self) -> None:
+        self.held = None
         self.sync_session.commit()
 
     async def rollback(self) -> None:
+        self.held = None
         self.sync_session.rollback()
 
     async def close(self) -> None:
+        self.held = None
         self.sync_session.close()
 
     async def __aexit__(self, kind: Any, value: Any, traceback: Any) -> None:
+        self.held = None
         self.sync_session.close()
 
     def begin(self) -> Any:

@@ -7,17 +7,19 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import update as sql_update
 from telegram import Message, Update
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import relay
 from bot.app import BotContext, SezimApp
 from bot.delivery import (
+    answer_button,
     delete_messages,
     deliver_to_staff,
     edit_screen,
     record_messages,
     send_screen,
+    side_by_side,
 )
 from bot.services import cases as case_service
 from bot.services import clients, retention
@@ -65,17 +67,27 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
                menu_id: int | None, auto_delete: int | None = None,
                language: str | None = None) -> None:
     """Carry out a reply: delete, relay, send or edit screens, then send staff their cards."""
+    query = update.callback_query
+    if query is None:
+        await _carry_out(context, update, client_id=client_id, reply=reply, menu_id=menu_id,
+                         auto_delete=auto_delete, language=language)
+        return
+    # The button's spinner stops while her screen changes, not one round trip before.
+    await side_by_side(
+        answer_button(query, reply.toast),
+        _carry_out(context, update, client_id=client_id, reply=reply, menu_id=menu_id,
+                   auto_delete=auto_delete, language=language))
+
+
+async def _carry_out(context: BotContext, update: Update, *, client_id: int, reply: Reply,
+                     menu_id: int | None, auto_delete: int | None,
+                     language: str | None) -> None:
     app = context.application
     data = context.bot_data
     chat = update.effective_chat
     assert chat is not None
     query = update.callback_query
     now = data.clock.now()
-    if query is not None:
-        try:
-            await query.answer(reply.toast)
-        except TelegramError:
-            pass  # the spinner stops by itself; never lose the answer over it
     if reply.quick_exit:
         await delete_messages(app, client_id=client_id, chat_id=chat.id)
         if reply.forget:

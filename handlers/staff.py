@@ -23,7 +23,14 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 from bot import relay, scheduling
 from bot.app import BotContext, SezimApp
 from bot.clock import aware
-from bot.delivery import deliver_to_staff, edit_screen, record_messages, send_screen
+from bot.delivery import (
+    answer_button,
+    deliver_to_staff,
+    edit_screen,
+    record_messages,
+    send_screen,
+    side_by_side,
+)
 from bot.services import cases as case_service
 from bot.services import staff as staff_service
 from bot.services.screens import Button, Screen
@@ -173,7 +180,8 @@ async def on_card_button(update: Update, context: BotContext) -> None:
             raise case_service.CaseError("expired_button")
         action, case_id = parts[1], int(parts[2])
         if action == "take":
-            await _take(update, context, case_id)
+            await _take(update, context, case_id)  # answers the button itself
+            return
         elif action == "pass":
             async with data.sessions() as session, session.begin():
                 member = await _member(session, context, update)
@@ -188,7 +196,8 @@ async def on_card_button(update: Update, context: BotContext) -> None:
             await deliver_to_staff(context.application, outcome.deliveries)
             return
         elif action == "close" and len(parts) == 4:
-            await _close(update, context, case_id, parts[3])
+            await _close(update, context, case_id, parts[3])  # answers the button itself
+            return
         elif action == "called":
             await _ask_outcome(update, context, case_id)
         elif action in ("noanswer", "later"):
@@ -270,35 +279,44 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         name = member.name
         role = case_service.role_for(case.category)
     query = update.callback_query
-    if query is not None and query.message is not None:
-        card = case_service.card(case, texts=data.texts, language=data.texts.lang(None),
-                                 now=now, phone=phone, with_buttons=False)
-        buttons: list[list[Button]] = []
-        if case.contact == "call_later":
-            # A call: the number is shown only here, with what came of the call.
-            buttons = [[Button(_t(context, "btn_called"), f"s:called:{case.id}")],
-                       [Button(_t(context, "btn_no_answer"), f"s:noanswer:{case.id}"),
-                        Button(_t(context, "btn_try_later"), f"s:later:{case.id}")]]
-        await edit_screen(app, query.message.chat.id, query.message.message_id,
-                          Screen(card.text + "\n\n" + _t(context, "taken_you_short"), buttons))
-    if case.contact == "call_later":
-        await _say(update, context, _t(context, "taken_call", number=case.id))
-    else:
-        await _say(update, context, _t(context, "taken_you", number=case.id))
-    for staff_id, message_id in result.others:
-        async with data.sessions() as session:
-            other = await session.get(Staff, staff_id)
-        if other is None:
-            continue
-        await edit_screen(app, data.crypto.decrypt_int(other.tg_id_enc), message_id,
-                          Screen(_t(context, "taken_by", number=case.id, name=name)))
-    if client_chat is not None and case.contact != "call_later":
-        await _tell_client(context, client_id=case.client_id, chat_id=client_chat,
-                           text=data.texts.t(client_lang, "specialist_joined",
-                                             role=data.texts.t(client_lang, f"role_{role}")),
-                           buttons=[[Button(data.texts.t(client_lang, "btn_info"), "c:info")],
-                                    [Button(data.texts.t(client_lang, "btn_end"), "c:end")]],
-                           facts=facts)
+
+    async def for_me() -> None:
+        if query is not None and query.message is not None:
+            card = case_service.card(case, texts=data.texts, language=data.texts.lang(None),
+                                     now=now, phone=phone, with_buttons=False)
+            buttons: list[list[Button]] = []
+            if case.contact == "call_later":
+                # A call: the number is shown only here, with what came of the call.
+                buttons = [[Button(_t(context, "btn_called"), f"s:called:{case.id}")],
+                           [Button(_t(context, "btn_no_answer"), f"s:noanswer:{case.id}"),
+                            Button(_t(context, "btn_try_later"), f"s:later:{case.id}")]]
+            await edit_screen(app, query.message.chat.id, query.message.message_id,
+                              Screen(card.text + "\n\n" + _t(context, "taken_you_short"),
+                                     buttons))
+        await _say(update, context, _t(context, "taken_call" if case.contact == "call_later"
+                                       else "taken_you", number=case.id))
+
+    async def for_the_others() -> None:
+        for staff_id, message_id in result.others:
+            async with data.sessions() as session:
+                other = await session.get(Staff, staff_id)
+            if other is not None:
+                await edit_screen(app, data.crypto.decrypt_int(other.tg_id_enc), message_id,
+                                  Screen(_t(context, "taken_by", number=case.id, name=name)))
+
+    async def for_her() -> None:
+        if client_chat is not None and case.contact != "call_later":
+            await _tell_client(
+                context, client_id=case.client_id, chat_id=client_chat,
+                text=data.texts.t(client_lang, "specialist_joined",
+                                  role=data.texts.t(client_lang, f"role_{role}")),
+                buttons=[[Button(data.texts.t(client_lang, "btn_info"), "c:info")],
+                         [Button(data.texts.t(client_lang, "btn_end"), "c:end")]],
+                facts=facts)
+
+    # Her notice, the other cards and my own screen go out at once: different chats.
+    await side_by_side(*([answer_button(query)] if query is not None else []),
+                       for_me(), for_the_others(), for_her())
 
 
 _clients = cast(Table, Client.__table__)
@@ -371,16 +389,24 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
             await session.execute(_TO_RATING, {"client": client.id, "step": "rate",
                                                "step_data": {"case": case.id}})
     query = update.callback_query
-    if query is not None and query.message is not None:
-        await edit_screen(context.application, query.message.chat.id, query.message.message_id,
-                          Screen(_t(context, "closed", number=case_id,
-                                    outcome=_t(context, f"outcome_{outcome}"))))
-    if client_chat is not None and outcome != "no_contact":
-        texts = data.texts
-        stars = [Button("⭐" * n, f"c:rate:{n}") for n in range(1, 6)]
-        await _tell_client(context, client_id=case.client_id, chat_id=client_chat,
-                           text=texts.t(client_lang, "conversation_closed"),
-                           buttons=[stars[:3], stars[3:]], facts=facts)
+
+    async def for_me() -> None:
+        if query is not None and query.message is not None:
+            await edit_screen(context.application, query.message.chat.id,
+                              query.message.message_id,
+                              Screen(_t(context, "closed", number=case_id,
+                                        outcome=_t(context, f"outcome_{outcome}"))))
+
+    async def for_her() -> None:
+        if client_chat is not None and outcome != "no_contact":
+            texts = data.texts
+            stars = [Button("⭐" * n, f"c:rate:{n}") for n in range(1, 6)]
+            await _tell_client(context, client_id=case.client_id, chat_id=client_chat,
+                               text=texts.t(client_lang, "conversation_closed"),
+                               buttons=[stars[:3], stars[3:]], facts=facts)
+
+    await side_by_side(*([answer_button(query)] if query is not None else []),
+                       for_me(), for_her())
 
 
 async def on_staff_message(update: Update, context: BotContext) -> None:

@@ -7,6 +7,7 @@ import pytest
 from bot import scheduling
 from bot.clock import FakeClock
 from bot.emulator import Phone
+from bot.emulator.server import Fault
 from bot.harness import Harness
 from models import CaseStatus
 from tests.helpers import cases, clients, t
@@ -35,6 +36,21 @@ async def test_first_message_gives_greeting_language_choice_exit_and_danger_ques
     await harness.settle()
     assert "Are you in danger right now?" in phone.last().plain()
     assert t(harness, "en", "btn_exit") in phone.buttons()
+
+
+async def test_her_screen_changes_even_while_telegram_is_slow_to_stop_the_spinner(
+    harness: Harness,
+) -> None:
+    phone = await start(harness, language="en")
+    # Telegram is slow to take the button's answer this once.
+    harness.emulator.faults.append(Fault("delay", method="answerCallbackQuery", seconds=3))
+    cq = await phone.press("I need help or advice")
+    # Her next question is there while the answer to the button still hangs.
+    await harness.emulator.wait_for(
+        lambda: "Are you in danger right now?" not in phone.last().plain(), timeout=2.5)
+    assert cq not in harness.emulator.callback_answers
+    await harness.settle()
+    assert cq in harness.emulator.callback_answers
 
 
 async def test_unknown_language_code_falls_back_to_the_default(harness: Harness) -> None:

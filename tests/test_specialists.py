@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.crypto import Crypto
 from bot.db import create_engine, sessionmaker
 from bot.emulator import Phone
+from bot.emulator.server import Fault
 from bot.harness import Harness
 from bot.migrate import upgrade
 from bot.services import cases as case_service
@@ -103,6 +104,26 @@ async def test_her_message_after_her_specialist_was_removed_is_not_lost_silently
     told = client.last()
     assert told.plain() == t(harness, "en", "relay_failed")
     assert told.message_id in await message_ids(harness)  # quick exit will delete it too
+
+
+async def test_her_notice_and_the_spinner_do_not_wait_for_the_specialists_own_screen(
+    harness: Harness,
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    client = await client_asks(harness, category="legal")
+    # The lawyer's card hangs in Telegram for a while as she takes it.
+    harness.emulator.faults.append(Fault("delay", method="editMessageText", seconds=3))
+    take = s(harness, "btn_take")
+    cq = await lawyer.press(take)
+    joined = t(harness, "en", "specialist_joined", role="lawyer")
+    await harness.emulator.wait_for(lambda: joined in client.text(), timeout=2.5)
+    # She was told, and the lawyer's button stopped spinning, while the card still hung.
+    assert take in " ".join(b for m in lawyer.bot_messages() for b in lawyer.buttons(m))
+    assert cq in harness.emulator.callback_answers
+    await harness.settle()
+    assert all(take not in lawyer.buttons(m) for m in lawyer.bot_messages())
+    assert lawyer.last().plain() == s(harness, "taken_you", number=1).replace("<b>", "") \
+        .replace("</b>", "")
 
 
 async def test_two_takes_at_once_leave_one_owner(harness: Harness) -> None:

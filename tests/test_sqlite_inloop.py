@@ -9,9 +9,10 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -161,3 +162,21 @@ async def test_a_failed_transaction_writes_nothing_and_frees_the_turn(
             session.add(ProcessedUpdate(update_id=1, at=datetime(2026, 1, 1)))
     await asyncio.wait_for(_record(sessions, 2), 5)
     assert await _handled(sessions) == [2]
+
+
+async def test_statements_on_the_tables_run_in_the_sessions_own_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    table = cast(Table, ProcessedUpdate.__table__)
+    with pytest.raises(RuntimeError):
+        async with sessions() as session, session.begin():
+            await session.execute(insert(table).values(update_id=1, at=datetime(2026, 1, 1)))
+            raise RuntimeError("after the write")
+    assert await _handled(sessions) == []  # undone with its transaction
+    async with sessions() as session:
+        for update_id in (2, 3):  # one session, one transaction after another
+            async with session.begin():
+                await session.execute(insert(table).values(update_id=update_id,
+                                                           at=datetime(2026, 1, 1)))
+        found = await session.execute(select(table.c.update_id).order_by(table.c.update_id))
+        assert found.scalars().all() == [2, 3]

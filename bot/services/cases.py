@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, and_, bindparam, func, select
+from sqlalchemy import CursorResult, Row, Table, and_, bindparam, func, select
 from sqlalchemy import case as sql_case
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
@@ -213,7 +213,7 @@ async def _offered(session: AsyncSession, case_id: int) -> set[int]:
     return set(rows.all())
 
 
-def card(case: Case, *, texts: Texts, language: str, now: datetime,
+def card(case: Case | Row[Any], *, texts: Texts, language: str, now: datetime,
          phone: str | None = None, with_buttons: bool = True) -> Screen:
     """The case card a specialist sees: everything she needs to decide, nothing more."""
     t = texts.t
@@ -248,7 +248,7 @@ def card(case: Case, *, texts: Texts, language: str, now: datetime,
     return Screen("\n".join(lines), buttons, urgent=case.urgency != Urgency.STANDARD)
 
 
-def call_phone(case: Case, crypto: Crypto) -> str | None:
+def call_phone(case: Case | Row[Any], crypto: Crypto) -> str | None:
     """The number to call, decrypted only for a call card."""
     if case.phone_enc is None or case.contact != "call_later":
         return None
@@ -364,7 +364,7 @@ OUTCOMES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_cr
 
 @dataclass
 class TakeResult:
-    case: Case
+    case: Row[Any]  # the case's row, as it is now
     # Other members' cards to update: (staff id, card message id).
     others: list[tuple[int, int]] = field(default_factory=list)
 
@@ -379,7 +379,9 @@ _TAKE = (sql_update(_cases)
          .where(_cases.c.id == bindparam("take_case"),
                 _cases.c.status == CaseStatus.WAITING)
          .values(status=CaseStatus.ACTIVE, owner_id=bindparam("owner_id"),
-                 taken_at=bindparam("taken_at")))
+                 taken_at=bindparam("taken_at"))
+         .returning(*_cases.c))  # the case as the card shows it, in the same statement
+_CASE_ROW = select(_cases).where(_cases.c.id == bindparam("case_row"))
 _OTHER_CARDS = select(_offers.c.staff_id, _offers.c.message_id).where(
     _offers.c.case_id == bindparam("offer_case"), _offers.c.staff_id != bindparam("taker"),
     _offers.c.message_id.is_not(None))
@@ -393,12 +395,12 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
     """Take a waiting case; the first Take wins even when two press at once."""
     if not staff_service.is_specialist(member) and not member.role_names & {"coordinator"}:
         raise CaseError("not_allowed")
-    result = await session.execute(_TAKE, {"take_case": case_id, "owner_id": member.id,
-                                           "taken_at": now})
-    case = await session.get(Case, case_id, populate_existing=True)
-    if case is None or case.purged_at is not None:
-        raise CaseError("case_gone")
-    if int(getattr(result, "rowcount", 0) or 0) != 1:
+    case = (await session.execute(_TAKE, {"take_case": case_id, "owner_id": member.id,
+                                          "taken_at": now})).first()
+    if case is None:  # not waiting (any more), or not there at all
+        case = (await session.execute(_CASE_ROW, {"case_row": case_id})).first()
+        if case is None or case.purged_at is not None:
+            raise CaseError("case_gone")
         if case.owner_id == member.id:
             raise CaseError("already_yours", number=case.id)
         owner = await session.get(Staff, case.owner_id) if case.owner_id else None
