@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -24,12 +26,19 @@ def main() -> None:
             if "surge" not in r["name"]]
     # One line per name (a run on PostgreSQL names its rows so): echo grey, ours purple,
     # square markers for a PostgreSQL run.
-    series: dict[str, list[dict[str, object]]] = {}
+    # Several rounds of one run (`--rounds`): the median of each figure per point.
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for row in rows:
-        series.setdefault(row["name"], []).append(row)
+        groups.setdefault((row["name"], row["clients"]), []).append(row)
+    series: dict[str, list[dict[str, Any]]] = {}
+    for (name, clients), same in groups.items():
+        series.setdefault(name, []).append(
+            {"clients": clients,
+             **{k: statistics.median(r[k] for r in same)
+                for k in ("updates_per_s", "p50_ms", "p99_ms")}})
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=110)
     for name, points in series.items():
-        points.sort(key=lambda r: r["clients"])  # type: ignore[arg-type,return-value]
+        points.sort(key=lambda r: int(r["clients"]))
         color = "#999999" if name.startswith("echo") else "#7b3f8c"
         marker = "s" if "PostgreSQL" in name else "o"
         xs = [r["clients"] for r in points]

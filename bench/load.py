@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/load.py [--clients 50,200] [--echo-messages 20]
                                    [--database-url URL] [--seed-cases 10000] [--surge]
-                                   [--json FILE]
+                                   [--json FILE] [--rounds 3]
 
 Both bots run as real processes (`sezim-bot run`; bench/echo_bot.py) long-polling the
 project's Bot API emulator over loopback HTTP; the simulated people run in this process.
@@ -35,6 +35,7 @@ import os
 import re
 import secrets
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -283,6 +284,9 @@ def _seed(db_path: Path, secret: str, count: int) -> None:
             "created_at, last_seen_at) VALUES (?, ?, 'ky', 'home', '{}', ?, ?)",
             (crypto.lookup(tg2), crypto.encrypt(tg2), now, now))
     conn.commit()
+    # The seed's log copied into the database now, not by the bot's first commit in the
+    # measurement (it made one run's bot wait on the disk a second).
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
 
 
@@ -518,18 +522,19 @@ async def _emulator() -> BotAPIEmulator:
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for clients in ([] if args.only_surge else [int(c) for c in args.clients.split(",")]):
+    counts = [] if args.only_surge else [int(c) for c in args.clients.split(",")]
+    for clients, round_ in ((c, r) for c in counts for r in range(1, args.rounds + 1)):
         for runner in ("echo", "sezim"):
             emu = await _emulator()
             try:
                 with tempfile.TemporaryDirectory() as tmp:
                     if runner == "echo":
                         echo = await run_echo(emu, clients, args.echo_messages, Path(tmp))
-                        rows.append(echo.row())
+                        rows.append({**echo.row(), "round": round_})
                     else:
                         ours = await run_sezim(emu, clients, Path(tmp), args.database_url,
                                                args.seed_cases)
-                        row = ours.row()
+                        row = {**ours.row(), "round": round_}
                         row["ratio_updates_per_s"] = round(ours.rate / echo.rate, 2)
                         row["p99_over_p50"] = round(pct(ours.latencies, 0.99)
                                                     / pct(ours.latencies, 0.5), 2)
@@ -560,6 +565,10 @@ def main() -> None:
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--concurrency", type=int, default=32,
                         help="the bot's [telegram] concurrency")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each number of people this many times, echo bot and "
+                             "sezim-bot in turn, and report the median ratios (the machine's "
+                             "speed drifts between runs)")
     args = parser.parse_args()
     global CONCURRENCY
     CONCURRENCY = args.concurrency
@@ -572,6 +581,17 @@ def main() -> None:
     print(" | ".join(keys))
     for row in rows:
         print(" | ".join(str(row.get(k, "")) for k in keys))
+    if args.rounds > 1:
+        print("\nmedians over the rounds (each ratio against the echo bot of its own round):")
+        for clients in sorted({r["clients"] for r in rows if "ratio_updates_per_s" in r}):
+            ours = [r for r in rows if r["clients"] == clients and "ratio_updates_per_s" in r]
+            print(f"  {clients} people: throughput ratio "
+                  f"{statistics.median(r['ratio_updates_per_s'] for r in ours):.2f} "
+                  f"({min(r['ratio_updates_per_s'] for r in ours)}-"
+                  f"{max(r['ratio_updates_per_s'] for r in ours)}), p99/p50 "
+                  f"{statistics.median(r['p99_over_p50'] for r in ours):.2f} "
+                  f"({min(r['p99_over_p50'] for r in ours)}-"
+                  f"{max(r['p99_over_p50'] for r in ours)})")
     for row in rows:
         if row.get("steps"):
             print(f"\n{row['name']}, {row['clients']} people: latency by step (ms)")

@@ -10,6 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, TypeHandler, filters
 
 from bot.app import BotContext, BotData, SezimApp
+from bot.delivery import answer_button
 from bot.services import staff as staff_service
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,7 @@ async def gate(update: Update, context: BotContext) -> None:
             except TelegramError:
                 pass
         if update.callback_query is not None:
-            try:
-                await update.callback_query.answer()
-            except TelegramError:
-                pass
+            await answer_button(update.callback_query)
         raise ApplicationHandlerStop
 
 

@@ -219,15 +219,10 @@ async def on_card_button(update: Update, context: BotContext) -> None:
     except case_service.CaseError as exc:
         # A stranger is answered in her own language; staff in the center's.
         language = query.from_user.language_code if exc.key == "not_staff" else None
-        try:
-            await query.answer(data.texts.t(language, exc.key, **exc.values), show_alert=True)
-        except TelegramError:
-            pass
+        await answer_button(query, data.texts.t(language, exc.key, **exc.values),
+                            show_alert=True)
         return
-    try:
-        await query.answer()
-    except TelegramError:
-        pass
+    await answer_button(query)
 
 
 async def _ask_outcome(update: Update, context: BotContext, case_id: int, *,
