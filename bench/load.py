@@ -395,10 +395,28 @@ async def _watch_cards(emu: BotAPIEmulator, staff: list[Phone], stop: asyncio.Ev
     await asyncio.gather(*(one(p) for p in staff))
 
 
+async def _empty_database(url: str) -> None:
+    """Every run starts from an empty database, as with SQLite's new file: a second round
+    would otherwise find the first's cases, staff and handled update ids (the emulator
+    numbers its updates from 1 again)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
 async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | None,
                     seed: int) -> Result:
     secret = secrets.token_urlsafe(48)
     url = db_url or f"sqlite+aiosqlite:///{tmp / 'sezim.db'}"
+    if db_url:
+        await _empty_database(db_url)
     _config(tmp, emu, url, real_limits=False)
     env = {**os.environ, "SEZIM_BOT_TOKEN": emu.token, "SEZIM_SECRET_KEY": secret,
            "SEZIM_CONFIG": str(tmp / "config.toml")}
