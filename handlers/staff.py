@@ -275,7 +275,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         role = case_service.role_for(case.category)
     query = update.callback_query
 
-    async def for_me() -> None:
+    async def my_card() -> None:
         if query is not None and query.message is not None:
             card = case_service.card(case, texts=data.texts, language=data.texts.lang(None),
                                      now=now, phone=phone, with_buttons=False)
@@ -288,8 +288,6 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
             await edit_screen(app, query.message.chat.id, query.message.message_id,
                               Screen(card.text + "\n\n" + _t(context, "taken_you_short"),
                                      buttons))
-        await _say(update, context, _t(context, "taken_call" if case.contact == "call_later"
-                                       else "taken_you", number=case.id))
 
     async def for_the_others() -> None:
         for staff_id, message_id in result.others:
@@ -309,9 +307,14 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
                          [Button(data.texts.t(client_lang, "btn_end"), "c:end")]],
                 facts=facts)
 
-    # Her notice, the other cards and my own screen go out at once: different chats.
+    # All at once: her notice and the other cards are other chats, and my card is changed
+    # in place, so my new note below it needs no order with it.
     await side_by_side(*([answer_button(query)] if query is not None else []),
-                       for_me(), for_the_others(), for_her())
+                       my_card(),
+                       _say(update, context, _t(context, "taken_call"
+                                                if case.contact == "call_later"
+                                                else "taken_you", number=case.id)),
+                       for_the_others(), for_her())
 
 
 _clients = cast(Table, Client.__table__)
