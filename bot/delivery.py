@@ -61,8 +61,11 @@ async def side_by_side(*sends: Awaitable[Any]) -> None:
 
     Each awaitable keeps its own chat's messages in order; nobody waits for another chat's
     round trips. All of them run to the end, so one failed send never stops the others;
-    then the first error, if any, is raised.
+    then the first error, if any, is raised. A single one is simply awaited.
     """
+    if len(sends) == 1:
+        await sends[0]
+        return
     outcomes = await asyncio.gather(*sends, return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):

@@ -274,9 +274,10 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         name = member.name
         role = case_service.role_for(case.category)
     query = update.callback_query
+    assert query is not None  # a tap on the card
 
     async def my_card() -> None:
-        if query is not None and query.message is not None:
+        if query.message is not None:
             card = case_service.card(case, texts=data.texts, language=data.texts.lang(None),
                                      now=now, phone=phone, with_buttons=False)
             buttons: list[list[Button]] = []
@@ -309,8 +310,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
 
     # All at once: her notice and the other cards are other chats, and my card is changed
     # in place, so my new note below it needs no order with it.
-    await side_by_side(*([answer_button(query)] if query is not None else []),
-                       my_card(),
+    await side_by_side(answer_button(query), my_card(),
                        _say(update, context, _t(context, "taken_call"
                                                 if case.contact == "call_later"
                                                 else "taken_you", number=case.id)),
@@ -387,9 +387,10 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
             await session.execute(_TO_RATING, {"client": client.id, "step": "rate",
                                                "step_data": {"case": case.id}})
     query = update.callback_query
+    assert query is not None  # a tap on the outcome menu
 
     async def for_me() -> None:
-        if query is not None and query.message is not None:
+        if query.message is not None:
             await edit_screen(context.application, query.message.chat.id,
                               query.message.message_id,
                               Screen(_t(context, "closed", number=case_id,
@@ -403,8 +404,7 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
                                text=texts.t(client_lang, "conversation_closed"),
                                buttons=[stars[:3], stars[3:]], facts=facts)
 
-    await side_by_side(*([answer_button(query)] if query is not None else []),
-                       for_me(), for_her())
+    await side_by_side(answer_button(query), for_me(), for_her())
 
 
 async def on_staff_message(update: Update, context: BotContext) -> None:
