@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import update as sql_update
 from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
@@ -125,9 +124,8 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         async with data.sessions() as session, session.begin():
             await record_messages(session, client=client_id, message_ids=new_ids, now=now,
                                   app=app, auto_delete_minutes=auto_delete)
-            if menu_changed:
-                await session.execute(sql_update(Client).where(Client.id == client_id)
-                                      .values(menu_message_id=new_menu))
+            if menu_changed and new_menu is not None:
+                await clients.set_menu(session, client_id, new_menu)
     if reply.route is not None and reply.route.deliveries:
         # Cards go out beside the next updates rather than holding this one up: each offer
         # is in the database before it is sent, and start-up re-sends any not delivered.

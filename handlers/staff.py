@@ -32,6 +32,7 @@ from bot.delivery import (
     side_by_side,
 )
 from bot.services import cases as case_service
+from bot.services import clients as client_service
 from bot.services import staff as staff_service
 from bot.services.screens import Button, Screen
 from handlers.common import StaffFilter
@@ -322,8 +323,6 @@ _clients = cast(Table, Client.__table__)
 _CLIENT_OF = select(_clients.c.id, _clients.c.chat_id_enc, _clients.c.language,
                     _clients.c.auto_delete_minutes, _clients.c.step).where(
     _clients.c.id == bindparam("client"))
-_NEW_MENU = (sql_update(_clients).where(_clients.c.id == bindparam("client"))
-             .values(menu_message_id=bindparam("menu")))
 _TO_RATING = (sql_update(_clients).where(_clients.c.id == bindparam("client"))
               .values(step=bindparam("step"), step_data=bindparam("step_data")))
 
@@ -365,8 +364,7 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
     if client_id is None or found is None:
         return
     async with data.sessions() as session, session.begin():
-        result = await session.execute(_NEW_MENU, {"client": client_id, "menu": message_id})
-        if int(getattr(result, "rowcount", 0) or 0) == 1:  # not erased meanwhile
+        if await client_service.set_menu(session, client_id, message_id):  # not erased
             await record_messages(session, client=client_id, message_ids=[message_id],
                                   now=data.clock.now(), app=context.application,
                                   auto_delete_minutes=found.auto_delete_minutes)

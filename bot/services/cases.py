@@ -448,11 +448,6 @@ class Closed:
     client_id: int | None
 
 
-_CLOSING = select(
-    _cases.c.id, _cases.c.client_id, _cases.c.appeal_id, _cases.c.owner_id, _cases.c.status,
-    _cases.c.outcome, _cases.c.closed_at, _cases.c.first_reply_at, _cases.c.created_at,
-    _cases.c.purged_at,
-).where(_cases.c.id == bindparam("closing"))
 _CLOSE = (sql_update(_cases).where(_cases.c.id == bindparam("closing"))
           .values(status=CaseStatus.CLOSED, closed_at=bindparam("closed_at"),
                   outcome=bindparam("outcome")))
@@ -466,7 +461,7 @@ async def close(
     Plain statements: the case's row read, then written."""
     if outcome not in OUTCOMES:
         raise CaseError("bad_outcome")
-    case = (await session.execute(_CLOSING, {"closing": case_id})).first()
+    case = (await session.execute(_CASE_ROW, {"case_row": case_id})).first()
     if case is None or case.purged_at is not None:
         raise CaseError("case_gone")
     if not may_act(member, case.owner_id):

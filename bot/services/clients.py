@@ -84,3 +84,15 @@ async def save(session: AsyncSession, record: ClientRecord, before: ClientRecord
     changes = record.changes_since(before)
     await session.execute(_update(frozenset(changes)),
                           {**changes, "last_seen_at": now, "client_id": record.id})
+
+
+_SET_MENU = (update(_table).where(_table.c.id == bindparam("client_id"))
+             .values(menu_message_id=bindparam("menu")))
+
+
+async def set_menu(session: AsyncSession, client_id: int, message_id: int) -> bool:
+    """Her menu (the message whose buttons she may tap) is `message_id` now; False if her
+    record is gone (erased while the message was on its way)."""
+    result = cast(CursorResult[Any], await session.execute(
+        _SET_MENU, {"client_id": client_id, "menu": message_id}))
+    return result.rowcount == 1
