@@ -174,8 +174,7 @@ class InLoopSession(SezimSession):
         self.sync_session.close()
 
     async def __aexit__(self, kind: Any, value: Any, traceback: Any) -> None:
-        self.held = None
-        self.sync_session.close()
+        await self.close()
 
     def begin(self) -> Any:
         return _Transaction(self, self.info.get("write_lock"))
