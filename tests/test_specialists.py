@@ -200,6 +200,26 @@ async def test_pass_goes_to_the_next_person_at_once(harness: Harness) -> None:
     assert len(cards(other, harness)) == 1
 
 
+async def test_requests_of_a_busy_hour_are_shared_among_those_on_duty(harness: Harness) -> None:
+    """A card nobody has answered yet counts as work: the next request goes to the other
+    specialist, not to the same one again while the first waits for her."""
+    a = await harness.add_staff("Aigul", ["psychologist"])
+    b = await harness.add_staff("Nazira", ["psychologist"])
+    await client_asks(harness, category="psych", name="First")
+    await client_asks(harness, category="psych", name="Second")
+    assert len(cards(a, harness)) == 1 and len(cards(b, harness)) == 1
+    # Once she has taken hers, her case counts, and the card she passed on does not.
+    holder, other = (a, b) if "№1" in cards(a, harness)[0] else (b, a)
+    await holder.press(s(harness, "btn_take"))
+    await harness.settle()
+    await other.press(s(harness, "btn_pass"))
+    await harness.settle()
+    # Case 2 went on to the holder: she has case 1 and that card, the other nothing.
+    await client_asks(harness, category="psych", name="Third")
+    assert [c for c in cards(other, harness) if "№3" in c]
+    assert not [c for c in cards(holder, harness) if "№3" in c]
+
+
 async def test_pending_escalation_fires_after_a_restart_exactly_once(
     harness: Harness, clock: FakeClock
 ) -> None:

@@ -92,10 +92,18 @@ _NEW_APPEAL = sql_insert(_appeals)
 _NEW_CASE = sql_insert(_cases)
 _NEW_OFFER = sql_insert(_offers)
 _OFFERED = select(_offers.c.staff_id).where(_offers.c.case_id == bindparam("offer_case"))
-_LOAD = (select(_cases.c.owner_id, func.count())
-         .where(_cases.c.owner_id.in_(bindparam("owners", expanding=True)),
-                _cases.c.status == CaseStatus.ACTIVE)
-         .group_by(_cases.c.owner_id))
+# Her load: the cases she works on, and the cards of waiting cases still offered to her
+# (without those, every request of a busy hour would go to the same specialist until she
+# took some, while the others waited idle).
+_owned = (select(_cases.c.owner_id.label("staff_id"))
+          .where(_cases.c.owner_id.in_(bindparam("owners", expanding=True)),
+                 _cases.c.status == CaseStatus.ACTIVE))
+_unanswered = (select(_offers.c.staff_id)
+               .select_from(_cases.join(_offers, _offers.c.case_id == _cases.c.id))
+               .where(_cases.c.status == CaseStatus.WAITING, _offers.c.passed.is_(False),
+                      _offers.c.staff_id.in_(bindparam("owners", expanding=True))))
+_load_rows = _owned.union_all(_unanswered).subquery()
+_LOAD = select(_load_rows.c.staff_id, func.count()).group_by(_load_rows.c.staff_id)
 
 
 async def create_case(
@@ -201,7 +209,8 @@ async def open_case_brief(session: AsyncSession, client_id: int) -> OpenCase | N
 
 
 async def _load(session: AsyncSession, staff_ids: list[int]) -> dict[int, int]:
-    """Active cases per staff member, to offer new ones to the least loaded first."""
+    """Active cases and unanswered cards per staff member, to offer new ones to the least
+    loaded first."""
     if not staff_ids:
         return {}
     rows = await session.execute(_LOAD, {"owners": staff_ids})
