@@ -1,9 +1,9 @@
 """Running the bot: durable long polling (the `run` command, the demo and the tests).
 
 PTB's Updater confirms updates to Telegram as soon as it fetches them, so an update fetched
-but not yet handled dies with the process. This loop asks for the next batch (which
-confirms the previous one) only after every update of the batch was handled, and records
-handled update ids, so an update redelivered after a crash is handled exactly once.
+but not yet handled dies with the process. This loop always asks Telegram from its oldest
+unfinished update (which confirms only what is before it), and records handled update ids,
+so an update redelivered after a crash is handled exactly once.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from telegram.error import (
     InvalidToken,
     NetworkError,
     RetryAfter,
-    TelegramError,
     TimedOut,
 )
 
@@ -69,7 +68,7 @@ _HANDLED = select(_processed.c.update_id).where(
     _processed.c.update_id.in_(bindparam("ids", expanding=True)))
 
 
-async def _already_handled(app: SezimApp, updates: list[Update]) -> set[int]:
+async def _already_handled(app: SezimApp, updates: Sequence[Update]) -> set[int]:
     """The updates of a batch handled before (and its senders identified). One short read
     for the whole batch."""
     async with app.bot_data.sessions() as session:
@@ -78,7 +77,7 @@ async def _already_handled(app: SezimApp, updates: list[Update]) -> set[int]:
         return set(found.all())
 
 
-async def _mark_handled(app: SezimApp, update_ids: list[int]) -> None:
+async def _mark_handled(app: SezimApp, update_ids: Sequence[int]) -> None:
     data = app.bot_data
     try:
         async with data.sessions() as session, session.begin():
@@ -95,7 +94,10 @@ async def _mark_handled(app: SezimApp, update_ids: list[int]) -> None:
 
 async def handle_update(app: SezimApp, update: Update) -> None:
     """Handle one update exactly once (errors go to the error handler)."""
-    await handle_batch(app, [update], concurrency=1)
+    if update.update_id in await _already_handled(app, [update]):
+        return
+    await app.process_update(update)
+    await _mark_handled(app, [update.update_id])
 
 
 def _chat_key(update: Update) -> int:
@@ -104,26 +106,6 @@ def _chat_key(update: Update) -> int:
     if update.effective_user is not None:
         return int(update.effective_user.id)
     return -int(update.update_id)
-
-
-async def handle_batch(app: SezimApp, updates: list[Update], *, concurrency: int) -> None:
-    """Handle a batch: different chats at the same time (at most `concurrency`), each chat's
-    updates one after another in the order Telegram sent them, so her answers keep order."""
-    done = await _already_handled(app, updates)
-    fresh = [u for u in updates if u.update_id not in done]
-    chats: dict[int, list[Update]] = {}
-    for update in fresh:
-        chats.setdefault(_chat_key(update), []).append(update)
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one_chat(queue: list[Update]) -> None:
-        async with gate:
-            for update in queue:
-                await app.process_update(update)
-
-    await asyncio.gather(*(one_chat(queue) for queue in chats.values()))
-    if fresh:
-        await _mark_handled(app, [u.update_id for u in fresh])
 
 
 URGENT_DATA = {"c:danger:yes", "c:write:yes", "c:exit"}
@@ -174,22 +156,21 @@ class SurgeDispatcher:
         # Chats whose updates are still in a batch handled before the surge began.
         self.blockers: dict[int, asyncio.Future[None]] = {}
 
-    def adopt(self, batch: asyncio.Future[None], updates: tuple[Update, ...]) -> None:
-        """The batch that showed the bot is behind: its chats wait for it to finish, and the
-        surge is not over before it is."""
-        self.tasks.add(batch)
-        self.pending += 1
-        self.drained.clear()
+    def adopt(self, chats: dict[int, asyncio.Task[None]]) -> None:
+        """The chats in hand when the bot found itself behind: their next updates wait for
+        them, and the surge is not over before they are done."""
+        for key, task in chats.items():
+            self.tasks.add(task)
+            self.pending += 1
+            self.drained.clear()
+            self.blockers[key] = task
+            task.add_done_callback(self._adopted_done)
 
-        def finished(task: asyncio.Future[None]) -> None:
-            self.tasks.discard(task)
-            self.pending -= 1
-            if self.pending == 0:
-                self.drained.set()
-
-        batch.add_done_callback(finished)
-        for update in updates:
-            self.blockers[_chat_key(update)] = batch
+    def _adopted_done(self, task: asyncio.Future[None]) -> None:
+        self.tasks.discard(task)
+        self.pending -= 1
+        if self.pending == 0:
+            self.drained.set()
 
     async def take(self, updates: Sequence[Update]) -> None:
         """Take updates fetched in a surge: their senders identified at once, then each
@@ -243,12 +224,14 @@ class SurgeDispatcher:
                 self.drained.set()
 
 
-async def _fetch(app: SezimApp, stop: asyncio.Event, offset: int,
-                 timeout: int, limit: int = TELEGRAM_LIMIT) -> tuple[Any, ...] | None:
-    """One getUpdates call (at most `limit` updates), or None if `stop` was set meanwhile."""
+async def _fetch(app: SezimApp, stop: asyncio.Event, offset: int, timeout: int,
+                 limit: int = TELEGRAM_LIMIT,
+                 newer_than: int | None = None) -> tuple[Any, ...] | None:
+    """One getUpdates call (at most `limit` updates; of them only those after `newer_than`
+    are returned), or None if `stop` was set meanwhile."""
     fetch = asyncio.ensure_future(app.bot.get_updates(
         offset=offset, timeout=timeout, allowed_updates=Update.ALL_TYPES, limit=limit,
-        read_timeout=timeout + 10,
+        read_timeout=timeout + 10, newer_than=newer_than,
     ))
     stopper = asyncio.ensure_future(stop.wait())
     try:
@@ -271,35 +254,156 @@ async def _fetch(app: SezimApp, stop: asyncio.Event, offset: int,
 PEEK_SECONDS = 0.25
 
 
-async def _backlog_behind(app: SezimApp, stop: asyncio.Event, batch: asyncio.Future[None],
-                          updates: tuple[Update, ...]) -> tuple[Update, ...]:
-    """While `batch` is being handled, look at what Telegram holds behind it (asking again
-    from the batch's first update confirms nothing). The updates behind it once they are a
-    backlog or one of them is urgent; () if the batch finishes first."""
-    first, last = updates[0].update_id, updates[-1].update_id
-    while not batch.done() and not stop.is_set():
+class Stream:
+    """The durable path: the updates in hand, each chat started as soon as there is room.
+
+    Telegram forgets every update below the offset the bot asks from, so the bot asks from
+    its oldest unfinished update: nothing unhandled is ever confirmed. Updates finished
+    behind an unfinished one stay with Telegram meanwhile; they are recorded as handled
+    right after the next fetch, so after a crash they are skipped when they come again.
+    Each fetch hands back what is in hand (dropped unparsed) and whatever is new, up to the
+    room left. So a new chat does not wait for the slowest chat before it (a batch would
+    make it), and each chat's own updates still go one after another, in Telegram's order.
+    """
+
+    def __init__(self, app: SezimApp, concurrency: int, offset: int = 0) -> None:
+        self.app = app
+        self.concurrency = concurrency
+        # Every update fetched and not yet confirmed, oldest first: finished or not.
+        self.held: dict[int, bool] = {}
+        self.newest = offset - 1  # the newest update taken (-1: none yet)
+        self.taken_at: dict[int, float] = {}  # unfinished updates: when they were taken
+        self.finished: list[int] = []  # handled, not yet recorded
+        self.queues: dict[int, deque[Update]] = {}
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.progress = asyncio.Event()  # set when an update is finished
+
+    @property
+    def unfinished(self) -> int:
+        return len(self.taken_at)
+
+    @property
+    def offset(self) -> int:
+        """Where to ask from: the oldest unfinished update, or past everything taken."""
+        for update_id, finished in self.held.items():
+            if not finished:
+                return update_id
+        return self.newest + 1 if self.newest >= 0 else 0
+
+    def oldest_age(self) -> float:
+        if not self.taken_at:
+            return 0.0
+        return asyncio.get_running_loop().time() - next(iter(self.taken_at.values()))
+
+    def confirmed(self, offset: int) -> None:
+        """Telegram was asked from `offset`: everything below it is gone from there."""
+        for update_id in [u for u in self.held if u < offset]:
+            del self.held[update_id]
+
+    async def room(self, stop: asyncio.Event) -> None:
+        """Wait until an update was finished since the last fetch and at most three quarters
+        of the room is in use, or PEEK_SECONDS pass (to look behind a slow update)."""
+        low = max(self.concurrency * 3 // 4, 1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PEEK_SECONDS
+        while not stop.is_set():
+            if self.progress.is_set() and self.unfinished <= low:
+                break
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            self.progress.clear()
+            waiter = asyncio.ensure_future(self.progress.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({waiter, stopper}, timeout=left,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
+                stopper.cancel()
+            if self.progress.is_set() and self.unfinished <= low:
+                break
+        self.progress.clear()
+
+    async def take(self, updates: Sequence[Update], offset: int) -> None:
+        """After asking Telegram from `offset`: take the new `updates` (their senders
+        identified in one query, those handled before skipped), each queued in its chat;
+        then record the updates finished since the last time that Telegram still holds
+        (after a crash they would come again). Finished updates below `offset` are
+        confirmed now and need no record."""
+        record = [u for u in self.finished if u >= offset]
+        self.finished = []
+        if updates:
+            self._queue(updates, await _already_handled(self.app, updates))
+        if record:
+            await _mark_handled(self.app, record)
+
+    def _queue(self, updates: Sequence[Update], done: set[int]) -> None:
+        now = asyncio.get_running_loop().time()
+        for update in updates:
+            update_id = update.update_id
+            self.newest = update_id
+            if update_id in done:
+                self.held[update_id] = True
+                continue
+            self.held[update_id] = False
+            self.taken_at[update_id] = now
+            key = _chat_key(update)
+            queue = self.queues.get(key)
+            if queue is not None:
+                queue.append(update)
+                continue
+            self.queues[key] = deque([update])
+            self.tasks[key] = asyncio.create_task(self._run_chat(key))
+
+    async def _run_chat(self, key: int) -> None:
+        queue = self.queues[key]
         try:
-            peeked = await _fetch(app, stop, first, 0)
-        except TelegramError:
-            peeked = None
-        behind = tuple(u for u in peeked or () if u.update_id > last)
-        if len(behind) >= SURGE_BATCH or any(is_urgent(u) for u in behind):
-            return behind
-        await asyncio.wait({batch}, timeout=PEEK_SECONDS)
-    if not batch.done():
-        await asyncio.wait({batch})
-    return ()
+            while queue:
+                update = queue[0]
+                try:
+                    await self.app.process_update(update)
+                except Exception:  # process_update reports handler errors itself
+                    log.exception("update %d failed", update.update_id)
+                queue.popleft()
+                self.held[update.update_id] = True
+                del self.taken_at[update.update_id]
+                self.finished.append(update.update_id)
+                self.progress.set()
+        finally:
+            del self.queues[key]
+            del self.tasks[key]
+
+    async def finish(self) -> None:
+        """Stopping: what is in hand is handled to the end, and recorded (nothing of it will
+        be confirmed now)."""
+        while self.tasks:
+            await asyncio.wait(set(self.tasks.values()))
+        if self.finished:
+            await _mark_handled(self.app, self.finished)
+            self.finished = []
+
+
+def _surge_behind(stream: Stream, waiting: Sequence[Update]) -> bool:
+    """Whether the bot is behind a surge: its oldest update in hand is slow (Telegram's
+    sending limits, a locked database, a flood), and behind it waits a backlog, someone in
+    danger, or so many updates that the next fetch could not see past those in hand."""
+    if stream.oldest_age() <= BEHIND_SECONDS:
+        return False
+    return (len(waiting) >= SURGE_BATCH or any(is_urgent(u) for u in waiting)
+            or len(stream.held) >= TELEGRAM_LIMIT - SURGE_BATCH)
 
 
 async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
-    """Long polling. Normally a batch is confirmed only after it was handled, so nothing is
-    lost in a crash; while a surge keeps the bot behind, urgent updates go first
-    (`SurgeDispatcher`).
+    """Long polling. Normally an update is confirmed only after it was handled, so nothing
+    is lost in a crash (`Stream`); while a surge keeps the bot behind, urgent updates go
+    first (`SurgeDispatcher`).
 
-    A batch is at most `concurrency` updates: what the bot can start on at once. A larger
-    one would leave updates waiting inside the bot behind the rest of their batch, and
-    anyone else keeps her place in Telegram's queue just as well."""
+    At most `concurrency` updates are in hand at once: what the bot can start on at once.
+    More would wait inside the bot behind the rest, and anyone else keeps her place in
+    Telegram's queue just as well."""
     concurrency = app.bot_data.settings.telegram.concurrency
+    stream: Stream | None = Stream(app, concurrency)
     surge: SurgeDispatcher | None = None
     offset = 0
     delay = 1.0
@@ -307,11 +411,25 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
         if surge is not None and surge.pending >= MAX_BACKLOG:
             await asyncio.sleep(0.05)  # back-pressure: the rest stays with Telegram
             continue
+        room = 0
+        looking = False
         try:
-            if surge is None:
-                updates = await _fetch(app, stop, offset, timeout,
-                                       min(concurrency, TELEGRAM_LIMIT))
+            if stream is not None:
+                if stream.unfinished:
+                    await stream.room(stop)
+                    if stop.is_set():
+                        break
+                offset = stream.offset
+                room = concurrency - stream.unfinished
+                # Slow: look at everything Telegram holds, to see a surge behind.
+                looking = stream.oldest_age() > BEHIND_SECONDS
+                # Telegram hands back what is in hand first: leave room for it.
+                again = sum(1 for update_id in stream.held if update_id >= offset)
+                limit = min(TELEGRAM_LIMIT, again + (TELEGRAM_LIMIT if looking else room))
+                updates = await _fetch(app, stop, offset, 0 if stream.unfinished else timeout,
+                                       limit, newer_than=stream.newest)
             else:
+                assert surge is not None
                 updates = await _fetch(app, stop, offset, 0)
         except (InvalidToken, Forbidden):
             raise
@@ -326,35 +444,30 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
         if updates is None:
             break
         delay = 1.0
-        if surge is not None:
-            await surge.take(updates)
-            if updates:
-                offset = updates[-1].update_id + 1
-            elif surge.pending == 0:
-                log.info("surge over: back to confirming updates after handling them")
-                surge = None
-            else:
-                await asyncio.wait({asyncio.ensure_future(surge.drained.wait())}, timeout=0.05)
-            continue
-        if updates:
-            batch = asyncio.ensure_future(
-                handle_batch(app, list(updates), concurrency=concurrency))
-            done, _ = await asyncio.wait({batch}, timeout=BEHIND_SECONDS)
-            offset = updates[-1].update_id + 1
-            behind: tuple[Update, ...] = ()
-            if batch not in done:
-                # A slow batch (Telegram's sending limits, a locked database, a surge): a
-                # surge if a backlog, or someone in danger, waits behind it.
-                behind = await _backlog_behind(app, stop, batch, updates)
-            if batch.done():
-                batch.result()
-            else:
+        if stream is not None:
+            stream.confirmed(offset)
+            if looking and _surge_behind(stream, updates[room:]):
                 log.warning("behind a surge: urgent updates now go first")
                 surge = SurgeDispatcher(app, concurrency)
-                surge.adopt(batch, updates)
-                if behind:
-                    await surge.take(behind)
-                    offset = behind[-1].update_id + 1
+                surge.adopt(stream.tasks)
+                await surge.take(updates)
+                offset = updates[-1].update_id + 1 if updates else stream.newest + 1
+                stream = None
+            else:
+                await stream.take(updates[:room], offset)
+            continue
+        assert surge is not None
+        await surge.take(updates)
+        if updates:
+            offset = updates[-1].update_id + 1
+        elif surge.pending == 0:
+            log.info("surge over: back to confirming updates after handling them")
+            surge = None
+            stream = Stream(app, concurrency, offset)
+        else:
+            await asyncio.wait({asyncio.ensure_future(surge.drained.wait())}, timeout=0.05)
+    if stream is not None:
+        await stream.finish()
     if surge is not None and surge.tasks:
         # Stopping in a surge: a short grace for what is in hand, not the whole backlog.
         _, unfinished = await asyncio.wait(set(surge.tasks), timeout=10)

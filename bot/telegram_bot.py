@@ -6,10 +6,11 @@
   and `edit_html` take PTB's own path (defaults, the request, the rate limiter with its
   priorities, errors as `TelegramError`s) and leave the answer as it came; their buttons
   go as the Bot API's JSON, not as PTB objects built only to be turned back into it.
-- Fetched updates: a tapped button's update carries the whole message it was under,
-  keyboard and all. The bot never reads that keyboard (it checks the tap against her
-  current menu in the database), so it is dropped before PTB parses the update: a third of
-  the parsing of a tap.
+- Fetched updates: those the bot already has in hand (it asks again from its oldest
+  unfinished one, see bot/runner.py) are dropped unparsed. A tapped button's update
+  carries the whole message it was under, keyboard and all. The bot never reads that
+  keyboard (it checks the tap against her current menu in the database), so it is dropped
+  before PTB parses the update: a third of the parsing of a tap.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ class SezimBot(ExtBot[int]):
         connect_timeout: ODVInput[float] = DEFAULT_NONE,
         pool_timeout: ODVInput[float] = DEFAULT_NONE,
         api_kwargs: JSONDict | None = None,
+        newer_than: int | None = None,
     ) -> tuple[Update, ...]:
         """getUpdates as PTB makes it, without the keyboards of tapped messages (unread).
-        Arbitrary callback data is not used here, so there is none to insert."""
+        Arbitrary callback data is not used here, so there is none to insert. With
+        `newer_than`, updates up to that id (the bot has them already) are left unparsed."""
         base = self._request[0].read_timeout if read_timeout is DEFAULT_NONE else read_timeout
         wait = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
         result = cast("list[JSONDict]", await self._post(
@@ -72,6 +75,8 @@ class SezimBot(ExtBot[int]):
             write_timeout=write_timeout, connect_timeout=connect_timeout,
             pool_timeout=pool_timeout, api_kwargs=api_kwargs,
         ))
+        if newer_than is not None:
+            result = [raw for raw in result if raw["update_id"] > newer_than]
         for raw in result:
             query = raw.get("callback_query")
             message = query.get("message") if isinstance(query, dict) else None

@@ -20,6 +20,15 @@ from tests.test_run import BotProcess
 pytestmark = pytest.mark.slow
 
 
+async def hanging(emulator: BotAPIEmulator) -> None:
+    """Until the bot's call that the injected fault hangs has been made."""
+    for _ in range(1500):
+        if not emulator.faults:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the bot never made the call")
+
+
 def homes(phone: Phone) -> list[str]:
     return [m.plain() for m in phone.all_bot_messages() if "Are you in danger" in m.plain()]
 
@@ -54,6 +63,21 @@ async def test_the_same_update_delivered_twice_is_handled_once(harness: Harness)
     await harness.settle()
     assert len(homes(phone)) == 1
     assert len(await cases(harness)) == 1
+
+
+async def test_one_slow_answer_does_not_hold_back_the_next_woman(harness: Harness) -> None:
+    """Telegram hangs on the answer to one woman for seconds: another who writes meanwhile
+    is answered at once, and the first is answered too once Telegram comes back."""
+    first = harness.phone("Aida", language_code="en")
+    second = harness.phone("Bermet", language_code="en")
+    harness.emulator.faults.append(Fault("delay", method="sendMessage", seconds=3))
+    await first.send("/start")
+    await hanging(harness.emulator)
+    await second.send("/start")
+    await harness.emulator.wait_for(lambda: bool(homes(second)), timeout=2)
+    assert homes(first) == []
+    await harness.emulator.wait_for(lambda: bool(homes(first)), timeout=10)
+    assert len(homes(first)) == 1 and len(homes(second)) == 1
 
 
 async def test_a_locked_database_delays_but_loses_nothing(harness: Harness, db_url: str) -> None:
@@ -203,3 +227,37 @@ def has_quick_exit(client: Phone) -> bool:
     """After the restart she still has a menu to act on (and quick exit)."""
     return any("Quick exit" in " ".join(client.buttons(m)) for m in client.bot_messages())
 
+
+
+async def test_answers_given_behind_a_hanging_one_are_not_repeated_after_a_crash(
+    tmp_path: Path,
+) -> None:
+    """While one answer hangs, Telegram keeps every update from hers on unconfirmed (the bot
+    asks again from the oldest unfinished one). The process dies: after the restart the
+    update that hung is handled again, and those already answered behind it are not."""
+    emulator = BotAPIEmulator()
+    await emulator.start()
+    bot = BotProcess(emulator, tmp_path)
+    await bot.start()
+    try:
+        warm = Phone.new(emulator, "Warm", language_code="en")
+        await warm.send("/start")
+        await warm.wait_reply(timeout=60)  # the bot is up
+        first = Phone.new(emulator, "Aida", language_code="en")
+        others = [Phone.new(emulator, f"P{i}", language_code="en") for i in range(3)]
+        emulator.faults.append(Fault("delay", method="sendMessage", seconds=30))
+        await first.send("/start")
+        await hanging(emulator)
+        for phone in others:
+            await phone.send("/start")
+        await emulator.wait_for(lambda: all(homes(p) for p in others), timeout=30)
+        await asyncio.sleep(0.5)
+        assert await bot.stop(sig=9) == -9
+        await bot.start()
+        await emulator.wait_for(lambda: bool(homes(first)), timeout=60)
+        await asyncio.sleep(1.0)  # a repeated answer would show by now
+        assert [len(homes(p)) for p in others] == [1, 1, 1]
+    finally:
+        await bot.stop()
+        await emulator.stop()
+    assert "Traceback" not in bot.log.read_text()
