@@ -19,7 +19,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -68,13 +68,26 @@ _HANDLED = select(_processed.c.update_id).where(
     _processed.c.update_id.in_(bindparam("ids", expanding=True)))
 
 
-async def _already_handled(app: SezimApp, updates: Sequence[Update]) -> set[int]:
+_NEWEST_HANDLED = select(func.max(_processed.c.update_id))
+
+
+async def _already_handled(app: SezimApp, updates: Sequence[Update],
+                           above: int | None = None) -> set[int]:
     """The updates of a batch handled before (and its senders identified). One short read
-    for the whole batch."""
+    for the whole batch. `above`: no update after this id was recorded, so only those up
+    to it are looked up."""
     async with app.bot_data.sessions() as session:
-        found = await session.scalars(_HANDLED, {"ids": [u.update_id for u in updates]})
+        ids = [u.update_id for u in updates if above is None or u.update_id <= above]
+        found = (await session.scalars(_HANDLED, {"ids": ids})).all() if ids else ()
         await _identify(app, session, updates)
-        return set(found.all())
+        return set(found)
+
+
+async def _newest_handled(app: SezimApp) -> int:
+    """The newest update id recorded as handled (-1: none)."""
+    async with app.bot_data.sessions() as session:
+        newest = await session.scalar(_NEWEST_HANDLED)
+        return -1 if newest is None else int(newest)
 
 
 async def _mark_handled(app: SezimApp, update_ids: Sequence[int]) -> None:
@@ -252,6 +265,9 @@ async def _fetch(app: SezimApp, stop: asyncio.Event, offset: int, timeout: int,
 
 
 PEEK_SECONDS = 0.25
+# An update finished behind an unfinished one is confirmed with it, usually within
+# milliseconds; if the one before it is still unfinished after this long, it is recorded.
+RECORD_AFTER = 0.1
 
 
 class Stream:
@@ -259,8 +275,8 @@ class Stream:
 
     Telegram forgets every update below the offset the bot asks from, so the bot asks from
     its oldest unfinished update: nothing unhandled is ever confirmed. Updates finished
-    behind an unfinished one stay with Telegram meanwhile; they are recorded as handled
-    right after the next fetch, so after a crash they are skipped when they come again.
+    behind an unfinished one stay with Telegram meanwhile; if it takes a while (RECORD_AFTER)
+    they are recorded as handled, so after a crash they are skipped when they come again.
     Each fetch hands back what is in hand (dropped unparsed) and whatever is new, up to the
     room left. So a new chat does not wait for the slowest chat before it (a batch would
     make it), and each chat's own updates still go one after another, in Telegram's order.
@@ -273,7 +289,8 @@ class Stream:
         self.held: dict[int, bool] = {}
         self.newest = offset - 1  # the newest update taken (-1: none yet)
         self.taken_at: dict[int, float] = {}  # unfinished updates: when they were taken
-        self.finished: list[int] = []  # handled, not yet recorded
+        self.finished: list[int] = []  # handled, neither recorded nor confirmed yet
+        self.recorded_before: int | None = None  # the newest update recorded before it began
         self.queues: dict[int, deque[Update]] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.progress = asyncio.Event()  # set when an update is finished
@@ -327,14 +344,19 @@ class Stream:
 
     async def take(self, updates: Sequence[Update], offset: int) -> None:
         """After asking Telegram from `offset`: take the new `updates` (their senders
-        identified in one query, those handled before skipped), each queued in its chat;
-        then record the updates finished since the last time that Telegram still holds
-        (after a crash they would come again). Finished updates below `offset` are
-        confirmed now and need no record."""
-        record = [u for u in self.finished if u >= offset]
-        self.finished = []
+        identified in one query, those handled before skipped), each queued in its chat.
+        Updates finished below `offset` are confirmed now and need no record; those above
+        it, behind an unfinished one that is taking a while, are recorded as handled (after
+        a crash they would come again)."""
+        self.finished = [u for u in self.finished if u >= offset]
+        record: list[int] = []
+        if self.finished and self.oldest_age() > RECORD_AFTER:
+            record, self.finished = self.finished, []
         if updates:
-            self._queue(updates, await _already_handled(self.app, updates))
+            if self.recorded_before is None:
+                self.recorded_before = await _newest_handled(self.app)
+            self._queue(updates, await _already_handled(self.app, updates,
+                                                        above=self.recorded_before))
         if record:
             await _mark_handled(self.app, record)
 
