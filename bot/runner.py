@@ -294,6 +294,8 @@ class Stream:
         self.queues: dict[int, deque[Update]] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.progress = asyncio.Event()  # set when an update is finished
+        self.in_hand = 0  # unfinished updates right after the last fetch
+        self.done_since = 0  # updates finished since then
 
     @property
     def unfinished(self) -> int:
@@ -317,15 +319,17 @@ class Stream:
         for update_id in [u for u in self.held if u < offset]:
             del self.held[update_id]
 
+    def _ready(self) -> bool:
+        """Half of what was in hand at the last fetch is finished (at least one update):
+        each fetch takes a share of updates, not one at a time."""
+        return self.done_since >= max(1, (self.in_hand + 1) // 2)
+
     async def room(self, stop: asyncio.Event) -> None:
-        """Wait until an update was finished since the last fetch and at most three quarters
-        of the room is in use, or PEEK_SECONDS pass (to look behind a slow update)."""
-        low = max(self.concurrency * 3 // 4, 1)
+        """Wait until half of the updates in hand at the last fetch are finished, or
+        PEEK_SECONDS pass (to look behind a slow update)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PEEK_SECONDS
-        while not stop.is_set():
-            if self.progress.is_set() and self.unfinished <= low:
-                break
+        while not stop.is_set() and not self._ready():
             left = deadline - loop.time()
             if left <= 0:
                 break
@@ -338,9 +342,6 @@ class Stream:
             finally:
                 waiter.cancel()
                 stopper.cancel()
-            if self.progress.is_set() and self.unfinished <= low:
-                break
-        self.progress.clear()
 
     async def take(self, updates: Sequence[Update], offset: int) -> None:
         """After asking Telegram from `offset`: take the new `updates` (their senders
@@ -357,6 +358,7 @@ class Stream:
                 self.recorded_before = await _newest_handled(self.app)
             self._queue(updates, await _already_handled(self.app, updates,
                                                         above=self.recorded_before))
+        self.in_hand, self.done_since = self.unfinished, 0
         if record:
             await _mark_handled(self.app, record)
 
@@ -391,6 +393,7 @@ class Stream:
                 self.held[update.update_id] = True
                 del self.taken_at[update.update_id]
                 self.finished.append(update.update_id)
+                self.done_since += 1
                 self.progress.set()
         finally:
             del self.queues[key]
