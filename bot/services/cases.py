@@ -323,7 +323,12 @@ async def _offer_next(
                        if "psychologist" in m.role_names and m.id not in offered]
         if fitting:
             load = await _load(session, [m.id for m in fitting])
-            fitting.sort(key=lambda m: (load.get(m.id, 0), m.id))
+            # Among equally loaded, the case number picks who is first: requests created at
+            # the same moment (on PostgreSQL their transactions do not see each other's
+            # offers) go round the team instead of all to the lowest staff id.
+            fitting.sort(key=lambda m: m.id)
+            turn = {m.id: (i - case.id) % len(fitting) for i, m in enumerate(fitting)}
+            fitting.sort(key=lambda m: (load.get(m.id, 0), turn[m.id]))
             chosen = [fitting[0].id]
     if not chosen:
         # Nobody left to ask one by one: every on-duty specialist and every coordinator.
