@@ -122,10 +122,9 @@ def _chat_key(update: Update) -> int:
 
 
 URGENT_DATA = {"c:danger:yes", "c:write:yes", "c:exit"}
-# A batch still being handled after this long is slow: the bot looks behind it. A surge
-# is a backlog of SURGE_BATCH updates or someone in danger waiting there; otherwise (a
-# locked database, a slow answer) the durable path stays, where nothing unhandled is
-# confirmed.
+# An update still in hand after this long is slow: the bot looks behind it. A surge is a
+# backlog of SURGE_BATCH updates or someone in danger waiting there; otherwise (a locked
+# database, a slow answer) the durable path stays, where nothing unhandled is confirmed.
 BEHIND_SECONDS = 0.5
 SURGE_BATCH = 50
 TELEGRAM_LIMIT = 100  # the most updates one getUpdates call returns
