@@ -384,10 +384,16 @@ class Stream:
         try:
             while queue:
                 update = queue[0]
+                # Danger, the offer of a specialist, quick exit, a take: their database
+                # turns come before ordinary work's, here as in a surge.
+                token = work_priority.set(0) if is_urgent(update) else None
                 try:
                     await self.app.process_update(update)
                 except Exception:  # process_update reports handler errors itself
                     log.exception("update %d failed", update.update_id)
+                finally:
+                    if token is not None:
+                        work_priority.reset(token)
                 queue.popleft()
                 self.held[update.update_id] = True
                 del self.taken_at[update.update_id]

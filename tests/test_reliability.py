@@ -93,6 +93,32 @@ async def test_a_locked_database_delays_but_loses_nothing(harness: Harness, db_u
     assert len(await clients(harness)) == 1
 
 
+async def test_in_danger_she_gets_the_next_turn_at_a_busy_database(
+    harness: Harness, db_url: str,
+) -> None:
+    """Twenty people wait for the database (held by another process: a backup, a command)
+    when a woman presses "I'm in danger": once it is free, her turn comes next, so her
+    answer does not wait for theirs. Then everyone is answered."""
+    endangered = harness.phone("Aida", language_code="en")
+    await endangered.send("/start")
+    await harness.settle()
+    holder = LockHolder(db_url.split("///", 1)[1])
+    await asyncio.to_thread(holder.start)
+    crowd = [harness.phone(f"P{i}", language_code="en") for i in range(20)]
+    for phone in crowd:
+        await phone.send("/start")
+    await asyncio.sleep(0.5)  # all twenty wait for the database
+    await endangered.press("Yes, I'm in danger now")
+    await asyncio.sleep(0.5)  # so does she, behind them
+    await asyncio.to_thread(holder.join)
+    await harness.emulator.wait_for(
+        lambda: any("102" in m.plain() for m in endangered.bot_messages()), timeout=30)
+    # Their answers already under way when her turn ended go out beside hers.
+    before_her = sum(1 for phone in crowd if homes(phone))
+    assert before_her <= len(crowd) // 2, f"she waited behind {before_her} ordinary answers"
+    await harness.emulator.wait_for(lambda: all(homes(p) for p in crowd), timeout=30)
+
+
 async def test_waiting_for_a_locked_database_does_not_stop_the_bot(db_url: str) -> None:
     """SQLite runs on the event loop's thread; a lock held by another process (a command,
     a backup) is waited for in asyncio, so every other chat, timer and poll goes on."""
