@@ -145,6 +145,19 @@ def is_urgent(update: Update) -> bool:
     return text.strip().split("@")[0] == "/exit" or danger.check(text) is not danger.Signal.NONE
 
 
+async def _process(app: SezimApp, update: Update, *, urgent: bool) -> None:
+    """Handle one update (its handlers' errors go to the error handler). An urgent one's
+    database turns come before ordinary work's, in a surge or not."""
+    token = work_priority.set(0) if urgent else None
+    try:
+        await app.process_update(update)
+    except Exception:  # process_update reports handler errors itself
+        log.exception("update %d failed", update.update_id)
+    finally:
+        if token is not None:
+            work_priority.reset(token)
+
+
 class SurgeDispatcher:
     """Updates already confirmed to Telegram, handled from memory by priority.
 
@@ -215,19 +228,11 @@ class SurgeDispatcher:
                 await asyncio.wait({blocker})  # her earlier updates first
             while queue:
                 update, urgent = queue[0]
-                try:
-                    if urgent:
-                        # Its database turns come before ordinary work's, too.
-                        token = work_priority.set(0)
-                        try:
-                            await self.app.process_update(update)
-                        finally:
-                            work_priority.reset(token)
-                    else:
-                        async with self.gate:
-                            await self.app.process_update(update)
-                except Exception:  # process_update reports handler errors itself
-                    log.exception("update %d failed in a surge", update.update_id)
+                if urgent:
+                    await _process(self.app, update, urgent=True)
+                else:
+                    async with self.gate:
+                        await _process(self.app, update, urgent=False)
                 queue.popleft()
                 self.pending -= 1
         finally:
@@ -384,16 +389,7 @@ class Stream:
         try:
             while queue:
                 update = queue[0]
-                # Danger, the offer of a specialist, quick exit, a take: their database
-                # turns come before ordinary work's, here as in a surge.
-                token = work_priority.set(0) if is_urgent(update) else None
-                try:
-                    await self.app.process_update(update)
-                except Exception:  # process_update reports handler errors itself
-                    log.exception("update %d failed", update.update_id)
-                finally:
-                    if token is not None:
-                        work_priority.reset(token)
+                await _process(self.app, update, urgent=is_urgent(update))
                 queue.popleft()
                 self.held[update.update_id] = True
                 del self.taken_at[update.update_id]
