@@ -290,9 +290,10 @@ class Stream:
         self.app = app
         self.concurrency = concurrency
         # Every update fetched and not yet confirmed, oldest first: finished or not.
-        self.held: dict[int, bool] = {}
+        self.held: deque[int] = deque()
         self.newest = offset - 1  # the newest update taken (-1: none yet)
-        self.taken_at: dict[int, float] = {}  # unfinished updates: when they were taken
+        # Unfinished updates, oldest first: when they were taken.
+        self.taken_at: dict[int, float] = {}
         self.finished: list[int] = []  # handled, neither recorded nor confirmed yet
         self.recorded_before: int | None = None  # the newest update recorded before it began
         self.queues: dict[int, deque[Update]] = {}
@@ -308,9 +309,9 @@ class Stream:
     @property
     def offset(self) -> int:
         """Where to ask from: the oldest unfinished update, or past everything taken."""
-        for update_id, finished in self.held.items():
-            if not finished:
-                return update_id
+        oldest = next(iter(self.taken_at), None)
+        if oldest is not None:
+            return oldest
         return self.newest + 1 if self.newest >= 0 else 0
 
     def oldest_age(self) -> float:
@@ -320,8 +321,8 @@ class Stream:
 
     def confirmed(self, offset: int) -> None:
         """Telegram was asked from `offset`: everything below it is gone from there."""
-        for update_id in [u for u in self.held if u < offset]:
-            del self.held[update_id]
+        while self.held and self.held[0] < offset:
+            self.held.popleft()
 
     def _ready(self) -> bool:
         """Half of what was in hand at the last fetch is finished (at least one update):
@@ -371,10 +372,9 @@ class Stream:
         for update in updates:
             update_id = update.update_id
             self.newest = update_id
+            self.held.append(update_id)
             if update_id in done:
-                self.held[update_id] = True
                 continue
-            self.held[update_id] = False
             self.taken_at[update_id] = now
             key = _chat_key(update)
             queue = self.queues.get(key)
@@ -391,7 +391,6 @@ class Stream:
                 update = queue[0]
                 await _process(self.app, update, urgent=is_urgent(update))
                 queue.popleft()
-                self.held[update.update_id] = True
                 del self.taken_at[update.update_id]
                 self.finished.append(update.update_id)
                 self.done_since += 1
