@@ -326,8 +326,8 @@ async def _offer_next(
             # Among equally loaded, the case number picks who is first: requests created at
             # the same moment (on PostgreSQL their transactions do not see each other's
             # offers) go round the team instead of all to the lowest staff id.
-            fitting.sort(key=lambda m: m.id)
-            turn = {m.id: (i - case.id) % len(fitting) for i, m in enumerate(fitting)}
+            by_id = sorted(m.id for m in fitting)
+            turn = {staff_id: (i - case.id) % len(by_id) for i, staff_id in enumerate(by_id)}
             fitting.sort(key=lambda m: (load.get(m.id, 0), turn[m.id]))
             chosen = [fitting[0].id]
     if not chosen:
