@@ -10,7 +10,7 @@ from bot.emulator import Phone
 from bot.emulator.server import Fault
 from bot.harness import Harness
 from models import CaseStatus
-from tests.helpers import cases, clients, t
+from tests.helpers import cases, client_asks, clients, t
 
 
 async def start(h: Harness, name: str = "Aida", language: str | None = "ru") -> Phone:
@@ -335,3 +335,20 @@ async def test_forget_erases_her_record_but_not_the_statistics(harness: Harness)
     assert case.client_id is None and case.purged_at is not None
     assert case.appeal_id is not None  # the anonymous record stays
     assert [m.plain() for m in phone.messages()] == [t(harness, "en", "forget_done")]
+
+
+async def test_a_second_request_while_one_waits_does_not_make_a_second_case(
+    harness: Harness,
+) -> None:
+    """She asks again (the triage from /start) while her first request still waits: she
+    is told it is still waiting, and no second card goes out."""
+    await harness.add_staff("Aigul", ["lawyer"])
+    phone = await client_asks(harness)
+    await phone.send("/start")
+    await harness.settle()
+    for label in ("btn_danger_no", "btn_skip", "cat_legal", "btn_skip", "btn_skip",
+                  "contact_chat_now", "btn_send"):
+        await phone.press(t(harness, "en", label))
+        await harness.settle()
+    assert t(harness, "en", "request_open", number=1) in phone.last().plain()
+    assert len(await cases(harness)) == 1

@@ -81,6 +81,19 @@ async def test_triage_card_take_relay_close_and_rating(harness: Harness) -> None
     assert appeal is not None and appeal.outcome == "legal" and appeal.rating == 4
     assert appeal.minutes_to_reply == 0
     assert {"case.take", "case.close"} <= set(actions)
+    # A second tap (here a forged one, on the thank-you screen) changes nothing; nor does
+    # a rating of the case by her again, or by anyone else.
+    await client.press_data(client.last(), "c:rate:1")
+    await harness.settle()
+    async with harness.app.bot_data.sessions() as session, session.begin():
+        assert not await case_service.rate(session, case_id=case.id,
+                                           client_id=case.client_id, rating=2)
+        assert not await case_service.rate(session, case_id=case.id,
+                                           client_id=case.client_id + 1, rating=1)
+    (case,) = await cases(harness)
+    async with harness.app.bot_data.sessions() as session:
+        appeal = await session.get(Appeal, case.appeal_id)
+    assert case.rating == 4 and appeal is not None and appeal.rating == 4
 
 
 async def test_her_message_after_her_specialist_was_removed_is_not_lost_silently(

@@ -178,6 +178,19 @@ async def open_case_of(session: AsyncSession, client_id: int) -> Case | None:
     return await session.scalar(_OPEN_CASE, {"client_id": client_id})
 
 
+_OPEN_ID = (select(_cases.c.id)
+            .where(_cases.c.client_id == bindparam("client_id"),
+                   _cases.c.status != CaseStatus.CLOSED)
+            .order_by(_cases.c.id.desc())
+            .limit(1))
+
+
+async def open_case_id(session: AsyncSession, client_id: int) -> int | None:
+    """The number of the client's newest case that is not closed: a plain read, no entity."""
+    found = await session.scalar(_OPEN_ID, {"client_id": client_id})
+    return None if found is None else int(found)
+
+
 @dataclass(frozen=True)
 class OpenCase:
     """Her newest case that is not closed, as her messages need it: whether it is a
@@ -562,19 +575,27 @@ async def _record_outcome(session: AsyncSession, *, appeal_id: int | None, outco
                                      "minutes_to_reply": minutes})
 
 
+# Built once, on the tables: only her own closed case, rated once.
+_RATE = (sql_update(_cases)
+         .where(_cases.c.id == bindparam("rated"), _cases.c.client_id == bindparam("client"),
+                _cases.c.status == CaseStatus.CLOSED, _cases.c.rating.is_(None))
+         .values(rating=bindparam("rating"))
+         .returning(_cases.c.appeal_id))
+_RATE_APPEAL = (sql_update(_appeals).where(_appeals.c.id == bindparam("appeal"))
+                .values(rating=bindparam("rating")))
+
+
 async def rate(session: AsyncSession, *, case_id: int, client_id: int, rating: int) -> bool:
-    """The client's one-tap rating of a closed case of hers."""
+    """The client's one-tap rating of a closed case of hers, on the case and its appeal
+    record: two plain statements."""
     if not 1 <= rating <= 5:
         return False
-    case = await session.get(Case, case_id)
-    if case is None or case.client_id != client_id or case.status != CaseStatus.CLOSED \
-            or case.rating is not None:
+    rated = (await session.execute(_RATE, {"rated": case_id, "client": client_id,
+                                           "rating": rating})).first()
+    if rated is None:
         return False
-    case.rating = rating
-    if case.appeal_id is not None:
-        appeal = await session.get(Appeal, case.appeal_id)
-        if appeal is not None:
-            appeal.rating = rating
+    if rated.appeal_id is not None:
+        await session.execute(_RATE_APPEAL, {"appeal": rated.appeal_id, "rating": rating})
     return True
 
 
