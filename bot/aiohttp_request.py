@@ -12,7 +12,12 @@ error that names nothing of its content: it could hold a message's text.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
+import sys
+import types
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 import aiohttp
@@ -24,6 +29,73 @@ from telegram.request import BaseRequest, RequestData
 
 _JSON = {"Content-Type": "application/json"}
 log = logging.getLogger(__name__)
+
+
+# aiohttp writes a request's body in a task of its own. From Python 3.12 that task starts
+# eagerly (the body leaves with the headers, at once); on 3.11 it is an ordinary task and
+# waits for everything else ready on the event loop first. Under load that was most of the
+# time from an answer's call to its arrival: 25 ms for a request for help at 200 people
+# against 0.3 ms eagerly (bench/load.py, aiohttp's request tracing).
+_BODY_WRITER = "ClientRequest.write_bytes"
+
+
+@types.coroutine
+def _go_on(coro: Coroutine[Any, Any, Any], waiting_for: Any) -> Generator[Any, Any, Any]:
+    """Drive `coro` on from where its first step stopped, as its task would have."""
+    while True:
+        try:
+            sent = yield waiting_for
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed on to the coroutine
+            try:
+                waiting_for = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                waiting_for = coro.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+async def _rest_of(coro: Coroutine[Any, Any, Any], waiting_for: Any) -> Any:
+    return await _go_on(coro, waiting_for)
+
+
+async def _result(value: Any) -> Any:
+    return value
+
+
+async def _raising(exc: Exception) -> Any:
+    raise exc
+
+
+def _eager_body_writes(loop: asyncio.AbstractEventLoop, coro: Any,
+                       context: contextvars.Context | None = None) -> asyncio.Task[Any]:
+    """A task factory: aiohttp's body writes take their first step at once (Python 3.12's
+    eager start, for this one coroutine); every other task is made as usual."""
+    if getattr(coro, "__qualname__", "") == _BODY_WRITER:
+        try:
+            waiting_for = coro.send(None)
+        except StopIteration as done:
+            coro = _result(done.value)
+        except Exception as exc:  # the task holds it, as an eager task's would
+            coro = _raising(exc)
+        else:
+            coro = _rest_of(coro, waiting_for)
+    if context is None:
+        return asyncio.Task(coro, loop=loop)
+    return asyncio.Task(coro, loop=loop, context=context)
+
+
+def eager_body_writes() -> None:
+    """On Python 3.11, let aiohttp's request bodies leave with their headers (the running
+    loop's task factory, unless it has one already)."""
+    loop = asyncio.get_running_loop()
+    if sys.version_info < (3, 12) and loop.get_task_factory() is None:
+        loop.set_task_factory(_eager_body_writes)
 
 
 class AiohttpRequest(BaseRequest):
@@ -42,6 +114,7 @@ class AiohttpRequest(BaseRequest):
         return self._read_timeout
 
     async def initialize(self) -> None:
+        eager_body_writes()
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),

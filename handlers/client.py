@@ -67,11 +67,12 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
                language: str | None = None) -> None:
     """Carry out a reply: delete, relay, send or edit screens, then send staff their cards."""
     query = update.callback_query
-    # A tapped button's spinner stops while her screen changes, not one round trip before.
+    # Her screen changes at once; a tapped button's spinner stops beside it, not one round
+    # trip later.
     await side_by_side(
-        *([answer_button(query, reply.toast)] if query is not None else []),
         _carry_out(context, update, client_id=client_id, reply=reply, menu_id=menu_id,
-                   auto_delete=auto_delete, language=language))
+                   auto_delete=auto_delete, language=language),
+        *([answer_button(query, reply.toast)] if query is not None else []))
 
 
 async def _carry_out(context: BotContext, update: Update, *, client_id: int, reply: Reply,

@@ -309,9 +309,9 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
                          [Button(data.texts.t(client_lang, "btn_end"), "c:end")]],
                 facts=facts)
 
-    # All at once: her notice and the other cards are other chats, and my card is changed
-    # in place, so my new note below it needs no order with it.
-    await side_by_side(answer_button(query), my_card(),
+    # All at once, my card first: her notice and the other cards are other chats, and my
+    # card is changed in place, so my new note below it needs no order with it.
+    await side_by_side(my_card(), answer_button(query),
                        _say(update, context, _t(context, "taken_call"
                                                 if case.contact == "call_later"
                                                 else "taken_you", number=case.id)),
@@ -402,7 +402,7 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
                                text=texts.t(client_lang, "conversation_closed"),
                                buttons=[stars[:3], stars[3:]], facts=facts)
 
-    await side_by_side(answer_button(query), for_me(), for_her())
+    await side_by_side(for_me(), answer_button(query), for_her())
 
 
 async def on_staff_message(update: Update, context: BotContext) -> None:
