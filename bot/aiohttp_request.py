@@ -76,17 +76,20 @@ def _eager_body_writes(loop: asyncio.AbstractEventLoop, coro: Any,
                        context: contextvars.Context | None = None) -> asyncio.Task[Any]:
     """A task factory: aiohttp's body writes take their first step at once (Python 3.12's
     eager start, for this one coroutine); every other task is made as usual."""
-    if getattr(coro, "__qualname__", "") == _BODY_WRITER:
-        try:
-            waiting_for = coro.send(None)
-        except StopIteration as done:
-            coro = _result(done.value)
-        except Exception as exc:  # the task holds it, as an eager task's would
-            coro = _raising(exc)
-        else:
-            coro = _rest_of(coro, waiting_for)
-    if context is None:
-        return asyncio.Task(coro, loop=loop)
+    if getattr(coro, "__qualname__", "") != _BODY_WRITER:
+        if context is None:
+            return asyncio.Task(coro, loop=loop)
+        return asyncio.Task(coro, loop=loop, context=context)
+    # The first step in the task's own context, as an eager task's is.
+    context = context or contextvars.copy_context()
+    try:
+        waiting_for = context.run(coro.send, None)
+    except StopIteration as done:
+        coro = _result(done.value)
+    except Exception as exc:  # the task holds it, as an eager task's would
+        coro = _raising(exc)
+    else:
+        coro = _rest_of(coro, waiting_for)
     return asyncio.Task(coro, loop=loop, context=context)
 
 

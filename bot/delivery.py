@@ -68,6 +68,8 @@ async def side_by_side(*sends: Awaitable[Any]) -> None:
     other chats' updates, so a first send made a task too waited behind all of them (a
     request for help waited 20 ms there, bench/load.py at 200 people).
     """
+    if not sends:
+        return
     rest = [asyncio.ensure_future(send) for send in sends[1:]]
     error: BaseException | None = None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sys
 import time
 from typing import Any
@@ -154,6 +155,7 @@ async def test_request_bodies_leave_at_once_and_tasks_keep_their_meaning() -> No
     errors and cancellation reach the task as before; other tasks are untouched."""
     from bot import aiohttp_request
 
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker")
     loop = asyncio.get_running_loop()
     previous = loop.get_task_factory()
     loop.set_task_factory(None)
@@ -163,6 +165,7 @@ async def test_request_bodies_leave_at_once_and_tasks_keep_their_meaning() -> No
 
         async def write_bytes(fail: bool = False) -> int:
             steps.append("body sent")
+            marker.set("changed in the task")  # its own context, as a task's
             if fail:
                 raise OSError("connection reset")
             await asyncio.sleep(0)
@@ -173,7 +176,9 @@ async def test_request_bodies_leave_at_once_and_tasks_keep_their_meaning() -> No
             steps.append("other task")
 
         write_bytes.__qualname__ = "ClientRequest.write_bytes"
+        marker.set("the caller's")
         body = asyncio.create_task(write_bytes())
+        assert marker.get() == "the caller's"
         plain = asyncio.create_task(other())
         steps.append("caller goes on")
         assert steps == ["body sent", "caller goes on"]  # the other task waits its turn
