@@ -338,7 +338,6 @@ class Stream:
 
     def __init__(self, app: SezimApp, concurrency: int, offset: int = 0) -> None:
         self.app = app
-        self.concurrency = concurrency
         # Every update fetched and not yet confirmed, oldest first: finished or not.
         self.held: deque[int] = deque()
         self.newest = offset - 1  # the newest update taken (-1: none yet)

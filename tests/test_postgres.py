@@ -13,7 +13,7 @@ from bot.clock import FakeClock
 from bot.harness import Harness
 from bot.services import sample, stats
 from models import Appeal, CaseStatus
-from tests.helpers import cases, t
+from tests.helpers import cases, client_asks, t
 
 pytestmark = pytest.mark.postgres
 
@@ -87,14 +87,8 @@ async def test_requests_sent_at_the_same_moment_go_round_the_team(pg_url: str) -
     await h.start()
     try:
         team = [await h.add_staff(name, ["psychologist"]) for name in ("Aigul", "Bermet")]
-        clients = [h.phone(f"C{i}", language_code="en") for i in range(4)]
-        for phone in clients:
-            await phone.send("/start")
-            await h.settle()
-            for key in ("btn_danger_no", "btn_safe_private", "btn_skip", "cat_psych",
-                        "btn_skip", "btn_skip", "contact_chat_now"):
-                await phone.press(t(h, "en", key))
-                await h.settle()
+        clients = [await client_asks(h, category="psych", name=f"C{i}", send=False)
+                   for i in range(4)]
         for phone in clients:  # all four press "send" before the bot answers any
             await phone.press(t(h, "en", "btn_send"))
         await h.settle()

@@ -254,7 +254,6 @@ def has_quick_exit(client: Phone) -> bool:
     return any("Quick exit" in " ".join(client.buttons(m)) for m in client.bot_messages())
 
 
-
 async def test_answers_given_behind_a_hanging_one_are_not_repeated_after_a_crash(
     tmp_path: Path,
 ) -> None:

@@ -178,19 +178,6 @@ async def open_case_of(session: AsyncSession, client_id: int) -> Case | None:
     return await session.scalar(_OPEN_CASE, {"client_id": client_id})
 
 
-_OPEN_ID = (select(_cases.c.id)
-            .where(_cases.c.client_id == bindparam("client_id"),
-                   _cases.c.status != CaseStatus.CLOSED)
-            .order_by(_cases.c.id.desc())
-            .limit(1))
-
-
-async def open_case_id(session: AsyncSession, client_id: int) -> int | None:
-    """The number of the client's newest case that is not closed: a plain read, no entity."""
-    found = await session.scalar(_OPEN_ID, {"client_id": client_id})
-    return None if found is None else int(found)
-
-
 @dataclass(frozen=True)
 class OpenCase:
     """Her newest case that is not closed, as her messages need it: whether it is a

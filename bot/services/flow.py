@@ -686,10 +686,10 @@ class Flow:
     async def _on_ok(self, args: list[str]) -> Reply:
         if self.client.step != CONFIRM:
             return self.expired()
-        existing = await case_service.open_case_id(self.session, self.client.id)
+        existing = await case_service.open_case_brief(self.session, self.client.id)
         if existing is not None:
-            self.go(WAITING, remember=False, case=existing)
-            return Reply([Screen(self.t("request_open", number=existing))], edit=True)
+            self.go(WAITING, remember=False, case=existing.id)
+            return Reply([Screen(self.t("request_open", number=existing.id))], edit=True)
         answers = self._answers()
         result, flags = screening.evaluate(answers) if answers else (
             screening.ScreenResult.SKIPPED, [])
