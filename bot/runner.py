@@ -126,7 +126,13 @@ URGENT_DATA = {"c:danger:yes", "c:write:yes", "c:exit"}
 # An update still in hand after this long is slow: the bot looks behind it. A surge is a
 # backlog of SURGE_BATCH updates or someone in danger waiting there; otherwise (a locked
 # database, a slow answer) the durable path stays, where nothing unhandled is confirmed.
+# A backlog of SURGE_BATCH that the bot would need longer than this to get through is a
+# surge too, however quick each update in hand (few in hand, each waiting its turn under
+# Telegram's sending limit, are never slow).
 BEHIND_SECONDS = 0.5
+# While every fetch comes back full (Telegram holds more), the bot looks behind what it
+# takes this often.
+LOOK_EVERY = 1.0
 SURGE_BATCH = 50
 TELEGRAM_LIMIT = 100  # the most updates one getUpdates call returns
 MAX_BACKLOG = 20_000
@@ -351,6 +357,10 @@ class Stream:
         self.in_hand = 0  # unfinished updates right after the last fetch
         self.done_since = 0  # updates finished since then
         self.work = WorkInHand(concurrency)
+        # Seconds an update stays in hand, taken to finished (a running mean).
+        self.duration: float | None = None
+        self.full = False  # the last fetch brought all it asked for: Telegram may hold more
+        self.looked_at = -LOOK_EVERY  # when the bot last looked behind what it takes
 
     @property
     def unfinished(self) -> int:
@@ -368,6 +378,28 @@ class Stream:
         if not self.taken_at:
             return 0.0
         return asyncio.get_running_loop().time() - next(iter(self.taken_at.values()))
+
+    def look_due(self) -> bool:
+        """Whether to look at everything Telegram holds: the oldest update in hand is slow;
+        or Telegram had more at the last fetch, the bot's pace is too slow to get through a
+        surge's backlog in time, and it last looked a while ago. (A look hands out more than
+        the bot takes: those wait for a later fetch, so it looks only when it may matter.)"""
+        now = asyncio.get_running_loop().time()
+        return self.oldest_age() > BEHIND_SECONDS or (
+            self.full and now - self.looked_at >= LOOK_EVERY
+            and self.backlog_seconds(SURGE_BATCH) > BEHIND_SECONDS)
+
+    def fetched(self, *, full: bool, looked: bool) -> None:
+        self.full = full
+        if looked:
+            self.looked_at = asyncio.get_running_loop().time()
+
+    def backlog_seconds(self, waiting: int) -> float:
+        """How long the bot would take to get through `waiting` more updates, at the pace
+        of those it finished lately (0 before it has finished any)."""
+        if self.duration is None:
+            return 0.0
+        return waiting * self.duration / max(1, self.work.limit())
 
     def confirmed(self, offset: int) -> None:
         """Telegram was asked from `offset`: everything below it is gone from there."""
@@ -442,7 +474,9 @@ class Stream:
                 update = queue[0]
                 await _process(self.app, update, urgent=is_urgent(update))
                 queue.popleft()
-                del self.taken_at[update.update_id]
+                took = asyncio.get_running_loop().time() - self.taken_at.pop(update.update_id)
+                self.duration = took if self.duration is None else (
+                    self.duration + (took - self.duration) / 8)
                 self.finished.append(update.update_id)
                 self.done_since += 1
                 self.progress.set()
@@ -461,9 +495,13 @@ class Stream:
 
 
 def _surge_behind(stream: Stream, waiting: Sequence[Update]) -> bool:
-    """Whether the bot is behind a surge: its oldest update in hand is slow (Telegram's
-    sending limits, a locked database, a flood), and behind it waits a backlog, someone in
-    danger, or so many updates that the next fetch could not see past those in hand."""
+    """Whether the bot is behind a surge: a backlog waits that would take it longer than
+    BEHIND_SECONDS to get through; or its oldest update in hand is slow (Telegram's sending
+    limits, a locked database, a flood), and behind it waits a backlog, someone in danger,
+    or so many updates that the next fetch could not see past those in hand."""
+    if (len(waiting) >= SURGE_BATCH
+            and stream.backlog_seconds(len(waiting)) > BEHIND_SECONDS):
+        return True
     if stream.oldest_age() <= BEHIND_SECONDS:
         return False
     return (len(waiting) >= SURGE_BATCH or any(is_urgent(u) for u in waiting)
@@ -498,8 +536,9 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
                         break
                 offset = stream.offset
                 room = max(1, stream.work.limit() - stream.unfinished)
-                # Slow: look at everything Telegram holds, to see a surge behind.
-                looking = stream.oldest_age() > BEHIND_SECONDS
+                # Slow, or Telegram keeps having more: look at everything it holds, to
+                # see a surge behind.
+                looking = stream.look_due()
                 # Telegram hands back what is in hand first: leave room for it.
                 again = sum(1 for update_id in stream.held if update_id >= offset)
                 limit = min(TELEGRAM_LIMIT, again + (TELEGRAM_LIMIT if looking else room))
@@ -523,6 +562,7 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
         delay = 1.0
         if stream is not None:
             stream.confirmed(offset)
+            stream.fetched(full=len(updates) >= limit - again, looked=looking)
             if looking and _surge_behind(stream, updates[room:]):
                 log.warning("behind a surge: urgent updates now go first")
                 surge = SurgeDispatcher(app, concurrency)

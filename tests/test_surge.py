@@ -10,10 +10,12 @@ from bot.harness import Harness
 pytestmark = pytest.mark.slow
 
 
-async def _started(db_url: str, *, per_second: int) -> tuple[Harness, Phone]:
+async def _started(db_url: str, *, per_second: int,
+                   concurrency: int = 32) -> tuple[Harness, Phone]:
     """The bot under a sending limit of `per_second`, and a woman who has its first screen."""
     h = Harness(db_url, limits={"telegram_per_second": per_second, "per_chat_per_second": 0,
-                                "messages_per_minute": 600})
+                                "messages_per_minute": 600},
+                telegram={"concurrency": concurrency})
     await h.start()
     endangered = h.phone("Aida", language_code="en")
     await endangered.send("/start")
@@ -63,5 +65,28 @@ async def test_an_emergency_behind_a_small_slow_batch_is_not_kept_waiting(db_url
         await h.emulator.wait_for(
             lambda: all(any("What I can do" in m.plain() for m in p.bot_messages())
                         for p in crowd), timeout=30)
+    finally:
+        await h.stop()
+
+
+async def test_a_surge_is_seen_while_each_update_in_hand_is_quick(db_url: str) -> None:
+    """Few updates in hand, each answered within a quarter of a second, while Telegram's
+    queue grows by seconds: the bot is behind all the same, and the woman in danger must not
+    wait at the end of that queue."""
+    h, endangered = await _started(db_url, per_second=40, concurrency=8)
+    try:
+        crowd = [h.phone(f"P{i}", language_code="en") for i in range(100)]
+        for _ in range(2):
+            for phone in crowd:
+                await h.emulator.user_message(phone.id, text="/help")
+        # 200 answers at 40 a second: five seconds of backlog; 8 in hand wait 0.2 s each.
+        await endangered.press("Yes, I'm in danger now")
+        await h.emulator.wait_for(
+            lambda: any("102" in m.plain() for m in endangered.bot_messages()), timeout=30)
+        answered = sum(1 for p in crowd for m in p.bot_messages() if "What I can do" in m.plain())
+        assert answered < 120, f"the emergency waited behind {answered} ordinary answers"
+        await h.emulator.wait_for(
+            lambda: all(sum("What I can do" in m.plain() for m in p.bot_messages()) == 2
+                        for p in crowd), timeout=60)
     finally:
         await h.stop()
