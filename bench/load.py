@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 from bot.emulator import BotAPIEmulator, EmuMessage, Phone  # noqa: E402
 
 CARD = re.compile(r"(?:№|#)(\d+)")
-CONCURRENCY = 32
+CONCURRENCY = 16
 
 
 def pct(values: list[float], q: float) -> float:
@@ -581,7 +581,7 @@ def main() -> None:
     parser.add_argument("--surge", action="store_true")
     parser.add_argument("--only-surge", action="store_true", help="skip the journeys")
     parser.add_argument("--json", help="write the results here")
-    parser.add_argument("--concurrency", type=int, default=32,
+    parser.add_argument("--concurrency", type=int, default=16,
                         help="the bot's [telegram] concurrency")
     parser.add_argument("--rounds", type=int, default=1,
                         help="measure each number of people this many times, echo bot and "

@@ -139,7 +139,9 @@ class Telegram(_Section):
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     poll_timeout: int = Field(default=30, ge=0, le=50)
     # How many chats' updates are handled at the same time (each chat's stay in order).
-    concurrency: int = Field(default=32, ge=1, le=256)
+    # 16 keep Telegram's sending limit (30 messages a second) busy over real round trips;
+    # more only wait longer inside the bot (bench/load.py, docs/performance.md).
+    concurrency: int = Field(default=16, ge=1, le=256)
     # The HTTP client for the Bot API: aiohttp (faster here) or httpx (PTB's default).
     transport: Literal["aiohttp", "httpx"] = "aiohttp"
 

@@ -11,11 +11,12 @@ pytestmark = pytest.mark.slow
 
 
 async def _started(db_url: str, *, per_second: int,
-                   concurrency: int = 32) -> tuple[Harness, Phone]:
-    """The bot under a sending limit of `per_second`, and a woman who has its first screen."""
+                   concurrency: int | None = None) -> tuple[Harness, Phone]:
+    """The bot under a sending limit of `per_second` (and `concurrency`, if not the
+    default), and a woman who has its first screen."""
     h = Harness(db_url, limits={"telegram_per_second": per_second, "per_chat_per_second": 0,
                                 "messages_per_minute": 600},
-                telegram={"concurrency": concurrency})
+                **({"telegram": {"concurrency": concurrency}} if concurrency else {}))
     await h.start()
     endangered = h.phone("Aida", language_code="en")
     await endangered.send("/start")
