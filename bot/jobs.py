@@ -42,7 +42,8 @@ async def escalate(app: SezimApp, case_id: int) -> None:
 
 @scheduling.runner(case_service.CONTACT_DUE)
 async def contact_time(app: SezimApp, case_id: int) -> None:
-    """Her safe time has come: the case goes to whoever is on duty now."""
+    """Her safe time has come (or a new request's routing did not run after her answer:
+    the process died, or the database failed): the case goes to whoever is on duty now."""
     data = app.bot_data
     async with data.sessions() as session, session.begin():
         case = await session.get(Case, case_id)

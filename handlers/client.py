@@ -67,6 +67,10 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
                language: str | None = None) -> None:
     """Carry out a reply: delete, relay, send or edit screens, then send staff their cards."""
     query = update.callback_query
+    if reply.held is not None:
+        # Her request is offered as soon as her answer is on its way (this task's first
+        # wait is for Telegram's reply to it), not after a round trip.
+        context.bot_data.spawn(_route_held(context.application, reply.held))
     # Her screen changes at once; a tapped button's spinner stops beside it, not one round
     # trip later.
     await side_by_side(
@@ -131,6 +135,20 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         # Cards go out beside the next updates rather than holding this one up: each offer
         # is in the database before it is sent, and start-up re-sends any not delivered.
         data.spawn(deliver_to_staff(app, reply.route.deliveries))
+
+
+async def _route_held(app: SezimApp, held: case_service.Held) -> None:
+    """Offer a new case and send its cards. Should this fail, its due time routes it."""
+    data = app.bot_data
+    try:
+        async with data.sessions() as session, session.begin():
+            outcome = await case_service.route_held(
+                session, held, settings=data.settings, texts=data.texts, crypto=data.crypto,
+                now=data.clock.now())
+    except Exception:
+        log.exception("routing case %d failed; its due time will route it", held.case.id)
+        return
+    await deliver_to_staff(app, outcome.deliveries)
 
 
 async def _show_one(context: BotContext, query: object, screen: Screen, *, edit: bool,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from bot import scheduling
@@ -17,7 +20,8 @@ from bot.harness import Harness
 from bot.migrate import upgrade
 from bot.services import cases as case_service
 from bot.services import staff as staff_service
-from models import Appeal, AuditEntry, CaseStatus, RelayLink
+from handlers import client as client_handlers
+from models import Appeal, AuditEntry, CaseOffer, CaseStatus, RelayLink
 from tests.helpers import cases, client_asks, message_ids, t
 
 
@@ -200,6 +204,99 @@ async def test_a_case_nobody_of_its_role_can_take_goes_to_everyone_at_once_and_o
     await scheduling.run_due(harness.app)  # whatever else is due by then (the purge)
     await harness.settle()
     assert len(cards(psych, harness)) == 1 and len(cards(coordinator, harness)) == 1
+
+
+async def _ask_while_offers_wait(h: Harness, gate: asyncio.Event,
+                                 monkeypatch: pytest.MonkeyPatch) -> Phone:
+    """A chat-now request whose offer (the step after her answer) waits for `gate`."""
+    offer = client_handlers._route_held
+
+    async def late(*args: Any, **kwargs: Any) -> None:
+        await gate.wait()
+        await offer(*args, **kwargs)
+
+    monkeypatch.setattr(client_handlers, "_route_held", late)
+    client = await client_asks(h, category="legal", send=False)
+    await client.press(t(h, "en", "btn_send"))
+    await h.emulator.wait_for(lambda: "#1" in client.text())  # her answer: request #1
+    return client
+
+
+async def test_her_answer_does_not_wait_for_the_offer_and_the_offer_follows(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    gate = asyncio.Event()
+    client = await _ask_while_offers_wait(harness, gate, monkeypatch)
+    assert t(harness, "en", "case_sent_now", number=1) in client.text()
+    assert cards(lawyer, harness) == []
+    gate.set()
+    await harness.settle()
+    assert len(cards(lawyer, harness)) == 1
+
+
+async def test_an_offer_that_failed_is_made_when_its_due_time_comes_and_once(
+    harness: Harness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offer after her answer fails (the database, the process): the due time written
+    with her request routes it a few seconds later, and nothing routes it twice."""
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+
+    async def broken(*args: Any, **kwargs: Any) -> case_service.RouteOutcome:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(case_service, "route_held", broken)
+    await client_asks(harness, category="legal")
+    assert cards(lawyer, harness) == []
+    assert harness.app is not None
+    clock.advance(seconds=case_service.ROUTE_GRACE.total_seconds() - 1)
+    assert await scheduling.run_due(harness.app) == 0
+    clock.advance(seconds=2)
+    assert await scheduling.run_due(harness.app) == 1
+    await harness.settle()
+    assert len(cards(lawyer, harness)) == 1
+    assert await scheduling.run_due(harness.app) == 0
+    assert len(cards(lawyer, harness)) == 1
+
+
+async def test_an_offer_late_behind_its_due_time_is_not_made_twice(
+    harness: Harness, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offer after her answer comes late (a locked database): the due time has routed
+    the case meanwhile, so the late offer sends nothing more."""
+    first = await harness.add_staff("Aigul", ["lawyer"])
+    second = await harness.add_staff("Bermet", ["lawyer"])
+    gate = asyncio.Event()
+    await _ask_while_offers_wait(harness, gate, monkeypatch)
+    assert harness.app is not None
+    clock.advance(seconds=case_service.ROUTE_GRACE.total_seconds() + 1)
+    assert await scheduling.run_due(harness.app) == 1
+    await harness.emulator.wait_for(
+        lambda: len(cards(first, harness)) + len(cards(second, harness)) == 1)
+    gate.set()
+    await harness.settle()
+    assert len(cards(first, harness)) + len(cards(second, harness)) == 1
+    async with harness.app.bot_data.sessions() as session:
+        offers = await session.scalar(select(func.count()).select_from(CaseOffer))
+    assert offers == 1
+
+
+async def test_a_request_withdrawn_before_its_offer_is_offered_to_nobody(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    gate = asyncio.Event()
+    client = await _ask_while_offers_wait(harness, gate, monkeypatch)
+    (case,) = await cases(harness)
+    assert harness.app is not None
+    async with harness.app.bot_data.sessions() as session, session.begin():
+        await case_service.end_by_client(session, case=await session.merge(case),
+                                         texts=harness.app.bot_data.texts,
+                                         now=harness.clock.now())
+    gate.set()
+    await harness.settle()
+    assert cards(lawyer, harness) == []
+    assert client.text()
 
 
 async def test_pass_goes_to_the_next_person_at_once(harness: Harness) -> None:

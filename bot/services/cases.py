@@ -5,6 +5,12 @@ Routing: a new case goes to one on-duty specialist of the fitting role (legal: l
 child: child psychologist, else psychologist; the rest: psychologist) as a card. Unclaimed
 after the urgency's timeout it goes to the next on-duty person of that role, then to every
 on-duty specialist and every coordinator. Each step's due time is a `DueTime` row.
+
+A request made in a chat is routed in two steps: `hold` writes, with the case, a due time
+ROUTE_GRACE away that would route it; her answer is sent; then `route_held` claims that due
+time and offers the case at once. If the process dies in between, the due time routes it;
+if anything else saw to the case first (it was taken from the queue, she withdrew it, the
+due time ran), the claim fails and nothing is offered twice.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from bot.services import staff as staff_service
 from bot.services.clients import ClientRecord
 from bot.services.screening import flags_from_text
 from bot.services.screens import Button, Screen
-from models import Appeal, Case, CaseOffer, CaseStatus, Staff, Urgency
+from models import Appeal, Case, CaseOffer, CaseStatus, DueTime, Staff, Urgency
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,8 @@ CONTACTS = ("chat_now", "chat_later", "call_later")
 ESCALATE = "escalate"
 CONTACT_DUE = "contact"
 LEVEL_BROADCAST = 2
+# A new request's routing runs right after her answer; its safety net falls due this late.
+ROUTE_GRACE = timedelta(seconds=10)
 
 
 @dataclass
@@ -60,6 +68,18 @@ class RouteOutcome:
     deliveries: list[Delivery] = field(default_factory=list)
     # Nobody of any specialist role is on duty: the client is told, coordinators alerted.
     nobody_on_duty: bool = False
+
+
+@dataclass
+class Held:
+    """A new case whose offer waits until her answer is on its way (`route_held`)."""
+
+    case: Case
+    specialists: list[staff_service.DutyMember]  # on duty when it was created
+
+    @property
+    def nobody_on_duty(self) -> bool:
+        return not self.specialists
 
 
 def role_for(category: str | None) -> str:
@@ -295,26 +315,71 @@ async def _deliver_cards(
 
 async def route_case(
     session: AsyncSession, *, case: Case, settings: Settings, texts: Texts, crypto: Crypto,
-    now: datetime, new: bool = False,
+    now: datetime,
 ) -> RouteOutcome:
-    """The routing entry point for a new case (or one whose safe time has come). `new`: the
-    case was created in this transaction, so nothing was offered or scheduled for it yet."""
+    """Route a waiting case whose time has come (her safe time, or the due time `hold`
+    wrote); one whose safe time is still ahead waits for it."""
     if case.contact != "chat_now" and case.contact_at is not None and aware(case.contact_at) > now:
         # She chose a safe time: nobody is asked before then.
         await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id,
-                                  due_at=case.contact_at, new=new)
+                                  due_at=case.contact_at)
         return RouteOutcome()
     return await _offer_next(session, case=case, settings=settings, texts=texts, crypto=crypto,
-                             now=now, new=new)
+                             now=now)
+
+
+async def hold(session: AsyncSession, *, case: Case, settings: Settings,
+               now: datetime) -> Held | None:
+    """The first step of routing a case created in this transaction: a due time that routes
+    it ROUTE_GRACE from now (or at her safe time: then None, nothing more to do now), and
+    who is on duty (her answer says if nobody is)."""
+    if case.contact != "chat_now" and case.contact_at is not None and aware(case.contact_at) > now:
+        await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id,
+                                  due_at=case.contact_at, new=True)
+        return None
+    await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id,
+                              due_at=now + ROUTE_GRACE, new=True)
+    return Held(case, await _specialists_on_duty(session, settings=settings, now=now))
+
+
+_due = cast(Table, DueTime.__table__)
+# Only a due time no run has claimed: a claimed one belongs to that run.
+_CLAIM_HELD = (sql_update(_due)
+               .where(_due.c.kind == CONTACT_DUE, _due.c.ref_id == bindparam("held_case"),
+                      _due.c.done_at.is_(None), _due.c.claimed_until.is_(None))
+               .values(done_at=bindparam("now")))
+
+
+async def route_held(
+    session: AsyncSession, held: Held, *, settings: Settings, texts: Texts, crypto: Crypto,
+    now: datetime,
+) -> RouteOutcome:
+    """The second step: offer the held case now, unless its due time was already done,
+    cancelled or claimed (then whoever did that routes it, or it needs no routing)."""
+    claimed = cast(CursorResult[Any], await session.execute(
+        _CLAIM_HELD, {"held_case": held.case.id, "now": now}))
+    if claimed.rowcount != 1:
+        return RouteOutcome()
+    session.add(held.case)  # detached since the first step; nothing to read again
+    # Nothing was offered or scheduled for it since the first step: the claim says so.
+    return await _offer_next(session, case=held.case, settings=settings, texts=texts,
+                             crypto=crypto, now=now, new=True, specialists=held.specialists)
+
+
+async def _specialists_on_duty(session: AsyncSession, *, settings: Settings,
+                               now: datetime) -> list[staff_service.DutyMember]:
+    return [m for m in await staff_service.on_duty(session, settings=settings, now=now)
+            if staff_service.is_specialist(m)]
 
 
 async def _offer_next(
     session: AsyncSession, *, case: Case, settings: Settings, texts: Texts, crypto: Crypto,
     now: datetime, new: bool = False,
+    specialists: list[staff_service.DutyMember] | None = None,
 ) -> RouteOutcome:
     offered = set() if new else await _offered(session, case.id)
-    specialists = [m for m in await staff_service.on_duty(session, settings=settings, now=now)
-                   if staff_service.is_specialist(m)]
+    if specialists is None:
+        specialists = await _specialists_on_duty(session, settings=settings, now=now)
     outcome = RouteOutcome(nobody_on_duty=not specialists)
     chats = {m.id: m.chat_enc for m in specialists}
     chosen: list[int] = []

@@ -80,6 +80,8 @@ class Reply:
     relay_to: tuple[int, bytes] | None = None
     # Case cards and alerts for staff, sent after the state is committed.
     route: case_service.RouteOutcome | None = None
+    # A new case to offer once her answer is on its way (`case_service.route_held`).
+    held: case_service.Held | None = None
 
 
 @dataclass
@@ -516,29 +518,28 @@ class Flow:
             self.session, client=self.client, telegram_id=self.telegram_id, crypto=self.crypto,
             settings=self.settings, now=self.now, urgency=Urgency.EMERGENCY,
         )
-        outcome = await self._route(case)
-        screens = [self._waiting_screen(case, outcome)]
+        held = await self._hold(case)
+        screens = [self._waiting_screen(case, held)]
         if self.client.shared_device is None:
             self.go(SAFETY, remember=False, next=CASE_REGION, case=case.id)
             screens.append(self._render_safety())
         else:
             self.go(CASE_REGION, remember=False, case=case.id)
             screens.append(self._render_case_region())
-        return Reply(screens, route=outcome)
+        return Reply(screens, held=held)
 
-    async def _route(self, case: Case) -> case_service.RouteOutcome:
-        """Route a case created in this transaction."""
-        return await case_service.route_case(
-            self.session, case=case, settings=self.settings, texts=self.texts,
-            crypto=self.crypto, now=self.now, new=True,
-        )
+    async def _hold(self, case: Case) -> case_service.Held | None:
+        """The first step of routing a case created in this transaction (the offer itself
+        goes out once her answer is on its way)."""
+        return await case_service.hold(self.session, case=case, settings=self.settings,
+                                       now=self.now)
 
-    def _waiting_screen(self, case: Case, outcome: case_service.RouteOutcome) -> Screen:
+    def _waiting_screen(self, case: Case, held: case_service.Held | None) -> Screen:
         if case.contact != "chat_now" and case.contact_at is not None:
             local = local_time(aware(case.contact_at), self.settings.organization.tz)
             key = "case_sent_call" if case.contact == "call_later" else "case_sent_later"
             return Screen(self.t(key, number=case.id, time=local.strftime("%d.%m %H:%M")))
-        if outcome.nobody_on_duty:
+        if held is not None and held.nobody_on_duty:
             return Screen(self.t("nobody_on_duty", number=case.id), urgent=True)
         return Screen(self.t("case_sent_now", number=case.id))
 
@@ -710,14 +711,14 @@ class Flow:
             contact_at=datetime.fromisoformat(when) if when and contact != "chat_now" else None,
             phone_enc=phone.encode("ascii") if phone and contact == "call_later" else None,
         )
-        outcome = await self._route(case)
+        held = await self._hold(case)
         self.reset(WAITING)
         self.data["case"] = case.id
         self.save()
-        screens = [self._waiting_screen(case, outcome)]
+        screens = [self._waiting_screen(case, held)]
         if result is screening.ScreenResult.SCREENED_IN:
             screens.insert(0, Screen(self.t("screened_in_note"), urgent=True))
-        return Reply(screens, edit=True, route=outcome)
+        return Reply(screens, edit=True, held=held)
 
     async def _on_end(self, args: list[str]) -> Reply:
         """She ends the conversation (or withdraws a request nobody has taken yet)."""
