@@ -13,6 +13,7 @@ import pytest
 
 from bot.emulator import BotAPIEmulator, Fault, Phone
 from bot.harness import Harness
+from bot.runner import open_connections
 from tests.helpers import LockHolder, cases, clients, longest_stall
 from tests.test_config import run_cli
 from tests.test_run import BotProcess
@@ -48,6 +49,21 @@ async def test_telegram_faults_are_survived_and_delivered_once(
     await harness.settle(timeout=30)
     assert not harness.emulator.faults, "the fault was injected"
     assert len(homes(phone)) == 1
+
+
+async def test_connections_that_cannot_be_opened_ahead_do_not_stop_the_bot(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before its first update the bot opens its connections; the Bot API refusing that
+    (here every getMe fails) is logged and the bot answers all the same."""
+    assert harness.app is not None
+    harness.emulator.faults.append(Fault("500", method="getMe", times=100))
+    await open_connections(harness.app, 4)
+    assert "4 of 8 connections could not be opened" in caplog.text
+    harness.emulator.faults.clear()
+    client = harness.phone("Aida", language_code="en")
+    await client.send("/start")
+    assert await client.wait_reply(timeout=30)
 
 
 async def test_the_same_update_delivered_twice_is_handled_once(harness: Harness) -> None:
