@@ -9,7 +9,7 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import relay
+from bot import relay, scheduling
 from bot.app import BotContext, SezimApp
 from bot.delivery import (
     answer_button,
@@ -147,6 +147,7 @@ async def _route_held(app: SezimApp, held: case_service.Held) -> None:
                 now=data.clock.now())
     except Exception:
         log.exception("routing case %d failed; its due time will route it", held.case.id)
+        scheduling.arm(app, case_service.CONTACT_DUE, held.case.id, held.due_at)
         return
     await deliver_to_staff(app, outcome.deliveries)
 

@@ -76,6 +76,7 @@ class Held:
 
     case: Case
     specialists: list[staff_service.DutyMember]  # on duty when it was created
+    due_at: datetime  # when its due time routes it, should the offer not follow
 
     @property
     def nobody_on_duty(self) -> bool:
@@ -319,10 +320,9 @@ async def route_case(
 ) -> RouteOutcome:
     """Route a waiting case whose time has come (her safe time, or the due time `hold`
     wrote); one whose safe time is still ahead waits for it."""
-    if case.contact != "chat_now" and case.contact_at is not None and aware(case.contact_at) > now:
+    if (later := _safe_time_ahead(case, now)) is not None:
         # She chose a safe time: nobody is asked before then.
-        await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id,
-                                  due_at=case.contact_at)
+        await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id, due_at=later)
         return RouteOutcome()
     return await _offer_next(session, case=case, settings=settings, texts=texts, crypto=crypto,
                              now=now)
@@ -333,13 +333,22 @@ async def hold(session: AsyncSession, *, case: Case, settings: Settings,
     """The first step of routing a case created in this transaction: a due time that routes
     it ROUTE_GRACE from now (or at her safe time: then None, nothing more to do now), and
     who is on duty (her answer says if nobody is)."""
-    if case.contact != "chat_now" and case.contact_at is not None and aware(case.contact_at) > now:
-        await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id,
-                                  due_at=case.contact_at, new=True)
+    if (later := _safe_time_ahead(case, now)) is not None:
+        await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id, due_at=later,
+                                  new=True)
         return None
-    await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id,
-                              due_at=now + ROUTE_GRACE, new=True)
-    return Held(case, await _specialists_on_duty(session, settings=settings, now=now))
+    due_at = now + ROUTE_GRACE
+    await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id, due_at=due_at,
+                              new=True)
+    return Held(case, await _specialists_on_duty(session, settings=settings, now=now), due_at)
+
+
+def _safe_time_ahead(case: Case, now: datetime) -> datetime | None:
+    """The time she chose to be contacted, if she chose one and it has not come."""
+    if case.contact == "chat_now" or case.contact_at is None:
+        return None
+    later = aware(case.contact_at)
+    return later if later > now else None
 
 
 _due = cast(Table, DueTime.__table__)
