@@ -24,25 +24,31 @@ async def _started(db_url: str, *, per_second: int,
     return h, endangered
 
 
+async def _crowd_then_danger(h: Harness, endangered: Phone, *, people: int) -> int:
+    """`people` each send /help twice, then she presses the danger button: how many
+    ordinary answers went out before the emergency numbers reached her. Then nobody was
+    dropped: every /help is answered in the end (the queue drains at the limit's pace)."""
+    crowd = [h.phone(f"P{i}", language_code="en") for i in range(people)]
+    for _ in range(2):
+        for phone in crowd:
+            await h.emulator.user_message(phone.id, text="/help")
+    await endangered.press("Yes, I'm in danger now")
+    await h.emulator.wait_for(
+        lambda: any("102" in m.plain() for m in endangered.bot_messages()), timeout=30)
+    answered = sum(1 for p in crowd for m in p.bot_messages() if "What I can do" in m.plain())
+    await h.emulator.wait_for(
+        lambda: all(sum("What I can do" in m.plain() for m in p.bot_messages()) == 2
+                    for p in crowd), timeout=60)
+    return answered
+
+
 async def test_an_emergency_overtakes_a_surge_of_ordinary_traffic(db_url: str) -> None:
-    # Telegram's limit scaled down (20 messages a second) so a surge is cheap to make.
+    # Telegram's limit scaled down (20 messages a second) so a surge is cheap to make:
+    # 120 answers queued, six seconds of backlog, then danger.
     h, endangered = await _started(db_url, per_second=20)
     try:
-        crowd = [h.phone(f"P{i}", language_code="en") for i in range(60)]
-        for _ in range(2):
-            for phone in crowd:
-                await h.emulator.user_message(phone.id, text="/help")
-        # 120 answers queued at 20 a second: six seconds of backlog. Then: danger.
-        await endangered.press("Yes, I'm in danger now")
-        await h.emulator.wait_for(
-            lambda: any("102" in m.plain() for m in endangered.bot_messages()), timeout=30)
-        answered = sum(1 for p in crowd for m in p.bot_messages() if "What I can do" in m.plain())
+        answered = await _crowd_then_danger(h, endangered, people=60)
         assert answered < 60, f"the emergency waited behind {answered} ordinary answers"
-        # Nobody was dropped: every /help is answered in the end (the queue drains at the
-        # limit's pace, so this takes a few seconds).
-        await h.emulator.wait_for(
-            lambda: all(sum("What I can do" in m.plain() for m in p.bot_messages()) == 2
-                        for p in crowd), timeout=60)
     finally:
         await h.stop()
 
@@ -74,20 +80,10 @@ async def test_a_surge_is_seen_while_each_update_in_hand_is_quick(db_url: str) -
     """Few updates in hand, each answered within a quarter of a second, while Telegram's
     queue grows by seconds: the bot is behind all the same, and the woman in danger must not
     wait at the end of that queue."""
+    # 200 answers at 40 a second: five seconds of backlog; 8 in hand wait 0.2 s each.
     h, endangered = await _started(db_url, per_second=40, concurrency=8)
     try:
-        crowd = [h.phone(f"P{i}", language_code="en") for i in range(100)]
-        for _ in range(2):
-            for phone in crowd:
-                await h.emulator.user_message(phone.id, text="/help")
-        # 200 answers at 40 a second: five seconds of backlog; 8 in hand wait 0.2 s each.
-        await endangered.press("Yes, I'm in danger now")
-        await h.emulator.wait_for(
-            lambda: any("102" in m.plain() for m in endangered.bot_messages()), timeout=30)
-        answered = sum(1 for p in crowd for m in p.bot_messages() if "What I can do" in m.plain())
+        answered = await _crowd_then_danger(h, endangered, people=100)
         assert answered < 120, f"the emergency waited behind {answered} ordinary answers"
-        await h.emulator.wait_for(
-            lambda: all(sum("What I can do" in m.plain() for m in p.bot_messages()) == 2
-                        for p in crowd), timeout=60)
     finally:
         await h.stop()
