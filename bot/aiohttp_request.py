@@ -77,9 +77,7 @@ def _eager_body_writes(loop: asyncio.AbstractEventLoop, coro: Any,
     """A task factory: aiohttp's body writes take their first step at once (Python 3.12's
     eager start, for this one coroutine); every other task is made as usual."""
     if getattr(coro, "__qualname__", "") != _BODY_WRITER:
-        if context is None:
-            return asyncio.Task(coro, loop=loop)
-        return asyncio.Task(coro, loop=loop, context=context)
+        return asyncio.Task(coro, loop=loop, context=context)  # None: a copy, as usual
     # The first step in the task's own context, as an eager task's is.
     context = context or contextvars.copy_context()
     try:

@@ -206,9 +206,11 @@ async def test_a_case_nobody_of_its_role_can_take_goes_to_everyone_at_once_and_o
     assert len(cards(psych, harness)) == 1 and len(cards(coordinator, harness)) == 1
 
 
-async def _ask_while_offers_wait(h: Harness, gate: asyncio.Event,
-                                 monkeypatch: pytest.MonkeyPatch) -> Phone:
-    """A chat-now request whose offer (the step after her answer) waits for `gate`."""
+async def _ask_while_offers_wait(h: Harness, monkeypatch: pytest.MonkeyPatch
+                                 ) -> tuple[Phone, asyncio.Event]:
+    """A chat-now request whose offer (the step after her answer) waits until the
+    returned gate is set."""
+    gate = asyncio.Event()
     offer = client_handlers._route_held
 
     async def late(*args: Any, **kwargs: Any) -> None:
@@ -219,15 +221,20 @@ async def _ask_while_offers_wait(h: Harness, gate: asyncio.Event,
     client = await client_asks(h, category="legal", send=False)
     await client.press(t(h, "en", "btn_send"))
     await h.emulator.wait_for(lambda: "#1" in client.text())  # her answer: request #1
-    return client
+    return client, gate
+
+
+async def _offers(h: Harness) -> int:
+    assert h.app is not None
+    async with h.app.bot_data.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(CaseOffer)) or 0)
 
 
 async def test_her_answer_does_not_wait_for_the_offer_and_the_offer_follows(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lawyer = await harness.add_staff("Aigul", ["lawyer"])
-    gate = asyncio.Event()
-    client = await _ask_while_offers_wait(harness, gate, monkeypatch)
+    client, gate = await _ask_while_offers_wait(harness, monkeypatch)
     assert t(harness, "en", "case_sent_now", number=1) in client.text()
     assert cards(lawyer, harness) == []
     gate.set()
@@ -266,8 +273,7 @@ async def test_an_offer_late_behind_its_due_time_is_not_made_twice(
     the case meanwhile, so the late offer sends nothing more."""
     first = await harness.add_staff("Aigul", ["lawyer"])
     second = await harness.add_staff("Bermet", ["lawyer"])
-    gate = asyncio.Event()
-    await _ask_while_offers_wait(harness, gate, monkeypatch)
+    _, gate = await _ask_while_offers_wait(harness, monkeypatch)
     assert harness.app is not None
     clock.advance(seconds=case_service.ROUTE_GRACE.total_seconds() + 1)
     assert await scheduling.run_due(harness.app) == 1
@@ -276,17 +282,14 @@ async def test_an_offer_late_behind_its_due_time_is_not_made_twice(
     gate.set()
     await harness.settle()
     assert len(cards(first, harness)) + len(cards(second, harness)) == 1
-    async with harness.app.bot_data.sessions() as session:
-        offers = await session.scalar(select(func.count()).select_from(CaseOffer))
-    assert offers == 1
+    assert await _offers(harness) == 1
 
 
 async def test_a_request_withdrawn_before_its_offer_is_offered_to_nobody(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lawyer = await harness.add_staff("Aigul", ["lawyer"])
-    gate = asyncio.Event()
-    client = await _ask_while_offers_wait(harness, gate, monkeypatch)
+    client, gate = await _ask_while_offers_wait(harness, monkeypatch)
     (case,) = await cases(harness)
     assert harness.app is not None
     async with harness.app.bot_data.sessions() as session, session.begin():
@@ -296,6 +299,7 @@ async def test_a_request_withdrawn_before_its_offer_is_offered_to_nobody(
     gate.set()
     await harness.settle()
     assert cards(lawyer, harness) == []
+    assert await _offers(harness) == 0
     assert client.text()
 
 
