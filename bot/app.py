@@ -94,7 +94,8 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
 # type variables, and the typed part that matters here is the bot data.
 SezimApp = Application[Any, Any, Any, Any, BotData, Any]
 
-CLIENT_COMMANDS = ("start", "exit", "help", "language", "forget")
+# Quick exit first: the first thing she sees when she opens the menu.
+CLIENT_COMMANDS = ("exit", "start", "help", "language", "forget")
 
 
 async def on_startup(app: SezimApp) -> None:

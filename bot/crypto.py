@@ -37,6 +37,7 @@ class Crypto:
         self._lookup_keys = [_derive(s, b"lookup") for s in secrets]
         self._pseudonym_key = _derive(secrets[0], b"pseudonym")
         self._webhook_key = _derive(secrets[0], b"webhook")
+        self._code_word_keys = [_derive(s, b"code-word") for s in secrets]
 
     def encrypt(self, value: str | int) -> bytes:
         return self._fernet.encrypt(str(value).encode("utf-8"))
@@ -59,6 +60,23 @@ class Crypto:
         """The HMACs under every configured key, newest first (for rotation)."""
         data = str(value).encode()
         return [hmac.new(k, data, hashlib.sha256).digest() for k in self._lookup_keys]
+
+    def code_word(self, client_id: int, word: str) -> bytes:
+        """What is stored of her code word (current key): an HMAC bound to her record, so
+        the same word of two clients is stored differently and neither can be read."""
+        return self._code_word_mac(self._code_word_keys[0], client_id, word)
+
+    def code_word_matches(self, client_id: int, word: str, stored: bytes) -> bool:
+        """Whether `word` is her code word, under any configured key, in constant time."""
+        found = False
+        for key in self._code_word_keys:
+            found |= hmac.compare_digest(self._code_word_mac(key, client_id, word), stored)
+        return found
+
+    @staticmethod
+    def _code_word_mac(key: bytes, client_id: int, word: str) -> bytes:
+        message = f"{client_id}:{word}".encode()
+        return hmac.new(key, message, hashlib.sha256).digest()
 
     def webhook_token(self) -> str:
         """The secret Telegram sends with every webhook request (A-Z, a-z, 0-9, _ and -)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -16,6 +17,7 @@ from telegram import CallbackQuery
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import scheduling
+from bot.clock import aware
 from bot.services.cases import Delivery
 from bot.services.screens import Screen
 from bot.telegram_bot import SezimBot
@@ -147,38 +149,177 @@ async def record_messages(
                 scheduling.arm(app, AUTODELETE, client_id, due)
 
 
+REDELETE = "redelete"
+
+
+def retry_delay(tries: int) -> timedelta:
+    """How long a failed deletion waits before it is tried again (5 s doubling, at most
+    10 min): within Telegram's 48 hours there are many tries."""
+    return timedelta(seconds=min(600, 5 * 2 ** max(0, tries - 1)))
+
+
 async def delete_messages(
     app: SezimApp, *, client_id: int, chat_id: int, older_than: datetime | None = None,
+    only_failed: bool = False,
 ) -> int:
-    """Delete her chat's recorded messages Telegram still allows (under 48 hours old).
+    """Delete her chat's recorded messages (all, or those older than `older_than`, or with
+    `only_failed` those whose deletion failed before).
 
-    No transaction is held while Telegram is asked: the ids are read, the messages
-    deleted, then the ids forgotten."""
-    sessions = app.bot_data.sessions
-    query = select(ChatMessage.id, ChatMessage.message_id).where(
-        ChatMessage.client_id == client_id)
+    deleteMessages in batches; a batch Telegram refuses as a whole is deleted one by one.
+    An id is forgotten only when its message is gone (deleted, or Telegram says it cannot
+    be: not found, or she blocked the bot) or past the 48 hours Telegram allows; one that
+    failed for a passing reason (5xx, the network) stays and is retried with backoff.
+    No transaction is held while Telegram is asked. Returns how many are still to go."""
+    data = app.bot_data
+    now = data.clock.now()
+    query = select(ChatMessage.id, ChatMessage.message_id, ChatMessage.sent_at,
+                   ChatMessage.tries).where(ChatMessage.client_id == client_id)
     if older_than is not None:
         query = query.where(ChatMessage.sent_at <= older_than)
-    async with sessions() as session:
+    if only_failed:
+        query = query.where(ChatMessage.tries > 0)
+    async with data.sessions() as session:
         rows = (await session.execute(query.order_by(ChatMessage.message_id))).all()
-    ids = [message_id for _, message_id in rows]
-    deleted = 0
+    row_of = {int(message_id): int(row_id) for row_id, message_id, _, _ in rows}
+    too_old = {int(m) for _, m, sent_at, _ in rows if now - aware(sent_at) >= DELETE_WINDOW}
+    ids = [int(m) for _, m, _, _ in rows if int(m) not in too_old]
+    gone: set[int] = set(too_old)
+    failed: set[int] = set()
+    blocked = False
     for start in range(0, len(ids), DELETE_BATCH):
         batch = ids[start:start + DELETE_BATCH]
+        if blocked:
+            gone.update(batch)
+            continue
         try:
             await app.bot.delete_messages(chat_id, batch)
-            deleted += len(batch)
+            gone.update(batch)
         except Forbidden:
-            break  # she blocked the bot: nothing more can be deleted
+            blocked = True  # she blocked the bot: nothing of hers can be deleted any more
+            gone.update(batch)
+        except BadRequest:
+            for message_id in batch:
+                outcome = await _delete_one(app, chat_id, message_id)
+                (gone if outcome else failed).add(message_id)
         except TelegramError as exc:
-            log.warning("deleting a batch of %d messages failed: %s", len(batch),
+            log.warning("deleting %d message(s) failed, will retry: %s", len(batch),
                         type(exc).__name__)
-    if rows:
-        async with sessions() as session, session.begin():
-            await session.execute(
-                delete(ChatMessage).where(ChatMessage.id.in_([row_id for row_id, _ in rows]))
-            )
-    return deleted
+            failed.update(batch)
+    if not rows:
+        return 0
+    async with data.sessions() as session, session.begin():
+        if gone:
+            await session.execute(delete(ChatMessage).where(
+                ChatMessage.id.in_([row_of[m] for m in gone])))
+        if failed:
+            await session.execute(update(ChatMessage).where(
+                ChatMessage.id.in_([row_of[m] for m in failed]))
+                .values(tries=ChatMessage.tries + 1))
+            tries = 1 + min(int(t) for _, m, _, t in rows if int(m) in failed)
+            due = now + retry_delay(tries)
+            await scheduling.schedule(session, kind=REDELETE, ref_id=client_id, due_at=due)
+    if failed:
+        scheduling.arm(app, REDELETE, client_id, due)
+    return len(failed)
+
+
+async def delete_now(app: SezimApp, *, client_id: int, chat_id: int, message_id: int) -> None:
+    """Delete one recorded message of hers at once (should that fail, quick exit and
+    auto-delete still have its id)."""
+    if await _delete_one(app, chat_id, message_id):
+        async with app.bot_data.sessions() as session, session.begin():
+            await session.execute(delete(ChatMessage).where(
+                ChatMessage.client_id == client_id, ChatMessage.message_id == message_id))
+
+
+async def _delete_one(app: SezimApp, chat_id: int, message_id: int) -> bool:
+    """deleteMessage for one id: True if it is gone (or can never be deleted), False if
+    it should be tried again."""
+    try:
+        await app.bot.delete_message(chat_id, message_id)
+    except (BadRequest, Forbidden):
+        return True  # not found, too old, or she blocked the bot
+    except TelegramError as exc:
+        log.warning("deleting a message failed, will retry: %s", type(exc).__name__)
+        return False
+    return True
+
+
+_clients = cast(Table, Client.__table__).c
+_CHAT_CLIENT = select(_clients.id, _clients.auto_delete_minutes, _clients.exited_at,
+                      _clients.erased).where(
+    _clients.chat_hmac.in_(bindparam("lookups", expanding=True)))
+
+
+@dataclass(frozen=True)
+class SentBefore:
+    """What a message to her knew of her record when it was sent off: when she last left
+    with quick exit. Should that change (or her record go) before it lands, it is deleted."""
+
+    exited_at: datetime | None
+
+
+def _same_time(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return aware(a) == aware(b)
+
+
+async def keep_for_deletion(app: SezimApp, chat_id: int, message_ids: Sequence[int], *,
+                            sent: SentBefore | None = None) -> bool:
+    """Record messages in a private chat for quick exit and auto-delete, if the chat is a
+    client's (nothing is created for a stranger). With `sent`: if she left with quick exit
+    or erased her record while the message was on its way, it is deleted at once instead,
+    so nothing arrives behind her exit. False if so."""
+    if not message_ids:
+        return True
+    data = app.bot_data
+    async with data.sessions() as session:
+        row = (await session.execute(
+            _CHAT_CLIENT, {"lookups": data.crypto.lookups(chat_id)})).first()
+    behind_exit = sent is not None and (
+        row is None or row.erased or not _same_time(row.exited_at, sent.exited_at))
+    ids = list(message_ids)
+    if behind_exit:
+        ids = [m for m in ids if not await _delete_one(app, chat_id, m)]
+    if row is None or not ids:
+        return not behind_exit
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        await record_messages(session, client=int(row.id), message_ids=ids, now=now,
+                              app=app, auto_delete_minutes=row.auto_delete_minutes)
+        if behind_exit:
+            # Could not be deleted on arrival: retried like any failed deletion.
+            await session.execute(update(ChatMessage).where(
+                ChatMessage.client_id == int(row.id), ChatMessage.message_id.in_(ids))
+                .values(tries=1))
+            due = now + retry_delay(1)
+            await scheduling.schedule(session, kind=REDELETE, ref_id=int(row.id), due_at=due)
+    if behind_exit:
+        scheduling.arm(app, REDELETE, int(row.id), due)
+    return not behind_exit
+
+
+async def say_to_chat(app: SezimApp, chat_id: int, text: str) -> None:
+    """A short answer in a private chat that may be a client's (a refusal, "slow down",
+    an error): sent, and recorded for quick exit like every message in her chat."""
+    try:
+        message_id = await send_screen(app, chat_id, Screen(text))
+    except TelegramError as exc:
+        log.warning("a short answer was not delivered: %s", type(exc).__name__)
+        return
+    await keep_for_deletion(app, chat_id, [message_id])
+
+
+async def refresh_cards(app: SezimApp, cards: Sequence[tuple[int, int]], screen: Screen) -> None:
+    """Show `screen` in place of the cards (staff id, message id) staff hold."""
+    data = app.bot_data
+    for staff_id, message_id in cards:
+        async with data.sessions() as session:
+            chat_enc = await session.scalar(_STAFF_CHAT, {"staff_id": staff_id})
+        if chat_enc is None:
+            continue
+        await edit_screen(app, data.crypto.decrypt_int(chat_enc), message_id, screen)
 
 
 async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int:

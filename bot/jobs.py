@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import scheduling
 from bot.config import Settings
-from bot.delivery import AUTODELETE, delete_messages, deliver_to_staff, send_screen
+from bot.delivery import (
+    AUTODELETE,
+    REDELETE,
+    delete_messages,
+    deliver_to_staff,
+    send_screen,
+)
 from bot.services import cases as case_service
 from bot.services import retention
 from bot.services.screens import Screen
@@ -47,7 +53,7 @@ async def contact_time(app: SezimApp, case_id: int) -> None:
     data = app.bot_data
     async with data.sessions() as session, session.begin():
         case = await session.get(Case, case_id)
-        if case is None or case.status != CaseStatus.WAITING:
+        if case is None or not case_service.routable(case):
             return
         outcome = await case_service.route_case(
             session, case=case, settings=data.settings, texts=data.texts, crypto=data.crypto,
@@ -85,6 +91,23 @@ async def autodelete(app: SezimApp, client_id: int) -> None:
         if oldest is not None:
             await scheduling.schedule(session, kind=AUTODELETE, ref_id=client_id,
                                       due_at=max(now + timedelta(seconds=30), oldest + period))
+
+
+@scheduling.runner(REDELETE)
+async def redelete(app: SezimApp, client_id: int) -> None:
+    """Messages in her chat whose deletion failed (a 5xx, the network): try again. A record
+    kept after /forget only for them goes once they are gone."""
+    data = app.bot_data
+    async with data.sessions() as session:
+        client = await session.get(Client, client_id)
+        if client is None:
+            return
+        chat_id = data.crypto.decrypt_int(client.chat_id_enc)
+        erased = client.erased
+    left = await delete_messages(app, client_id=client_id, chat_id=chat_id, only_failed=True)
+    if erased and not left:
+        async with data.sessions() as session, session.begin():
+            await retention.drop_erased(session, client_id=client_id, now=data.clock.now())
 
 
 @scheduling.runner(PURGE)
@@ -170,14 +193,15 @@ async def resend_undelivered_cards(app: SezimApp) -> int:
         rows = (await session.execute(
             select(CaseOffer, Case).join(Case, Case.id == CaseOffer.case_id)
             .where(CaseOffer.message_id.is_(None), CaseOffer.passed.is_(False),
-                   Case.status == CaseStatus.WAITING)
+                   Case.status.in_((CaseStatus.WAITING, CaseStatus.PAUSED)),
+                   Case.owner_id.is_(None))
         )).all()
         language = data.texts.lang(None)
         for offer, case in rows:
+            # Untaken cards never show her phone number.
             deliveries.append(case_service.Delivery(
                 offer.staff_id,
-                case_service.card(case, texts=data.texts, language=language, now=now,
-                                  phone=case_service.call_phone(case, data.crypto)),
+                case_service.card(case, texts=data.texts, language=language, now=now),
                 case.id))
     if deliveries:
         log.info("re-sending %d card(s) not delivered before a restart", len(deliveries))

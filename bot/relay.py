@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from telegram.error import Forbidden, TelegramError
 
-from bot.delivery import record_messages
+from bot.delivery import SentBefore, keep_for_deletion
 from models import Case, CaseStatus, Client, RelayLink, Staff
 
 if TYPE_CHECKING:
@@ -34,21 +35,26 @@ _ACTIVE_CASE = select(_staff.active_case_id).where(_staff.id == bindparam("staff
 _LINK = select(_links.case_id, _links.client_message_id).where(
     _links.staff_id == bindparam("staff_id"),
     _links.staff_message_id == bindparam("message_id"))
-_TARGET = (select(_cases.id, _cases.client_id, _clients.chat_id_enc,
-                  _clients.auto_delete_minutes)
+_TARGET = (select(_cases.id, _cases.client_id, _cases.status, _clients.chat_id_enc,
+                  _clients.auto_delete_minutes, _clients.exited_at)
            .outerjoin_from(cast(Table, Case.__table__), cast(Table, Client.__table__),
                            _clients.id == _cases.client_id)
-           .where(_cases.id == bindparam("case_id"), _cases.status == CaseStatus.ACTIVE,
+           .where(_cases.id == bindparam("case_id"),
+                  _cases.status.in_((CaseStatus.ACTIVE, CaseStatus.PAUSED)),
                   _cases.owner_id == bindparam("staff_id")))
 _LINK_INSERT = insert(cast(Table, RelayLink.__table__))
 _FIRST_REPLY = (update(cast(Table, Case.__table__))
                 .where(_cases.id == bindparam("case_id"), _cases.first_reply_at.is_(None))
                 .values(first_reply_at=bindparam("now")))
-_CLIENT_EXISTS = select(_clients.id).where(_clients.id == bindparam("client_id"))
 
 
 class RelayFailed(Exception):
     """The other side could not be reached (blocked the bot, chat gone)."""
+
+
+class ClientLeft(RelayFailed):
+    """She left with quick exit (before the message, or while it was on its way): it is
+    not delivered, and nothing of it stays in her chat."""
 
 
 async def client_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int,
@@ -83,6 +89,8 @@ class StaffReplyTarget:
     client_chat_enc: bytes | None
     auto_delete_minutes: int | None
     reply_to_client_message: int | None
+    paused: bool = False
+    exited_at: datetime | None = None
 
 
 async def staff_reply_target(app: SezimApp, *, staff_id: int,
@@ -104,7 +112,8 @@ async def staff_reply_target(app: SezimApp, *, staff_id: int,
     if row is None:
         return None
     return StaffReplyTarget(row.id, row.client_id, row.chat_id_enc, row.auto_delete_minutes,
-                            reply_to)
+                            reply_to, paused=row.status == CaseStatus.PAUSED,
+                            exited_at=row.exited_at)
 
 
 async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: int,
@@ -112,11 +121,14 @@ async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: 
     """Copy the specialist's message to the client of `target`; returns the copy's id."""
     data = app.bot_data
     now = data.clock.now()
+    if target.paused:
+        raise ClientLeft("paused")
     if target.client_id is None or target.client_chat_enc is None:
         raise RelayFailed("client gone")
+    client_chat = data.crypto.decrypt_int(target.client_chat_enc)
     try:
         copy = await app.bot.copy_message(
-            data.crypto.decrypt_int(target.client_chat_enc), staff_chat_id, message_id,
+            client_chat, staff_chat_id, message_id,
             reply_to_message_id=target.reply_to_client_message,
             allow_sending_without_reply=True,
         )
@@ -126,15 +138,15 @@ async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: 
         log.warning("relay to the client of case %d failed: %s", target.case_id,
                     type(exc).__name__)
         raise RelayFailed(type(exc).__name__) from exc
+    # She may have left with quick exit, or erased her record, while the copy was on its
+    # way: then it is deleted on arrival.
+    if not await keep_for_deletion(app, client_chat, [copy.message_id],
+                                   sent=SentBefore(target.exited_at)):
+        raise ClientLeft("left while the copy was on its way")
     async with data.sessions() as session, session.begin():
         await session.execute(_LINK_INSERT, [{
             "case_id": target.case_id, "staff_id": staff_id,
             "client_message_id": copy.message_id, "staff_message_id": message_id,
             "created_at": now}])
         await session.execute(_FIRST_REPLY, {"case_id": target.case_id, "now": now})
-        # Her record may have been erased (/forget) while the copy was on its way.
-        if await session.scalar(_CLIENT_EXISTS, {"client_id": target.client_id}):
-            await record_messages(session, client=target.client_id,
-                                  message_ids=[copy.message_id], now=now, app=app,
-                                  auto_delete_minutes=target.auto_delete_minutes)
     return int(copy.message_id)

@@ -11,6 +11,7 @@ from telegram import InputFile, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.app import BotContext, SezimApp
+from bot.delivery import say_to_chat
 from bot.services import staff as staff_service
 from bot.services import stats
 from bot.services.cases import CaseError
@@ -106,8 +107,10 @@ async def _authorised(update: Update, context: BotContext, action: str) -> bool:
             member = await _member(session, context, update)
         except CaseError:
             user = update.effective_user
-            await _say(update, context, data.texts.t(user.language_code if user else None,
-                                                     "not_staff"))
+            chat = update.effective_chat
+            if chat is not None:  # perhaps a client's chat: recorded for quick exit
+                await say_to_chat(context.application, chat.id, data.texts.t(
+                    user.language_code if user else None, "not_staff"))
             return False
         if not member.role_names & VIEW_ROLES:
             await _say(update, context, _t(context, "not_allowed"))

@@ -14,9 +14,11 @@ from bot.app import BotContext, SezimApp
 from bot.delivery import (
     answer_button,
     delete_messages,
+    delete_now,
     deliver_to_staff,
     edit_screen,
     record_messages,
+    refresh_cards,
     send_screen,
     side_by_side,
 )
@@ -88,20 +90,27 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
     assert chat is not None
     query = update.callback_query
     now = data.clock.now()
+    _tell_staff_of_exit(app, reply)
     if reply.quick_exit:
-        await delete_messages(app, client_id=client_id, chat_id=chat.id)
+        # Her chat is cleared before the one neutral word: nothing of it may stay behind.
+        left = await delete_messages(app, client_id=client_id, chat_id=chat.id)
         if reply.forget:
             ended: list[tuple[int, int]] = []
             async with data.sessions() as session, session.begin():
                 client = await session.get(Client, client_id)
                 if client is not None:
-                    report = await retention.forget_client(session, client=client, now=now)
+                    report = await retention.forget_client(session, client=client, now=now,
+                                                           undeleted=left > 0)
                     ended = report.ended
             # Her specialist learns the conversation is over (nothing about why).
             await deliver_to_staff(app, [
                 Delivery(staff_id, Screen(data.texts.t(None, "client_left", number=case_id)),
                          case_id, card=False)
                 for staff_id, case_id in ended])
+    if reply.delete_incoming and update.effective_message is not None:
+        # Her code word does not stay in her chat.
+        await delete_now(app, client_id=client_id, chat_id=chat.id,
+                         message_id=update.effective_message.message_id)
     if reply.relay_case_id is not None and update.effective_message is not None:
         try:
             await relay.client_to_staff(app, case_id=reply.relay_case_id, to=reply.relay_to,
@@ -118,7 +127,7 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         if message_id is None:
             continue
         sent.append(message_id)
-        if screen.has_buttons:
+        if screen.is_menu:
             new_menu = message_id
     # The menu edited in place was recorded when it was first sent: a step of the triage
     # (an edit) needs no second write.
@@ -135,6 +144,19 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         # Cards go out beside the next updates rather than holding this one up: each offer
         # is in the database before it is sent, and start-up re-sends any not delivered.
         data.spawn(deliver_to_staff(app, reply.route.deliveries))
+
+
+def _tell_staff_of_exit(app: SezimApp, reply: Reply) -> None:
+    """Quick exit or her code word: whoever has her case is told at once (beside her own
+    screen, not after it), and the cards of an untaken one show it."""
+    data = app.bot_data
+    changes: list[case_service.Paused | case_service.Resumed] = [*reply.paused]
+    if reply.resumed is not None:
+        changes.append(reply.resumed)
+    for change in changes:
+        data.spawn(deliver_to_staff(app, change.notices))
+        if change.card is not None and change.cards:
+            data.spawn(refresh_cards(app, change.cards, change.card))
 
 
 async def _route_held(app: SezimApp, held: case_service.Held) -> None:
@@ -175,7 +197,7 @@ async def on_start(update: Update, context: BotContext) -> None:
 async def on_exit(update: Update, context: BotContext) -> None:
     """/exit: quick exit."""
     async def action(flow: Flow) -> Reply:
-        return flow.quick_exit()
+        return await flow.quick_exit()
     await run_flow(update, context, action)
 
 
@@ -230,11 +252,17 @@ async def on_media(update: Update, context: BotContext) -> None:
     message = update.effective_message
     assert message is not None
     caption = message.caption or ""
-    contact_phone = message.contact.phone_number if message.contact else None
+    contact = message.contact
+    sender = update.effective_user
+    # Only her own card (Telegram's "share my number") is her number; a card from her
+    # address book is someone else's.
+    own_card = contact is not None and sender is not None and contact.user_id == sender.id
 
     async def action(flow: Flow) -> Reply:
-        if contact_phone is not None and flow.client.step == "t_phone":
-            return await flow.on_contact_shared(contact_phone)
+        if contact is not None and flow.client.step == "t_phone":
+            if not own_card:
+                return Reply([flow.notice("phone_not_yours"), flow.render()])
+            return await flow.on_contact_shared(contact.phone_number)
         reply = await flow.on_text(caption) if caption else None
         if reply is not None and (reply.relay_case_id or any(s.urgent for s in reply.screens)):
             return reply
@@ -267,7 +295,7 @@ async def on_button(update: Update, context: BotContext) -> None:
             return flow.expired()
         name, args = parsed
         if name == "exit":
-            return flow.quick_exit()  # always one tap away, from any message
+            return await flow.quick_exit()  # always one tap away, from any message
         current = flow.render()
         offered = {b.data for row in current.buttons for b in row}
         is_menu = message is not None and message.message_id == flow.client.menu_message_id

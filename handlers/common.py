@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, TypeHandler, filters
 
 from bot.app import BotContext, BotData, SezimApp
-from bot.delivery import answer_button
+from bot.delivery import answer_button, keep_for_deletion, say_to_chat
 from bot.services import staff as staff_service
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,14 @@ async def gate(update: Update, context: BotContext) -> None:
         return  # quick exit is never held back, however fast she taps
     guard = data.tap_flood if update.callback_query is not None else data.flood
     if not guard.allow(user.id):
+        message = update.message
+        if message is not None:
+            # Not answered, but in her chat all the same: quick exit must find it.
+            await keep_for_deletion(context.application, chat.id, [message.message_id])
         if guard.should_warn(user.id):
             texts = context.bot_data.texts
-            try:
-                await context.bot.send_message(chat.id, texts.t(user.language_code, "slow_down"))
-            except TelegramError:
-                pass
+            await say_to_chat(context.application, chat.id,
+                              texts.t(user.language_code, "slow_down"))
         if update.callback_query is not None:
             await answer_button(update.callback_query)
         raise ApplicationHandlerStop
@@ -95,13 +97,10 @@ async def on_error(update: object, context: BotContext) -> None:
     texts = context.bot_data.texts
     user = update.effective_user
     try:
-        await context.bot.send_message(
-            update.effective_chat.id,
-            texts.t(user.language_code if user else None, "error"),
-            parse_mode="HTML",
-        )
-    except TelegramError:
-        pass
+        await say_to_chat(context.application, update.effective_chat.id,
+                          texts.t(user.language_code if user else None, "error"))
+    except Exception:  # the database may be what failed: the answer is sent regardless
+        log.warning("the error answer could not be recorded for deletion")
 
 
 def register(app: SezimApp) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, select
@@ -16,7 +17,6 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -24,15 +24,18 @@ from bot import relay, scheduling
 from bot.app import BotContext, SezimApp
 from bot.clock import aware
 from bot.delivery import (
+    SentBefore,
     answer_button,
     deliver_to_staff,
     edit_screen,
-    record_messages,
+    keep_for_deletion,
+    say_to_chat,
     send_screen,
     side_by_side,
 )
 from bot.services import cases as case_service
 from bot.services import clients as client_service
+from bot.services import code_word as code_word_service
 from bot.services import staff as staff_service
 from bot.services.screens import Button, Screen
 from handlers.common import StaffFilter
@@ -40,7 +43,7 @@ from models import Case, CaseStatus, Client, Staff
 
 log = logging.getLogger(__name__)
 
-STAFF_COMMANDS = ("duty", "queue", "cases", "close", "staff", "stats", "export")
+STAFF_COMMANDS = ("duty", "queue", "cases", "close", "codeword", "staff", "stats", "export")
 
 
 def _t(context: BotContext, key: str, **values: Any) -> str:
@@ -113,7 +116,8 @@ async def _send_queue(update: Update, context: BotContext, waiting: list[Case],
     buttons = []
     for case in waiting:
         minutes = int((now - aware(case.created_at)).total_seconds() // 60)
-        lines.append(_t(context, "queue_line", number=case.id,
+        mark = "⏸ " if case.status == CaseStatus.PAUSED else ""
+        lines.append(mark + _t(context, "queue_line", number=case.id,
                         urgency=_t(context, f"urgency_{case.urgency}"),
                         category=_t(context, f"cat_{case.category}") if case.category else "—",
                         minutes=minutes))
@@ -142,7 +146,8 @@ async def on_cases(update: Update, context: BotContext) -> None:
     lines = [_t(context, "cases_title")]
     buttons = []
     for case in mine:
-        mark = "▶ " if case.id == active else ""
+        mark = ("▶ " if case.id == active else "") + \
+            ("⏸ " if case.status == CaseStatus.PAUSED else "")
         lines.append(mark + _t(context, "queue_line", number=case.id,
                                urgency=_t(context, f"urgency_{case.urgency}"),
                                category=_t(context, f"cat_{case.category}")
@@ -165,6 +170,33 @@ async def on_close(update: Update, context: BotContext) -> None:
         if not case_id:
             raise case_service.CaseError("no_active_case")
         await _ask_outcome(update, context, case_id, closed_key="no_active_case")
+    except case_service.CaseError as exc:
+        await _say(update, context, _t(context, exc.key, **exc.values))
+
+
+async def on_code_word(update: Update, context: BotContext) -> None:
+    """/codeword N: let the client's code word work again after too many wrong tries (her
+    own specialist, or a coordinator); audited."""
+    args = context.args or []
+    number = args[0].lstrip("#") if args else ""
+    if not (number.isascii() and number.isdigit() and len(number) < 10):
+        await _say(update, context, _t(context, "code_word_reset_usage"))
+        return
+    data = context.bot_data
+    now = data.clock.now()
+    try:
+        async with data.sessions() as session, session.begin():
+            member = await _actor(session, context, update)
+            case = await session.get(Case, int(number))
+            if case is None or case.client_id is None:
+                raise case_service.CaseError("case_gone")
+            if not case_service.may_act(member, case.owner_id):
+                raise case_service.CaseError("not_your_case", number=case.id)
+            done = await code_word_service.reset(session, client_id=case.client_id)
+            await staff_service.audit(session, now=now, action="code_word.reset",
+                                      staff_id=member.id, case_id=case.id)
+        await _say(update, context, _t(context, "code_word_reset_done" if done
+                                       else "code_word_reset_none", number=case.id))
     except case_service.CaseError as exc:
         await _say(update, context, _t(context, exc.key, **exc.values))
 
@@ -270,12 +302,16 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         client = await _client_of(session, case.client_id)
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
-        facts = ClientFacts(client.language, client.auto_delete_minutes) if client else None
+        facts = ClientFacts.of(client) if client else None
         phone = case_service.call_phone(case, data.crypto)
         name = member.name
         role = case_service.role_for(case.category)
-    query = update.callback_query
-    assert query is not None  # a tap on the card
+        query = update.callback_query
+        assert query is not None  # a tap on the card
+        if query.message is not None:
+            await case_service.remember_card(session, case_id=case.id, staff_id=member.id,
+                                             message_id=query.message.message_id, now=now)
+    paused = case.status == CaseStatus.PAUSED
 
     async def my_card() -> None:
         if query.message is not None:
@@ -300,35 +336,43 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
                                   Screen(_t(context, "taken_by", number=case.id, name=name)))
 
     async def for_her() -> None:
-        if client_chat is not None and case.contact != "call_later":
-            await _tell_client(
-                context, client_id=case.client_id, chat_id=client_chat,
-                text=data.texts.t(client_lang, "specialist_joined",
-                                  role=data.texts.t(client_lang, f"role_{role}")),
-                buttons=[[Button(data.texts.t(client_lang, "btn_info"), "c:info")],
-                         [Button(data.texts.t(client_lang, "btn_end"), "c:end")]],
-                facts=facts)
+        # Nothing reaches her chat that she did not choose: not while she is away (quick
+        # exit), not for a phone call.
+        if client_chat is None or paused or case.contact == "call_later":
+            return
+        texts = data.texts
+        rows = [[Button(texts.t(client_lang, "btn_info"), "c:info")]]
+        if facts is not None and not facts.has_code_word:
+            rows.append([Button(texts.t(client_lang, "btn_code_word"), "c:codeword")])
+        rows.append([Button(texts.t(client_lang, "btn_end"), "c:end")])
+        await _tell_client(
+            context, client_id=case.client_id, chat_id=client_chat,
+            text=texts.t(client_lang, "specialist_joined",
+                         role=texts.t(client_lang, f"role_{role}")),
+            buttons=rows, facts=facts)
 
+    if paused:
+        note = "taken_paused"
+    else:
+        note = "taken_call" if case.contact == "call_later" else "taken_you"
     # All at once, my card first: her notice and the other cards are other chats, and my
     # card is changed in place, so my new note below it needs no order with it.
     await side_by_side(my_card(), answer_button(query),
-                       _say(update, context, _t(context, "taken_call"
-                                                if case.contact == "call_later"
-                                                else "taken_you", number=case.id)),
+                       _say(update, context, _t(context, note, number=case.id)),
                        for_the_others(), for_her())
 
 
 _clients = cast(Table, Client.__table__)
 # Built once, on the table: what taking or closing a case needs of her record.
 _CLIENT_OF = select(_clients.c.id, _clients.c.chat_id_enc, _clients.c.language,
-                    _clients.c.auto_delete_minutes, _clients.c.step).where(
+                    _clients.c.auto_delete_minutes, _clients.c.step, _clients.c.exited_at,
+                    _clients.c.code_word_hmac.is_not(None).label("has_code_word")).where(
     _clients.c.id == bindparam("client"))
 _TO_RATING = (sql_update(_clients).where(_clients.c.id == bindparam("client"))
               .values(step=bindparam("step"), step_data=bindparam("step_data")))
 
 
-async def _client_of(session: AsyncSession,
-                     client_id: int | None) -> Row[Any, Any, Any, Any, Any] | None:
+async def _client_of(session: AsyncSession, client_id: int | None) -> Row[Any] | None:
     if client_id is None:
         return None
     return (await session.execute(_CLIENT_OF, {"client": client_id})).first()
@@ -336,10 +380,18 @@ async def _client_of(session: AsyncSession,
 
 @dataclass(frozen=True)
 class ClientFacts:
-    """What a message to her needs of her record: her language, her auto-delete time."""
+    """What a message to her needs of her record: her language, her auto-delete time, her
+    last quick exit (a message on its way across a new one is deleted on arrival)."""
 
     language: str | None
     auto_delete_minutes: int | None
+    exited_at: datetime | None = None
+    has_code_word: bool = False
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> ClientFacts:
+        return cls(row.language, row.auto_delete_minutes, row.exited_at,
+                   bool(row.has_code_word))
 
 
 async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: int, text: str,
@@ -352,7 +404,7 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
     if client_id and found is None:
         async with data.sessions() as session:
             row = await _client_of(session, client_id)
-        found = ClientFacts(row.language, row.auto_delete_minutes) if row else None
+        found = ClientFacts.of(row) if row else None
     language = found.language if found else None
     # Quick exit stays one tap away on every screen she gets.
     rows = [*(buttons or []), [Button(data.texts.t(language, "btn_exit"), "c:exit")]]
@@ -363,11 +415,12 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
         return
     if client_id is None or found is None:
         return
+    # Recorded for quick exit; deleted at once had she left or erased herself meanwhile.
+    if not await keep_for_deletion(context.application, chat_id, [message_id],
+                                   sent=SentBefore(found.exited_at)):
+        return
     async with data.sessions() as session, session.begin():
-        if await client_service.set_menu(session, client_id, message_id):  # not erased
-            await record_messages(session, client=client_id, message_ids=[message_id],
-                                  now=data.clock.now(), app=context.application,
-                                  auto_delete_minutes=found.auto_delete_minutes)
+        await client_service.set_menu(session, client_id, message_id)
 
 
 async def _close(update: Update, context: BotContext, case_id: int, outcome: str) -> None:
@@ -380,22 +433,37 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         client = await _client_of(session, case.client_id)
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
-        facts = ClientFacts(client.language, client.auto_delete_minutes) if client else None
-        if client is not None and client.step == "waiting":
+        facts = ClientFacts.of(client) if client else None
+        if case.tell_client and client is not None and client.step == "waiting":
             await session.execute(_TO_RATING, {"client": client.id, "step": "rate",
                                                "step_data": {"case": case.id}})
+        closed_row = await session.get(Case, case.id)
+        card_message: int | None = None
+        closed_card: Screen | None = None
+        if closed_row is not None and closed_row.contact == "call_later":
+            card_message = await case_service.card_of(session, case_id=case.id,
+                                                      staff_id=member.id)
+            closed_card = case_service.card(closed_row, texts=data.texts,
+                                            language=data.texts.lang(None), now=now,
+                                            with_buttons=False)
     query = update.callback_query
     assert query is not None  # a tap on the outcome menu
 
     async def for_me() -> None:
         if query.message is not None:
+            closed = Screen(_t(context, "closed", number=case_id,
+                               outcome=_t(context, f"outcome_{outcome}")))
             await edit_screen(context.application, query.message.chat.id,
-                              query.message.message_id,
-                              Screen(_t(context, "closed", number=case_id,
-                                        outcome=_t(context, f"outcome_{outcome}"))))
+                              query.message.message_id, closed)
+            if card_message is not None and closed_card is not None:
+                # Her phone number leaves the call card once the case is closed.
+                await edit_screen(context.application, query.message.chat.id, card_message,
+                                  Screen(closed_card.text + "\n\n" + closed.text))
 
     async def for_her() -> None:
-        if client_chat is not None and outcome != "no_contact":
+        # Only a conversation in this chat that was open (not paused by quick exit, not a
+        # phone call) ends with a word to her and the rating.
+        if client_chat is not None and case.tell_client:
             texts = data.texts
             stars = [Button("⭐" * n, f"c:rate:{n}") for n in range(1, 6)]
             await _tell_client(context, client_id=case.client_id, chat_id=client_chat,
@@ -425,6 +493,8 @@ async def on_staff_message(update: Update, context: BotContext) -> None:
     try:
         await relay.staff_to_client(app, target=target, staff_id=member_id,
                                     staff_chat_id=staff_chat.id, message_id=message.message_id)
+    except relay.ClientLeft:
+        await _say(update, context, _t(context, "not_delivered_paused", number=target.case_id))
     except relay.RelayFailed:
         await _say(update, context, _t(context, "client_unreachable", number=target.case_id))
 
@@ -434,10 +504,9 @@ async def refuse(update: Update, context: BotContext) -> None:
     chat = update.effective_chat
     if chat is not None:
         user = update.effective_user
-        await chat.send_message(
-            context.bot_data.texts.t(user.language_code if user else None, "not_staff"),
-            parse_mode=ParseMode.HTML,
-        )
+        # Recorded like every message in a client's chat: quick exit deletes it too.
+        await say_to_chat(context.application, chat.id, context.bot_data.texts.t(
+            user.language_code if user else None, "not_staff"))
 
 
 def register(app: SezimApp) -> None:
@@ -447,6 +516,7 @@ def register(app: SezimApp) -> None:
     app.add_handler(CommandHandler("queue", on_queue, filters=is_staff))
     app.add_handler(CommandHandler("cases", on_cases, filters=is_staff))
     app.add_handler(CommandHandler("close", on_close, filters=is_staff))
+    app.add_handler(CommandHandler("codeword", on_code_word, filters=is_staff))
     # Card buttons: matched for staff only; from anyone else they fall to the client's
     # handler, which answers "this menu has expired".
     app.add_handler(CallbackQueryHandler(on_card_button, pattern=r"^s:(?!st:)"))

@@ -29,6 +29,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -58,6 +59,9 @@ class Urgency(enum.StrEnum):
 class CaseStatus(enum.StrEnum):
     WAITING = "waiting"  # nobody has taken it yet
     ACTIVE = "active"  # a specialist took it; the relay is open
+    # She left with quick exit: nothing about it reaches her chat until she comes back
+    # with her code word (`Case.paused_from` says where it was).
+    PAUSED = "paused"
     CLOSED = "closed"
 
 
@@ -78,6 +82,18 @@ class Client(Base):
     # Answer to "may anyone else read this phone?": None = not asked yet.
     shared_device: Mapped[bool | None] = mapped_column(Boolean)
     auto_delete_minutes: Mapped[int | None] = mapped_column(Integer)
+    # The word that brings her back after quick exit: only an HMAC under the server key.
+    code_word_hmac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # Wrong tries on `code_word_day`; at the limit the word is locked until staff reset it.
+    code_word_fails: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    code_word_day: Mapped[date | None] = mapped_column(Date)
+    code_word_locked: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
+    # `/forget` was done but some of her chat's messages could not be deleted yet: the row
+    # keeps only those ids (and the chat to delete them in) until they are gone.
+    erased: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Her last quick exit: a message to her that was on its way then is deleted on arrival.
+    exited_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
 
@@ -91,6 +107,8 @@ class ChatMessage(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     message_id: Mapped[int] = mapped_column(BigInteger)
     sent_at: Mapped[datetime]
+    # Failed attempts to delete it (a 5xx, the network): the retry waits longer each time.
+    tries: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("client_id", "message_id", name="uq_chat_messages_client_message"),
@@ -218,6 +236,13 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     purged_at: Mapped[datetime | None]
+    # Quick exit: when, and the status it had then (waiting or active).
+    paused_at: Mapped[datetime | None]
+    paused_from: Mapped[str | None] = mapped_column(String(16))
+    # A request made from an account whose earlier case was paused by quick exit: that
+    # case and when (for the specialist only: someone else may be holding her phone).
+    after_exit_case_id: Mapped[int | None] = mapped_column(Integer)
+    after_exit_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_cases_status_created", "status", "created_at"),

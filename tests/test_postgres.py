@@ -54,7 +54,7 @@ async def test_a_whole_journey_on_postgres(pg_url: str, clock: FakeClock) -> Non
         await h.settle()
         assert [m.plain() for m in client.messages()] == [t(h, "ky", "exit_done")]
         (case,) = await cases(h)
-        assert case.status == CaseStatus.ACTIVE
+        assert case.status == CaseStatus.PAUSED and case.paused_from == CaseStatus.ACTIVE
     finally:
         await h.stop()
 

@@ -125,8 +125,12 @@ class Phone:
     async def send_location(self, latitude: float = 42.87, longitude: float = 74.59) -> EmuMessage:
         return await self.send_media("location", latitude=latitude, longitude=longitude)
 
-    async def send_contact(self, phone_number: str) -> EmuMessage:
-        return await self.send_media("contact", phone_number=phone_number)
+    async def send_contact(self, phone_number: str, *, own: bool = True,
+                           user_id: int | None = None) -> EmuMessage:
+        """A contact card: her own (Telegram's "share my phone number"), or someone else's
+        from her address book (`own=False`: another user's id, or none)."""
+        return await self.send_media("contact", phone_number=phone_number,
+                                     user_id=self.id if own else user_id)
 
     async def edit(self, message: EmuMessage, text: str) -> None:
         self.mark_seen()

@@ -368,8 +368,11 @@ class BotAPIEmulator:
         if kind == "location":
             return {"location": {"latitude": media["latitude"], "longitude": media["longitude"]}}
         if kind == "contact":
-            return {"contact": {"phone_number": media["phone_number"],
-                                "first_name": media.get("first_name", "Contact")}}
+            contact = {"phone_number": media["phone_number"],
+                       "first_name": media.get("first_name", "Contact")}
+            if media.get("user_id") is not None:
+                contact["user_id"] = media["user_id"]  # a Telegram user's own card
+            return {"contact": contact}
         raise ValueError(kind)
 
     def _push_update(self, payload: dict[str, Any], chat_id: int | None = None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, Table, and_, bindparam, func, select
+from sqlalchemy import CursorResult, Row, Table, and_, bindparam, func, or_, select
 from sqlalchemy import case as sql_case
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
@@ -147,8 +147,10 @@ async def create_case(
     contact: str = "chat_now",
     contact_at: datetime | None = None,
     phone_enc: bytes | None = None,
+    after_exit: Case | None = None,
 ) -> Case:
-    """A new case and its anonymous appeal record (the yearly pseudonym counts people)."""
+    """A new case and its anonymous appeal record (the yearly pseudonym counts people).
+    `after_exit`: the same account's case paused by quick exit, named on the new card."""
     local = staff_service.local_time(now, settings.organization.tz)
     language = client.language or settings.organization.default_language
     # The appeal is only written here: a plain INSERT, no entity for the session to track.
@@ -166,7 +168,9 @@ async def create_case(
         language=language, screen=screen, screen_flags=flags, contact=contact,
         contact_at=contact_at, phone_enc=phone_enc, created_at=now, escalation_level=0,
         owner_id=None, taken_at=None, first_reply_at=None, closed_at=None, outcome=None,
-        rating=None, purged_at=None,
+        rating=None, purged_at=None, paused_at=None, paused_from=None,
+        after_exit_case_id=after_exit.id if after_exit is not None else None,
+        after_exit_at=after_exit.paused_at if after_exit is not None else None,
     )
     # A plain INSERT, then the row as the session's entity without reading it back (every
     # column is known): routing changes it, and the session writes what changed.
@@ -188,15 +192,31 @@ async def update_region(session: AsyncSession, *, case: Case, region: str | None
 
 
 # Built once: it runs for most of a client's updates.
+# A paused case is not hers to whoever holds her phone now: it is left out (`paused_case_of`).
+NOT_OPEN = (CaseStatus.CLOSED, CaseStatus.PAUSED)
 _OPEN_CASE = (select(Case)
-              .where(Case.client_id == bindparam("client_id"), Case.status != CaseStatus.CLOSED)
+              .where(Case.client_id == bindparam("client_id"), Case.status.not_in(NOT_OPEN))
               .order_by(Case.id.desc())
               .limit(1))
 
 
 async def open_case_of(session: AsyncSession, client_id: int) -> Case | None:
-    """The client's newest case that is not closed."""
+    """The client's newest case that is waiting or active (not closed, not paused)."""
     return await session.scalar(_OPEN_CASE, {"client_id": client_id})
+
+
+async def open_cases_of(session: AsyncSession, client_id: int) -> list[Case]:
+    """Every case of the client that is waiting or active (quick exit pauses them all)."""
+    return list((await session.scalars(
+        select(Case).where(Case.client_id == client_id, Case.status.not_in(NOT_OPEN))
+        .order_by(Case.id))).all())
+
+
+async def paused_case_of(session: AsyncSession, client_id: int) -> Case | None:
+    """The client's newest case paused by quick exit."""
+    return await session.scalar(
+        select(Case).where(Case.client_id == client_id, Case.status == CaseStatus.PAUSED)
+        .order_by(Case.id.desc()).limit(1))
 
 
 @dataclass(frozen=True)
@@ -217,7 +237,7 @@ _OPEN_BRIEF = (select(_cases.c.id, _cases.c.status, _owners.c.id.label("owner_id
                .outerjoin_from(_cases, _owners, and_(_owners.c.id == _cases.c.owner_id,
                                                      _owners.c.active.is_(True)))
                .where(_cases.c.client_id == bindparam("client_id"),
-                      _cases.c.status != CaseStatus.CLOSED)
+                      _cases.c.status.not_in(NOT_OPEN))
                .order_by(_cases.c.id.desc())
                .limit(1))
 
@@ -268,12 +288,20 @@ def card(case: Case | Row[Any], *, texts: Texts, language: str, now: datetime,
           value=t(language, f"contact_{case.contact}")),
         t(language, "card_waiting", minutes=waited),
     ]
+    tz = texts.settings.organization.tz
     if case.contact_at is not None:
-        local = staff_service.local_time(aware(case.contact_at), texts.settings.organization.tz)
+        local = staff_service.local_time(aware(case.contact_at), tz)
         lines.append(t(language, "card_line", label=t(language, "card_when"),
                        value=local.strftime("%d.%m %H:%M")))
     if phone:
+        # Only on the card of the one who took the call, while the case is open.
         lines.append(t(language, "card_line", label=t(language, "card_phone"), value=phone))
+    if case.after_exit_case_id is not None and case.after_exit_at is not None:
+        lines.append(t(language, "card_after_exit", number=case.after_exit_case_id,
+                       time=_local_text(aware(case.after_exit_at), tz)))
+    if case.status == CaseStatus.PAUSED and case.paused_at is not None:
+        key = "card_paused_call" if case.contact == "call_later" else "card_paused"
+        lines.append(t(language, key, time=_local_text(aware(case.paused_at), tz)))
     buttons: list[list[Button]] = []
     if with_buttons:
         buttons = [[Button(t(language, "btn_take"), f"s:take:{case.id}"),
@@ -281,9 +309,14 @@ def card(case: Case | Row[Any], *, texts: Texts, language: str, now: datetime,
     return Screen("\n".join(lines), buttons, urgent=case.urgency != Urgency.STANDARD)
 
 
+def _local_text(moment: datetime, tz: Any) -> str:
+    return staff_service.local_time(moment, tz).strftime("%d.%m %H:%M")
+
+
 def call_phone(case: Case | Row[Any], crypto: Crypto) -> str | None:
-    """The number to call, decrypted only for a call card."""
-    if case.phone_enc is None or case.contact != "call_later":
+    """The number to call, decrypted only for the taker's card of an open call case."""
+    if case.phone_enc is None or case.contact != "call_later" or \
+            case.status == CaseStatus.CLOSED:
         return None
     return crypto.decrypt(case.phone_enc)
 
@@ -302,14 +335,14 @@ async def _deliver_cards(
     `chats`: the encrypted Telegram ids known of them."""
     deliveries = []
     language = texts.settings.organization.default_language
-    phone = call_phone(case, crypto)
     new_offers = [{"case_id": case.id, "staff_id": staff_id, "offered_at": now}
                   for staff_id in staff_ids if staff_id not in offered]
     if new_offers:
         await session.execute(_NEW_OFFER, new_offers)
     for staff_id in staff_ids:
+        # No phone number here: it is shown only to whoever takes the call.
         deliveries.append(Delivery(staff_id, card(case, texts=texts, language=language,
-                                                   now=now, phone=phone), case.id,
+                                                   now=now), case.id,
                                    chat_enc=chats.get(staff_id)))
     return deliveries
 
@@ -341,6 +374,16 @@ async def hold(session: AsyncSession, *, case: Case, settings: Settings,
     await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id, due_at=due_at,
                               new=True)
     return Held(case, await _specialists_on_duty(session, settings=settings, now=now), due_at)
+
+
+def routable(case: Case) -> bool:
+    """Whether the case is still to be offered: waiting, or a phone call nobody has taken
+    that she left with quick exit after asking for it (the call still reaches the role,
+    flagged, and the specialist decides). A paused chat is not started."""
+    if case.status == CaseStatus.WAITING:
+        return True
+    return case.status == CaseStatus.PAUSED and case.owner_id is None and \
+        case.contact == "call_later"
 
 
 def _safe_time_ahead(case: Case, now: datetime) -> datetime | None:
@@ -433,7 +476,7 @@ async def escalate(
 ) -> RouteOutcome:
     """The case's timeout passed: offer it to the next on-duty person, or to everyone."""
     case = await session.get(Case, case_id)
-    if case is None or case.status != CaseStatus.WAITING:
+    if case is None or not routable(case):
         return RouteOutcome()
     case.escalation_level = min(LEVEL_BROADCAST, case.escalation_level + 1)
     return await _offer_next(session, case=case, settings=settings, texts=texts, crypto=crypto,
@@ -450,7 +493,7 @@ class CaseError(Exception):
 
 
 OUTCOMES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_criminal",
-            "referral", "no_contact")
+            "referral", "no_contact", "client_left")
 
 
 @dataclass
@@ -472,6 +515,14 @@ _TAKE = (sql_update(_cases)
          .values(status=CaseStatus.ACTIVE, owner_id=bindparam("owner_id"),
                  taken_at=bindparam("taken_at"))
          .returning(*_cases.c))  # the case as the card shows it, in the same statement
+# A paused case nobody had taken yet can be taken too (to make the call she asked for, or
+# to close it): it stays paused, and becomes her conversation should she come back.
+_TAKE_PAUSED = (sql_update(_cases)
+                .where(_cases.c.id == bindparam("take_case"),
+                       _cases.c.status == CaseStatus.PAUSED, _cases.c.owner_id.is_(None))
+                .values(owner_id=bindparam("owner_id"), taken_at=bindparam("taken_at"),
+                        paused_from=CaseStatus.ACTIVE)
+                .returning(*_cases.c))
 _CASE_ROW = select(_cases).where(_cases.c.id == bindparam("case_row"))
 _OTHER_CARDS = select(_offers.c.staff_id, _offers.c.message_id).where(
     _offers.c.case_id == bindparam("offer_case"), _offers.c.staff_id != bindparam("taker"),
@@ -486,8 +537,10 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
     """Take a waiting case; the first Take wins even when two press at once."""
     if not staff_service.is_specialist(member) and not member.role_names & {"coordinator"}:
         raise CaseError("not_allowed")
-    case = (await session.execute(_TAKE, {"take_case": case_id, "owner_id": member.id,
-                                          "taken_at": now})).first()
+    values = {"take_case": case_id, "owner_id": member.id, "taken_at": now}
+    case = (await session.execute(_TAKE, values)).first()
+    if case is None:
+        case = (await session.execute(_TAKE_PAUSED, values)).first()
     if case is None:  # not waiting (any more), or not there at all
         case = (await session.execute(_CASE_ROW, {"case_row": case_id})).first()
         if case is None or case.purged_at is not None:
@@ -505,6 +558,27 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
     log.info("case %d taken by member %d", case.id, member.id)
     return TakeResult(case, [(int(staff_id), int(message_id))
                              for staff_id, message_id in offers])
+
+
+async def remember_card(session: AsyncSession, *, case_id: int, staff_id: int,
+                        message_id: int, now: datetime) -> None:
+    """The message that is the taker's card (from a card or from /queue): changed again
+    when the case closes, so her phone number does not stay on it."""
+    result = cast(CursorResult[Any], await session.execute(
+        sql_update(_offers).where(_offers.c.case_id == case_id,
+                                  _offers.c.staff_id == staff_id)
+        .values(message_id=message_id)))
+    if result.rowcount == 0:
+        await session.execute(_NEW_OFFER, [{"case_id": case_id, "staff_id": staff_id,
+                                            "offered_at": now, "message_id": message_id,
+                                            "passed": False}])
+
+
+async def card_of(session: AsyncSession, *, case_id: int, staff_id: int) -> int | None:
+    """The message id of the card `staff_id` holds for the case, if any."""
+    value = await session.scalar(select(CaseOffer.message_id).where(
+        CaseOffer.case_id == case_id, CaseOffer.staff_id == staff_id))
+    return int(value) if value is not None else None
 
 
 async def pass_case(
@@ -537,6 +611,9 @@ class Closed:
 
     id: int
     client_id: int | None
+    # She is to be told (and asked to rate): only a conversation in this chat that was
+    # open, not paused by quick exit, not a phone call.
+    tell_client: bool = False
 
 
 _CLOSE = (sql_update(_cases).where(_cases.c.id == bindparam("closing"))
@@ -570,7 +647,9 @@ async def close(
     await staff_service.audit(session, now=now, action="case.close", staff_id=member.id,
                               case_id=case.id, detail=outcome)
     log.info("case %d closed: %s", case.id, outcome)
-    return Closed(int(case.id), case.client_id)
+    tell = case.status == CaseStatus.ACTIVE and case.contact != "call_later" and \
+        outcome not in ("no_contact", "client_left")
+    return Closed(int(case.id), case.client_id, tell_client=tell)
 
 
 async def call_again(
@@ -661,8 +740,10 @@ async def rate(session: AsyncSession, *, case_id: int, client_id: int, rating: i
 
 
 async def staff_cases(session: AsyncSession, *, member: Staff) -> list[Case]:
+    """Her conversations: active, or paused by the client's quick exit."""
     return list((await session.scalars(
-        select(Case).where(Case.owner_id == member.id, Case.status == CaseStatus.ACTIVE)
+        select(Case).where(Case.owner_id == member.id,
+                           Case.status.in_((CaseStatus.ACTIVE, CaseStatus.PAUSED)))
         .order_by(Case.taken_at)
     )).all())
 
@@ -672,7 +753,7 @@ async def waiting_cases(session: AsyncSession, *, limit: int = 20) -> list[Case]
     order = sql_case((Case.urgency == Urgency.EMERGENCY.value, 0),
                      (Case.urgency == Urgency.HIGH.value, 1), else_=2)
     return list((await session.scalars(
-        select(Case).where(Case.status == CaseStatus.WAITING, Case.purged_at.is_(None))
+        select(Case).where(_untaken(), Case.purged_at.is_(None))
         .order_by(order, Case.created_at).limit(limit)
     )).all())
 
@@ -680,4 +761,101 @@ async def waiting_cases(session: AsyncSession, *, limit: int = 20) -> list[Case]
 async def count_waiting(session: AsyncSession) -> int:
     return int(await session.scalar(
         select(func.count()).select_from(Case)
-        .where(Case.status == CaseStatus.WAITING, Case.purged_at.is_(None))) or 0)
+        .where(_untaken(), Case.purged_at.is_(None))) or 0)
+
+
+def _untaken() -> Any:
+    """Waiting cases, and paused ones nobody has taken (they can be taken and closed)."""
+    return or_(Case.status == CaseStatus.WAITING,
+               and_(Case.status == CaseStatus.PAUSED, Case.owner_id.is_(None)))
+
+
+# ---------------------------------------------------------------------- quick exit
+
+
+@dataclass
+class Paused:
+    """A case she left with quick exit: who is told, and which cards now say so."""
+
+    case_id: int
+    notices: list[Delivery] = field(default_factory=list)
+    # Cards of the untaken case to show as paused: (staff id, message id), and the card.
+    cards: list[tuple[int, int]] = field(default_factory=list)
+    card: Screen | None = None
+
+
+async def _holders(session: AsyncSession, case: Case) -> list[tuple[int, int | None]]:
+    """Who has the case: its specialist, or everyone still holding its card (staff id,
+    card message id)."""
+    if case.owner_id is not None:
+        return [(case.owner_id, None)]
+    rows = await session.execute(
+        select(CaseOffer.staff_id, CaseOffer.message_id)
+        .where(CaseOffer.case_id == case.id, CaseOffer.passed.is_(False)))
+    return [(int(staff_id), message_id) for staff_id, message_id in rows.all()]
+
+
+async def pause(session: AsyncSession, *, case: Case, texts: Texts, now: datetime) -> Paused:
+    """Quick exit: the case is paused, not closed and not hidden. Whoever has it is told
+    at once, in one message, that someone may be reading her phone; a chat is neither
+    started nor escalated while it is paused, a phone call still reaches the role."""
+    case.paused_from = case.status
+    case.status = CaseStatus.PAUSED
+    case.paused_at = now
+    if case.contact != "call_later":
+        await scheduling.cancel(session, kind=(ESCALATE, CONTACT_DUE), ref_id=case.id, now=now)
+    language = texts.settings.organization.default_language
+    key = "paused_notice_call" if case.contact == "call_later" and case.owner_id is None \
+        else "paused_notice"
+    result = Paused(case.id)
+    for staff_id, message_id in await _holders(session, case):
+        result.notices.append(Delivery(staff_id, Screen(texts.t(language, key, number=case.id)),
+                                       case.id, card=False))
+        if message_id is not None:
+            result.cards.append((staff_id, int(message_id)))
+    if result.cards:
+        result.card = card(case, texts=texts, language=language, now=now)
+    log.info("case %d paused by quick exit", case.id)
+    return result
+
+
+@dataclass
+class Resumed:
+    case_id: int
+    active: bool  # back in a conversation (else her request waits again)
+    role: str
+    notices: list[Delivery] = field(default_factory=list)
+    cards: list[tuple[int, int]] = field(default_factory=list)
+    card: Screen | None = None
+
+
+async def resume(session: AsyncSession, *, case: Case, settings: Settings, texts: Texts,
+                 now: datetime) -> Resumed:
+    """She came back with her code word: the case is hers again where it was. Nothing sent
+    meanwhile is replayed; whoever has it is told she is back (and writes again)."""
+    active = case.owner_id is not None
+    case.status = CaseStatus.ACTIVE if active else CaseStatus.WAITING
+    case.paused_at = None
+    case.paused_from = None
+    language = texts.settings.organization.default_language
+    result = Resumed(case.id, active, role_for(case.category))
+    holders = await _holders(session, case)
+    for staff_id, message_id in holders:
+        result.notices.append(Delivery(
+            staff_id, Screen(texts.t(language, "client_back", number=case.id)), case.id,
+            card=False))
+        if message_id is not None and not active:
+            result.cards.append((staff_id, int(message_id)))
+    if not active:
+        if result.cards:
+            result.card = card(case, texts=texts, language=language, now=now)
+        if (later := _safe_time_ahead(case, now)) is not None:
+            await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id, due_at=later)
+        elif holders:
+            await scheduling.schedule(session, kind=ESCALATE, ref_id=case.id,
+                                      due_at=now + timeout_for(case.urgency, settings))
+        else:
+            # Never offered (she left before it was): it is routed now.
+            await scheduling.schedule(session, kind=CONTACT_DUE, ref_id=case.id, due_at=now)
+    log.info("case %d resumed with the code word", case.id)
+    return result

@@ -25,6 +25,7 @@ _table = cast(Table, Client.__table__)
 _SELECT = select(
     _table.c.id, _table.c.language, _table.c.step, _table.c.step_data,
     _table.c.menu_message_id, _table.c.shared_device, _table.c.auto_delete_minutes,
+    _table.c.code_word_hmac.is_not(None).label("has_code_word"), _table.c.erased,
 ).where(_table.c.chat_hmac.in_(bindparam("lookups", expanding=True)))
 
 
@@ -45,13 +46,18 @@ class ClientRecord:
     menu_message_id: int | None
     shared_device: bool | None
     auto_delete_minutes: int | None
+    # Read with her record, never written through it (`services.code_word` does).
+    has_code_word: bool = False
 
     def snapshot(self) -> ClientRecord:
         return copy.deepcopy(self)
 
     def changes_since(self, before: ClientRecord) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name != "id" and getattr(self, f.name) != getattr(before, f.name)}
+                if f.name not in _NOT_WRITTEN and getattr(self, f.name) != getattr(before, f.name)}
+
+
+_NOT_WRITTEN = {"id", "has_code_word"}
 
 
 async def load_or_create(
@@ -61,9 +67,14 @@ async def load_or_create(
     """Her record (found under any configured key), or a new one."""
     row = (await session.execute(_SELECT, {"lookups": crypto.lookups(chat_id)})).first()
     if row is not None:
+        if row.erased:
+            # She erased her record, and writes again before the last of her old messages
+            # could be deleted: a new person, with those ids still to delete.
+            await session.execute(update(_table).where(_table.c.id == row.id).values(
+                erased=False, created_at=now))
         return ClientRecord(row.id, row.language, row.step, dict(row.step_data or {}),
                             row.menu_message_id, row.shared_device,
-                            row.auto_delete_minutes)
+                            row.auto_delete_minutes, bool(row.has_code_word))
     preselect = (language_code or "")[:2].lower()
     record = ClientRecord(0, preselect if preselect in ("ky", "ru", "en") else None, "new",
                           {}, None, None, None)
@@ -96,3 +107,10 @@ async def set_menu(session: AsyncSession, client_id: int, message_id: int) -> bo
     result = cast(CursorResult[Any], await session.execute(
         _SET_MENU, {"client_id": client_id, "menu": message_id}))
     return result.rowcount == 1
+
+
+async def mark_exit(session: AsyncSession, client_id: int, now: datetime) -> None:
+    """She left with quick exit now: a message to her already on its way is deleted when
+    it lands (`delivery.SentBefore`)."""
+    await session.execute(update(_table).where(_table.c.id == client_id)
+                          .values(exited_at=now))

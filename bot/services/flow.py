@@ -22,8 +22,8 @@ from bot.config import LANGUAGES, Settings
 from bot.crypto import Crypto
 from bot.i18n import LANGUAGE_NAMES, Texts
 from bot.services import cases as case_service
-from bot.services import danger, screening
-from bot.services.clients import ClientRecord
+from bot.services import code_word, danger, screening
+from bot.services.clients import ClientRecord, mark_exit
 from bot.services.phone import normalise_kg_phone
 from bot.services.screens import Button, Screen
 from bot.services.staff import local_time
@@ -54,10 +54,11 @@ LANGUAGE = "language"
 AUTODELETE = "autodelete"
 NOT_NOW = "not_now"
 RATE = "rate"
+CODE_WORD = "code_word"
 
 STEPS = {NEW, HOME, EMERGENCY, SAFETY, FOR, CATEGORY, REGION, SCREEN, QUESTION, CONTACT, TIME,
          PHONE, CONFIRM, WAITING, LIBRARY, RESOURCE, CASE_REGION, FORGET, LANGUAGE, AUTODELETE,
-         NOT_NOW, RATE}
+         NOT_NOW, RATE, CODE_WORD}
 TRIAGE_ORDER = [FOR, CATEGORY, REGION, SCREEN, QUESTION, CONTACT, TIME, PHONE, CONFIRM]
 TIME_SLOTS = ("in1h", "in3h", "tm10", "tm14", "tm19")
 AUTODELETE_CHOICES = {"60": 60, "1440": 1440, "0": None}
@@ -82,6 +83,12 @@ class Reply:
     route: case_service.RouteOutcome | None = None
     # A new case to offer once her answer is on its way (`case_service.route_held`).
     held: case_service.Held | None = None
+    # Quick exit: her cases just paused (their holders are told); the code word: the case
+    # she came back to (and the cases of whoever wrote here meanwhile, paused in turn).
+    paused: list[case_service.Paused] = field(default_factory=list)
+    resumed: case_service.Resumed | None = None
+    # Her message is deleted from her chat at once: it held her code word.
+    delete_incoming: bool = False
 
 
 @dataclass
@@ -149,6 +156,14 @@ class Flow:
 
     def screen(self, text: str, rows: list[list[Button]], *, urgent: bool = False) -> Screen:
         return Screen(text, [r for r in rows if r] + [self.exit_row()], urgent=urgent)
+
+    def notice(self, key: str, *, urgent: bool = False, **values: Any) -> Screen:
+        """A message with no menu of its own: quick exit is one tap away on it too."""
+        return self.screen(self.t(key, **values), [], urgent=urgent)
+
+    def _code_word_row(self) -> list[Button]:
+        """The offer to choose a code word, until she has one (always skippable)."""
+        return [] if self.client.has_code_word else [self.b("btn_code_word", "codeword")]
 
     # ------------------------------------------------------------------ rendering
 
@@ -307,8 +322,12 @@ class Flow:
     def _render_waiting(self) -> Screen:
         return self.screen(self.t("waiting"), [
             [self.b("btn_info", "info")],
+            self._code_word_row(),
             [self.b("btn_end", "end")],
         ])
+
+    def _render_code_word(self) -> Screen:
+        return self.screen(self.t("code_word_ask"), [[self.b("btn_skip", "skip")]])
 
     def _render_rate(self) -> Screen:
         stars = [Button("⭐" * n, f"c:rate:{n}") for n in range(1, 6)]
@@ -370,10 +389,16 @@ class Flow:
         self.go(AUTODELETE)
         return Reply([self._render_autodelete()])
 
-    def quick_exit(self) -> Reply:
-        """Delete the conversation, drop whatever was in progress, leave one neutral line."""
+    async def quick_exit(self) -> Reply:
+        """Someone may be looking at her phone: delete the conversation, drop whatever was
+        in progress, pause her cases (their holders are told), leave one neutral line.
+        Whoever writes from here next starts afresh."""
         self.reset(NEW)
-        return Reply([Screen(self.t("exit_done"))], quick_exit=True)
+        paused = [await case_service.pause(self.session, case=case, texts=self.texts,
+                                           now=self.now)
+                  for case in await case_service.open_cases_of(self.session, self.client.id)]
+        await mark_exit(self.session, self.client.id, self.now)
+        return Reply([Screen(self.t("exit_done"))], quick_exit=True, paused=paused)
 
     @staticmethod
     def relay(case: case_service.OpenCase) -> Reply:
@@ -387,7 +412,13 @@ class Flow:
         return Reply([self.render()], toast=self.t("expired"))
 
     async def on_text(self, text: str) -> Reply:
-        """Free text: the danger check first, then whatever her step expects."""
+        """Free text: her code word (chosen, or typed to come back), the danger check, then
+        whatever her step expects."""
+        if self.client.step == CODE_WORD:
+            return await self._choose_code_word(text)
+        back = await self._come_back(text)
+        if back is not None:
+            return back
         signal = danger.check(text)
         brief = await case_service.open_case_brief(self.session, self.client.id)
         if brief is not None and brief.status == CaseStatus.ACTIVE:
@@ -411,8 +442,56 @@ class Flow:
         if step == NEW:
             return self.start()
         if case is not None and case.status == CaseStatus.WAITING:
-            return Reply([Screen(self.t("waiting_text"))])
+            return Reply([self.notice("waiting_text")])
         return Reply([Screen(self.t("use_buttons")), self.render()])
+
+    async def _choose_code_word(self, text: str) -> Reply:
+        signal = danger.check(text)
+        if signal is not danger.Signal.NONE:
+            return await self._danger_interrupt(
+                signal, await case_service.open_case_of(self.session, self.client.id))
+        word = code_word.normalise(text)
+        if word is None:
+            return Reply([self.notice("code_word_invalid"), self._render_code_word()],
+                         delete_incoming=True)
+        await code_word.choose(self.session, crypto=self.crypto, client_id=self.client.id,
+                               word=word)
+        self.client.has_code_word = True
+        log.info("a client chose a code word")
+        self.back_or_home()
+        return Reply([self.notice("code_word_saved"), self.render()], delete_incoming=True)
+
+    async def _come_back(self, text: str) -> Reply | None:
+        """Her code word typed after quick exit: she is back where she was. Anything else
+        (or a word after too many wrong tries) gets the answer anyone new would get."""
+        word = code_word.normalise(text)
+        if word is None or not self.client.has_code_word:
+            return None
+        case = await case_service.paused_case_of(self.session, self.client.id)
+        if case is None:
+            return None
+        today = local_time(self.now, self.settings.organization.tz).date()
+        if not await code_word.attempt(self.session, crypto=self.crypto,
+                                       client_id=self.client.id, word=word, today=today):
+            log.info("a wrong code word for case %d", case.id)
+            return None
+        # Whatever was asked from here meanwhile was not hers: it is paused in turn.
+        paused = [await case_service.pause(self.session, case=other, texts=self.texts,
+                                           now=self.now)
+                  for other in await case_service.open_cases_of(self.session, self.client.id)]
+        resumed = await case_service.resume(self.session, case=case, settings=self.settings,
+                                            texts=self.texts, now=self.now)
+        self.reset(WAITING)
+        self.data["case"] = case.id
+        self.save()
+        role = self.t(f"role_{resumed.role}")
+        if resumed.active:
+            screen = self.screen(self.t("back_in_conversation", role=role), [
+                [self.b("btn_info", "info")], [self.b("btn_end", "end")]])
+        else:
+            screen = self.screen(self.t("back_waiting", number=case.id), [
+                [self.b("btn_info", "info")], [self.b("btn_end", "end")]])
+        return Reply([screen], delete_incoming=True, resumed=resumed, paused=paused)
 
     async def on_contact_shared(self, phone_number: str) -> Reply:
         """She shared a contact card: use it as the callback number where one is asked."""
@@ -425,7 +504,7 @@ class Flow:
             if case.urgency != Urgency.EMERGENCY:
                 case.urgency = Urgency.EMERGENCY
                 log.info("case %d raised to emergency by the danger-word check", case.id)
-            return Reply([Screen(self.t("emergency_numbers"), urgent=True)])
+            return Reply([self.notice("emergency_numbers", urgent=True)])
         self.go(EMERGENCY, signal=signal.value)
         return Reply([self.emergency_screen(signal)])
 
@@ -440,7 +519,11 @@ class Flow:
     # ------------------------------------------------------------------ buttons
 
     async def _on_exit(self, args: list[str]) -> Reply:
-        return self.quick_exit()
+        return await self.quick_exit()
+
+    async def _on_codeword(self, args: list[str]) -> Reply:
+        self.go(CODE_WORD)
+        return Reply([self._render_code_word()], edit=True)
 
     async def _on_home(self, args: list[str]) -> Reply:
         reply = self.start()
@@ -513,10 +596,11 @@ class Flow:
             if existing.status == CaseStatus.WAITING:
                 existing.urgency = Urgency.EMERGENCY
             self.go(WAITING, remember=False, case=existing.id)
-            return Reply([Screen(self.t("already_waiting"))])
+            return Reply([self.notice("already_waiting")])
         case = await case_service.create_case(
             self.session, client=self.client, telegram_id=self.telegram_id, crypto=self.crypto,
             settings=self.settings, now=self.now, urgency=Urgency.EMERGENCY,
+            after_exit=await case_service.paused_case_of(self.session, self.client.id),
         )
         held = await self._hold(case)
         screens = [self._waiting_screen(case, held)]
@@ -535,13 +619,16 @@ class Flow:
                                        now=self.now)
 
     def _waiting_screen(self, case: Case, held: case_service.Held | None) -> Screen:
+        """What she sees once her request is sent: quick exit, and the offer of a code word."""
+        rows = [self._code_word_row()]
         if case.contact != "chat_now" and case.contact_at is not None:
             local = local_time(aware(case.contact_at), self.settings.organization.tz)
             key = "case_sent_call" if case.contact == "call_later" else "case_sent_later"
-            return Screen(self.t(key, number=case.id, time=local.strftime("%d.%m %H:%M")))
+            return self.screen(self.t(key, number=case.id, time=local.strftime("%d.%m %H:%M")),
+                               rows)
         if held is not None and held.nobody_on_duty:
-            return Screen(self.t("nobody_on_duty", number=case.id), urgent=True)
-        return Screen(self.t("case_sent_now", number=case.id))
+            return self.screen(self.t("nobody_on_duty", number=case.id), rows, urgent=True)
+        return self.screen(self.t("case_sent_now", number=case.id), rows)
 
     async def _on_safe(self, args: list[str]) -> Reply:
         if args not in (["shared"], ["private"]):
@@ -592,7 +679,9 @@ class Flow:
             self.go(CONFIRM)
         elif step == CASE_REGION:
             self.go(WAITING, remember=False)
-            return Reply([Screen(self.t("region_thanks"))], edit=True)
+            return Reply([self._region_thanks()], edit=True)
+        elif step == CODE_WORD:
+            self.back_or_home()
         else:
             raise InvalidButton("skip")
         return Reply([self.render()], edit=True)
@@ -619,9 +708,12 @@ class Flow:
             if case is not None:
                 await case_service.update_region(self.session, case=case, region=code)
             self.go(WAITING, remember=False)
-            return Reply([Screen(self.t("region_thanks"))], edit=True)
+            return Reply([self._region_thanks()], edit=True)
         self.go(SCREEN, region=code)
         return Reply([self.render()], edit=True)
+
+    def _region_thanks(self) -> Screen:
+        return self.screen(self.t("region_thanks"), [self._code_word_row()])
 
     async def _current_case(self) -> Case | None:
         case_id = self.data.get("case")
@@ -690,7 +782,7 @@ class Flow:
         existing = await case_service.open_case_brief(self.session, self.client.id)
         if existing is not None:
             self.go(WAITING, remember=False, case=existing.id)
-            return Reply([Screen(self.t("request_open", number=existing.id))], edit=True)
+            return Reply([self.notice("request_open", number=existing.id)], edit=True)
         answers = self._answers()
         result, flags = screening.evaluate(answers) if answers else (
             screening.ScreenResult.SKIPPED, [])
@@ -710,6 +802,7 @@ class Flow:
             flags=screening.flags_to_text(flags) or None, contact=contact,
             contact_at=datetime.fromisoformat(when) if when and contact != "chat_now" else None,
             phone_enc=phone.encode("ascii") if phone and contact == "call_later" else None,
+            after_exit=await case_service.paused_case_of(self.session, self.client.id),
         )
         held = await self._hold(case)
         self.reset(WAITING)
@@ -717,7 +810,7 @@ class Flow:
         self.save()
         screens = [self._waiting_screen(case, held)]
         if result is screening.ScreenResult.SCREENED_IN:
-            screens.insert(0, Screen(self.t("screened_in_note"), urgent=True))
+            screens.insert(0, self.notice("screened_in_note", urgent=True))
         return Reply(screens, edit=True, held=held)
 
     async def _on_end(self, args: list[str]) -> Reply:

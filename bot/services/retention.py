@@ -9,6 +9,7 @@ the client who asks. The anonymous appeal record always stays.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,12 +17,24 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from models import Case, CaseStatus, ChatMessage, Client, DueTime, ProcessedUpdate, RelayLink
+from models import (
+    Appeal,
+    Case,
+    CaseStatus,
+    ChatMessage,
+    Client,
+    DueTime,
+    ProcessedUpdate,
+    RelayLink,
+)
 
 log = logging.getLogger(__name__)
 
 CASE_KINDS = ("escalate", "contact")
-CLIENT_KINDS = ("autodelete",)
+CLIENT_KINDS = ("autodelete", "redelete")
+# Telegram deletes messages up to 48 hours old: a record kept after /forget only to
+# delete the rest goes after that, whether they could be deleted or not.
+DELETE_WINDOW = timedelta(hours=48)
 PROCESSED_UPDATES_KEPT = timedelta(days=2)
 
 
@@ -48,23 +61,77 @@ async def purge_case(session: AsyncSession, *, case: Case, now: datetime) -> Non
     )
 
 
-async def forget_client(session: AsyncSession, *, client: Client, now: datetime) -> PurgeReport:
-    """`/forget`: close her open cases, purge them all, delete her record."""
+async def forget_client(session: AsyncSession, *, client: Client, now: datetime,
+                        undeleted: bool = False) -> PurgeReport:
+    """`/forget`: close her open and paused cases ("client left"), purge them all, unlink
+    her appeals and delete her record.
+
+    Her appeals keep their anonymous facts, but their yearly pseudonym is replaced by a
+    random value of the same form (one per pseudonym, so the past's distinct-people counts
+    stay right): nothing links them to her any more, and should she write again this year
+    she counts as a new person. `undeleted`: some of her chat's messages could not be
+    deleted yet; the record is then emptied instead and kept, with only those ids and her
+    chat, until they are (`drop_erased`)."""
     report = PurgeReport()
     cases = (await session.scalars(select(Case).where(Case.client_id == client.id))).all()
     for case in cases:
         if case.status != CaseStatus.CLOSED:
-            if case.status == CaseStatus.ACTIVE and case.owner_id is not None:
+            if case.owner_id is not None:
                 report.ended.append((case.owner_id, case.id))
             case.status = CaseStatus.CLOSED
             case.closed_at = now
-            case.outcome = case.outcome or "no_contact"
+            case.outcome = case.outcome or "client_left"
+            if case.appeal_id is not None:
+                await session.execute(update(Appeal).where(
+                    Appeal.id == case.appeal_id, Appeal.outcome.is_(None))
+                    .values(outcome=case.outcome))
         await purge_case(session, case=case, now=now)
         report.cases += 1
-    await _delete_client(session, client_id=client.id, now=now)
+    await _unlink_appeals(session, [c.appeal_id for c in cases if c.appeal_id is not None])
+    if undeleted:
+        await _empty_client(session, client_id=client.id, now=now)
+    else:
+        await _delete_client(session, client_id=client.id, now=now)
     report.clients = 1
     log.info("a client erased her record (%d case(s) purged)", report.cases)
     return report
+
+
+async def _unlink_appeals(session: AsyncSession, appeal_ids: list[int]) -> None:
+    """A fresh random pseudonym for each pseudonym among these appeals."""
+    if not appeal_ids:
+        return
+    rows = await session.execute(select(Appeal.id, Appeal.person)
+                                 .where(Appeal.id.in_(appeal_ids)))
+    by_person: dict[int, list[int]] = {}
+    for appeal_id, person in rows.all():
+        by_person.setdefault(int(person), []).append(int(appeal_id))
+    for ids in by_person.values():
+        await session.execute(update(Appeal).where(Appeal.id.in_(ids))
+                              .values(person=secrets.randbits(63)))
+
+
+async def _empty_client(session: AsyncSession, *, client_id: int, now: datetime) -> None:
+    """Everything of her record but her chat and the ids still to delete in it."""
+    await session.execute(
+        update(DueTime)
+        .where(DueTime.kind.in_(CLIENT_KINDS), DueTime.ref_id == client_id,
+               DueTime.done_at.is_(None))
+        .values(done_at=now)
+    )
+    await session.execute(delete(ChatMessage).where(ChatMessage.client_id == client_id,
+                                                    ChatMessage.tries == 0))
+    await session.execute(update(Client).where(Client.id == client_id).values(
+        language=None, step="new", step_data={}, menu_message_id=None, shared_device=None,
+        auto_delete_minutes=None, code_word_hmac=None, code_word_fails=0, code_word_day=None,
+        code_word_locked=False, erased=True, exited_at=now, last_seen_at=now))
+
+
+async def drop_erased(session: AsyncSession, *, client_id: int, now: datetime) -> None:
+    """The record kept after /forget for messages not deleted yet: gone now."""
+    erased = await session.scalar(select(Client.erased).where(Client.id == client_id))
+    if erased:
+        await _delete_client(session, client_id=client_id, now=now)
 
 
 async def _delete_client(session: AsyncSession, *, client_id: int, now: datetime) -> None:
@@ -99,7 +166,10 @@ async def purge(session: AsyncSession, *, settings: Settings, now: datetime) -> 
         select(Client.id).where(Client.last_seen_at <= now - keep,
                                 Client.id.not_in(open_clients), Client.id.not_in(unpurged))
     )).all()
-    for client_id in stale:
+    erased = (await session.scalars(
+        select(Client.id).where(Client.erased.is_(True),
+                                Client.last_seen_at <= now - DELETE_WINDOW))).all()
+    for client_id in {*stale, *erased}:
         await _delete_client(session, client_id=client_id, now=now)
         report.clients += 1
     idle = now - timedelta(hours=settings.retention.idle_state_hours)

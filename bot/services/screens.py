@@ -23,3 +23,11 @@ class Screen:
     @property
     def has_buttons(self) -> bool:
         return any(self.buttons)
+
+    @property
+    def is_menu(self) -> bool:
+        """Buttons besides quick exit: the message becomes her menu (the others expire)."""
+        return any(b.data != QUICK_EXIT for row in self.buttons for b in row)
+
+
+QUICK_EXIT = "c:exit"
