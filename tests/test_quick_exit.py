@@ -1,0 +1,461 @@
+"""The phone in his hands: after quick exit, whoever holds her phone sees nothing of her case,
+nothing reaches her chat that she did not choose, and she comes back with her code word.
+
+Every test runs the real bot over HTTP against the emulator, as a client, a specialist and
+the person who picks up her phone after she pressed quick exit would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from bot import scheduling
+from bot.clock import FakeClock
+from bot.emulator import Phone
+from bot.emulator.server import Fault
+from bot.harness import Harness
+from bot.services import code_word
+from models import Appeal, Case, CaseStatus, ChatMessage, Client, DueTime
+from tests.helpers import cases, client_asks, clients, t
+
+WORD = "sunflower"
+
+
+def s(h: Harness, key: str, **values: object) -> str:
+    """A staff text (staff read the center's default language)."""
+    return t(h, None, key, **values)
+
+
+def before_time(h: Harness, key: str, **values: object) -> str:
+    """A staff text up to the time it names (the time is the test's own)."""
+    return s(h, key, time="\x00", **values).split("\x00")[0]
+
+
+def cards(phone: Phone, h: Harness) -> list[str]:
+    take = s(h, "btn_take")
+    return [m.plain() for m in phone.bot_messages() if take in phone.buttons(m)]
+
+
+async def press(h: Harness, phone: Phone, *labels: str) -> None:
+    for label in labels:
+        await phone.press(label)
+        await h.settle()
+
+
+async def send(h: Harness, phone: Phone, text: str) -> None:
+    await phone.send(text)
+    await h.settle()
+
+
+async def in_conversation(h: Harness, *, word: str | None = WORD) -> tuple[Phone, Phone]:
+    """A client talking with a lawyer, with her code word chosen when he joined."""
+    lawyer = await h.add_staff("Aigul", ["lawyer"])
+    client = await client_asks(h, category="legal", lang="en")
+    await press(h, lawyer, s(h, "btn_take"))
+    assert t(h, "en", "specialist_joined", role="lawyer") in client.text()
+    if word is not None:
+        await press(h, client, t(h, "en", "btn_code_word"))
+        await send(h, client, word)
+        assert t(h, "en", "code_word_saved").split(",")[0] in client.text()
+    await send(h, client, "He took my passport")
+    assert lawyer.bot_messages()[-1].plain() == "He took my passport"
+    return client, lawyer
+
+
+async def quick_exit(h: Harness, phone: Phone) -> None:
+    await press(h, phone, t(h, "en", "btn_exit"))
+    assert [m.plain() for m in phone.messages()] == [t(h, "en", "exit_done")]
+
+
+async def ask_for_later(h: Harness, *, call: bool, slot: str = "slot_in_hours",
+                        phone_number: str = "+996 700 111 222") -> Phone:
+    phone = h.phone("Client", language_code="en")
+    await send(h, phone, "/start")
+    await press(h, phone, t(h, "en", "btn_danger_no"), t(h, "en", "btn_safe_private"),
+                t(h, "en", "btn_skip"), t(h, "en", "cat_legal"), t(h, "en", "btn_skip"),
+                t(h, "en", "btn_skip"),
+                t(h, "en", "contact_call_later" if call else "contact_chat_later"),
+                t(h, "en", slot, hours=3))
+    if call:
+        await send(h, phone, phone_number)
+    await press(h, phone, t(h, "en", "btn_send"))
+    return phone
+
+
+async def test_the_specialist_is_told_and_what_she_writes_is_not_delivered(
+    harness: Harness,
+) -> None:
+    client, lawyer = await in_conversation(harness)
+    await quick_exit(harness, client)
+    # Told at once, in one message, that someone may be reading her phone.
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "paused_notice", number=1)
+    (case,) = await cases(harness)
+    assert (case.status, case.paused_from) == (CaseStatus.PAUSED, CaseStatus.ACTIVE)
+    await send(harness, lawyer, "Did you manage to get to the police station?")
+    # Nothing reaches her chat; the lawyer is told, per message.
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "not_delivered_paused", number=1)
+    # A restart changes none of it: the pause is in the database.
+    await harness.stop_bot()
+    await harness.start_bot()
+    await send(harness, lawyer, "Are you safe?")
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+    assert "Are you safe?" not in client.text()
+
+
+async def test_whoever_holds_her_phone_starts_afresh_and_reaches_nobody(
+    harness: Harness,
+) -> None:
+    client, lawyer = await in_conversation(harness)
+    await quick_exit(harness, client)
+    seen_by_lawyer = len(lawyer.bot_messages())
+    await send(harness, client, "who is this?")
+    await client.send_photo("what is this")
+    await harness.settle()
+    assert len(lawyer.bot_messages()) == seen_by_lawyer  # nothing relayed
+    await send(harness, client, "/start")
+    # The greeting as to anyone new: no case number, no specialist, nothing of before.
+    assert t(harness, "en", "home").splitlines()[0] in client.last().plain()
+    visible = client.text()
+    for earlier in ("#1", "lawyer", "passport", t(harness, "en", "waiting")):
+        assert earlier not in visible
+    # "I need help" walks the triage again; sending it is a new case, not "already with us".
+    await press(harness, client, t(harness, "en", "btn_danger_no"))
+    await press(harness, client, t(harness, "en", "btn_skip"), t(harness, "en", "cat_legal"),
+                t(harness, "en", "btn_skip"), t(harness, "en", "btn_skip"),
+                t(harness, "en", "contact_chat_now"), t(harness, "en", "btn_send"))
+    assert "#2" in client.last().plain() and "#1" not in client.text()
+    first, second = await cases(harness)
+    assert first.status == CaseStatus.PAUSED and second.status == CaseStatus.WAITING
+    # Its card tells the specialist, and only the specialist, of the paused case.
+    (card,) = cards(lawyer, harness)
+    assert s(harness, "card_title", number=2, urgency="").strip(" ·") in card
+    assert before_time(harness, "card_after_exit", number=1) in card
+    assert second.after_exit_case_id == 1
+
+
+async def test_the_code_word_brings_her_back_and_nothing_is_replayed(harness: Harness) -> None:
+    client, lawyer = await in_conversation(harness)
+    # The word did not stay in her chat, and it is stored only as an HMAC.
+    assert WORD not in client.text()
+    (record,) = await clients(harness)
+    assert record.code_word_hmac is not None and WORD.encode() not in record.code_word_hmac
+    await quick_exit(harness, client)
+    await send(harness, lawyer, "Did you manage to get to the police station?")
+    await send(harness, client, "  Sunflower ")
+    # Back in the conversation; the lawyer is told; the undelivered message is not replayed.
+    assert client.last().plain() == t(harness, "en", "back_in_conversation", role="lawyer")
+    assert "police station" not in client.text()
+    assert WORD not in client.text().lower()  # her message with the word is deleted
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "client_back", number=1)
+    assert all("unflower" not in m.plain() for m in lawyer.bot_messages())  # never relayed
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.ACTIVE and case.paused_at is None
+    # The relay works again, both ways.
+    await send(harness, client, "I am back")
+    assert lawyer.bot_messages()[-1].plain() == "I am back"
+    await send(harness, lawyer, "Glad you are safe")
+    assert client.last().plain() == "Glad you are safe"
+
+
+async def test_a_wrong_word_does_nothing_and_the_sixth_wrong_try_in_a_day_is_refused(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    client, lawyer = await in_conversation(harness)
+    await quick_exit(harness, client)
+    before = len(lawyer.bot_messages())
+    for guess in ("password", "kitten", "help", "bishkek", "aigerim"):
+        await send(harness, client, guess)
+        # Answered as anyone new would be: nothing tells that a code word exists.
+        assert client.last().plain() in (t(harness, "en", "home"),) or \
+            t(harness, "en", "home").splitlines()[0] in client.last().plain()
+    assert len(lawyer.bot_messages()) == before
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.PAUSED
+    # The sixth try, even with the right word, is refused: the word is locked.
+    await send(harness, client, WORD)
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.PAUSED
+    assert t(harness, "en", "back_in_conversation", role="lawyer") not in client.text()
+    # Still locked the next day, until a specialist resets it.
+    clock.advance(days=1)
+    await send(harness, client, WORD)
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.PAUSED
+    await send(harness, lawyer, "/codeword 1")
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "code_word_reset_done", number=1)
+    await send(harness, client, WORD)
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.ACTIVE
+
+
+async def test_wrong_tries_on_different_days_do_not_add_up(harness: Harness,
+                                                           clock: FakeClock) -> None:
+    client, _ = await in_conversation(harness)
+    await quick_exit(harness, client)
+    for _ in range(code_word.MAX_FAILS_A_DAY - 1):
+        await send(harness, client, "wrong")
+    clock.advance(days=1)
+    await send(harness, client, "wrong")
+    await send(harness, client, WORD)
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.ACTIVE
+
+
+async def test_a_waiting_case_exited_then_taken_sends_nothing_to_her(harness: Harness) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    coordinator = await harness.add_staff("Gulnara", ["coordinator"], on_duty=False)
+    client = await client_asks(harness, category="legal", lang="en")
+    assert len(cards(lawyer, harness)) == 1
+    await quick_exit(harness, client)
+    # The card holder is told, and the card shows it.
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "paused_notice", number=1)
+    (card,) = cards(lawyer, harness)
+    assert before_time(harness, "card_paused") in card
+    # A paused chat does not escalate: nobody else is asked to start it.
+    assert harness.app is not None
+    harness.clock.advance(minutes=30)  # type: ignore[attr-defined]
+    await scheduling.run_due(harness.app)
+    await harness.settle()
+    assert cards(coordinator, harness) == []
+    await press(harness, lawyer, s(harness, "btn_take"))
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "taken_paused", number=1)
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+    # Closed with an outcome: still nothing to her, no rating.
+    await send(harness, lawyer, "/close")
+    await press(harness, lawyer, s(harness, "outcome_no_contact"))
+    (case,) = await cases(harness)
+    assert (case.status, case.outcome) == (CaseStatus.CLOSED, "no_contact")
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+
+
+async def test_a_safe_time_chat_exited_before_its_time_is_not_started(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    client = await ask_for_later(harness, call=False)
+    await quick_exit(harness, client)
+    clock.advance(hours=3, minutes=1)
+    assert harness.app is not None
+    await scheduling.run_due(harness.app)
+    await harness.settle()
+    assert cards(lawyer, harness) == []
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+
+
+async def test_a_call_exited_before_its_time_still_reaches_the_role_flagged(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    client = await ask_for_later(harness, call=True)
+    await quick_exit(harness, client)
+    clock.advance(hours=3, minutes=1)
+    assert harness.app is not None
+    await scheduling.run_due(harness.app)
+    await harness.settle()
+    (card,) = cards(lawyer, harness)
+    assert before_time(harness, "card_paused_call") in card
+    assert "+996 700 111 222" not in card  # not before Take
+    await press(harness, lawyer, s(harness, "btn_take"))
+    assert "+996 700 111 222" in lawyer.text()  # the specialist decides
+    await press(harness, lawyer, s(harness, "btn_called"), s(harness, "outcome_legal"))
+    # No chat message of any kind: she asked for a call.
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+    # And her number leaves the card once the case is closed.
+    assert "+996 700 111 222" not in lawyer.text()
+
+
+async def test_a_phone_call_client_gets_no_rating_and_no_chat_message(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    client = await ask_for_later(harness, call=True)
+    shown = len(client.messages())
+    clock.advance(hours=3, minutes=1)
+    assert harness.app is not None
+    await scheduling.run_due(harness.app)
+    await harness.settle()
+    await press(harness, lawyer, s(harness, "btn_take"), s(harness, "btn_called"),
+                s(harness, "outcome_legal"))
+    assert len(client.messages()) == shown
+    assert t(harness, "en", "conversation_closed") not in client.text()
+    assert "⭐" not in " ".join(b for m in client.messages() for b in client.buttons(m))
+
+
+async def test_the_number_is_on_no_untaken_card_and_on_the_takers(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    other = await harness.add_staff("Bermet", ["lawyer"])
+    coordinator = await harness.add_staff("Gulnara", ["coordinator", "admin"], on_duty=False)
+    await ask_for_later(harness, call=True)
+    clock.advance(hours=3, minutes=1)
+    assert harness.app is not None
+    await scheduling.run_due(harness.app)
+    await harness.settle()
+    # Nobody takes it: the next lawyer, then everyone and the coordinator get the card.
+    for _ in range(3):
+        clock.advance(minutes=20)
+        await scheduling.run_due(harness.app)
+        await harness.settle()
+    everyone = [lawyer, other, coordinator]
+    assert all(cards(p, harness) for p in everyone)
+    for phone in everyone:
+        assert "700 111 222" not in phone.text() and "700111222" not in phone.text()
+    await press(harness, other, s(harness, "btn_take"))
+    assert "+996 700 111 222" in other.text()
+    assert "700 111 222" not in lawyer.text() and "700 111 222" not in coordinator.text()
+
+
+async def test_someone_elses_contact_card_is_not_taken_as_her_number(harness: Harness) -> None:
+    phone = harness.phone("Client", language_code="en")
+    await send(harness, phone, "/start")
+    await press(harness, phone, t(harness, "en", "btn_danger_no"),
+                t(harness, "en", "btn_safe_private"), t(harness, "en", "btn_skip"),
+                t(harness, "en", "cat_legal"), t(harness, "en", "btn_skip"),
+                t(harness, "en", "btn_skip"), t(harness, "en", "contact_call_later"),
+                t(harness, "en", "slot_in_hours", hours=3))
+    await phone.send_contact("+996 555 000 111", own=False, user_id=777)
+    await harness.settle()
+    assert t(harness, "en", "phone_not_yours") in phone.text()
+    (record,) = await clients(harness)
+    assert record.step == "t_phone" and "phone" not in record.step_data
+    # Her own card is accepted.
+    await phone.send_contact("+996 555 222 333")
+    await harness.settle()
+    (record,) = await clients(harness)
+    assert record.step == "t_confirm" and record.step_data.get("phone")
+
+
+async def test_45_fast_messages_then_quick_exit_leave_only_the_neutral_word(
+    harness: Harness,
+) -> None:
+    phone = harness.phone("Client", language_code="en")
+    await send(harness, phone, "/start")
+    assert harness.settings is not None
+    assert harness.settings.limits.messages_per_minute < 45  # the flood guard drops some
+    for i in range(45):
+        await phone.send(f"message {i}")
+    await harness.settle()
+    assert t(harness, "en", "slow_down") in phone.text()
+    await quick_exit(harness, phone)
+    assert len(phone.messages()) == 1
+
+
+async def test_a_failed_deletion_is_retried_and_a_refused_batch_deleted_one_by_one(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    client, _ = await in_conversation(harness)
+    # Telegram fails the batch (5xx) through every retry of the transport: she is still
+    # told "Done.", and the ids are kept for the next try.
+    harness.emulator.faults.append(Fault("500", method="deleteMessages", times=5))
+    await press(harness, client, t(harness, "en", "btn_exit"))
+    assert client.last().plain() == t(harness, "en", "exit_done")
+    assert len(client.messages()) > 1
+    assert harness.app is not None
+    async with harness.app.bot_data.sessions() as session:
+        kept = (await session.scalars(select(ChatMessage.tries))).all()
+        due = (await session.scalars(select(DueTime.kind).where(
+            DueTime.done_at.is_(None)))).all()
+    assert kept and max(kept) >= 1 and "redelete" in due
+    # The retry, a few seconds later, goes through.
+    clock.advance(seconds=6)
+    await scheduling.run_due(harness.app)
+    await harness.settle()
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+    # deleteMessages refused as a whole: each message is deleted by itself.
+    await send(harness, client, "/start")
+    await send(harness, client, "hello")
+    harness.emulator.faults.append(Fault("400", method="deleteMessages", times=5))
+    calls = len(harness.emulator.calls)
+    await press(harness, client, t(harness, "en", "btn_exit"))
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+    methods = [method for method, _ in harness.emulator.calls[calls:]]
+    assert "deleteMessage" in methods
+
+
+async def test_after_forget_a_reply_in_flight_is_gone(harness: Harness) -> None:
+    client, lawyer = await in_conversation(harness, word=None)
+    await send(harness, client, "/forget")
+    # The lawyer's answer is on its way (Telegram is slow) when she erases her record.
+    harness.emulator.faults.append(Fault("delay", method="copyMessage", seconds=1.5))
+    await lawyer.send("Here is what you can do next")
+    await asyncio.sleep(0.3)
+    await press(harness, client, t(harness, "en", "btn_forget_yes"))
+    await asyncio.sleep(2)
+    await harness.settle()
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "forget_done")]
+    assert "what you can do next" not in client.text()
+
+
+async def test_a_reply_in_flight_at_quick_exit_is_gone(harness: Harness) -> None:
+    client, lawyer = await in_conversation(harness)
+    harness.emulator.faults.append(Fault("delay", method="copyMessage", seconds=1.5))
+    await lawyer.send("Here is what you can do next")
+    await asyncio.sleep(0.3)
+    await press(harness, client, t(harness, "en", "btn_exit"))
+    await asyncio.sleep(2)
+    await harness.settle()
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "not_delivered_paused", number=1)
+
+
+async def test_every_screen_after_yes_send_has_the_exit_button(harness: Harness) -> None:
+    await harness.add_staff("Aigul", ["lawyer"])
+    client = await client_asks(harness, category="legal", lang="en")
+    assert t(harness, "en", "btn_exit") in client.buttons(client.last())
+    await send(harness, client, "hello?")
+    assert t(harness, "en", "btn_exit") in client.buttons(client.last())
+    # The emergency path too: the waiting screen and every notice after it.
+    other = harness.phone("Other", language_code="en")
+    await send(harness, other, "/start")
+    await press(harness, other, t(harness, "en", "btn_danger_yes"),
+                t(harness, "en", "btn_write_yes"))
+    for message in other.bot_messages()[-2:]:
+        assert t(harness, "en", "btn_exit") in other.buttons(message)
+
+
+async def test_forget_closes_paused_cases_and_unlinks_her_appeals(harness: Harness) -> None:
+    client, lawyer = await in_conversation(harness)
+    await quick_exit(harness, client)
+    await send(harness, client, "/start")
+    assert harness.app is not None
+    async with harness.app.bot_data.sessions() as session:
+        (before,) = (await session.scalars(select(Appeal.person))).all()
+    await send(harness, client, "/forget")
+    await press(harness, client, t(harness, "en", "btn_forget_yes"))
+    (case,) = await cases(harness)
+    assert (case.status, case.outcome, case.client_id) == (CaseStatus.CLOSED, "client_left",
+                                                         None)
+    async with harness.app.bot_data.sessions() as session:
+        (appeal,) = (await session.scalars(select(Appeal))).all()
+        left = (await session.scalars(select(Client))).all()
+    assert appeal.outcome == "client_left"
+    assert appeal.person != before and 0 <= appeal.person < 2 ** 63
+    assert left == []
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "client_left", number=1)
+
+
+async def test_the_paused_state_is_kept_across_a_restart_and_can_be_purged(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    client, lawyer = await in_conversation(harness)
+    await quick_exit(harness, client)
+    await harness.kill_bot()
+    await harness.start_bot()
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.PAUSED
+    await send(harness, lawyer, "/close")
+    await press(harness, lawyer, s(harness, "outcome_no_contact"))
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+    assert harness.app is not None
+    from bot.services import retention
+    clock.advance(days=harness.app.bot_data.settings.retention.days_after_close + 1)
+    async with harness.app.bot_data.sessions() as session, session.begin():
+        await retention.purge(session, settings=harness.app.bot_data.settings,
+                              now=clock.now())
+    async with harness.app.bot_data.sessions() as session:
+        purged = await session.get(Case, 1)
+    assert purged is not None and purged.client_id is None and purged.purged_at is not None
