@@ -130,6 +130,21 @@ async def _play(h: Harness, language: str) -> None:
     await step("Someone else may read her phone: messages will delete themselves",
                night.press(texts.t("ky", "btn_safe_shared")))
     await step("The psychologist takes the case", psychologist.press(t("btn_take", staff_lang)))
+    await step("She chooses a code word, in case she has to leave quickly",
+               night.press(texts.t("ky", "btn_code_word")))
+    await step("She types it: it is kept only as an HMAC, and her message is deleted",
+               night.send("Тулпар"))
+    await step("She writes to the psychologist", night.send("Ал азыр үйдө жок, сүйлөшө алам."))
+    await step("He comes back: quick exit. The psychologist is told at once",
+               night.press(texts.t("ky", "btn_exit")))
+    await step("The psychologist writes: not delivered, and she is told so",
+               psychologist.send("Сиз коопсузсузбу?"))
+    await step("He picks up her phone and writes: a new person's greeting, nothing relayed",
+               night.send("Бул ким?"))
+    await step("Later she is alone again and types her code word: back in the conversation",
+               night.send("тулпар"))
+    await step("The psychologist writes again", psychologist.send("Сиз кайттыңыз. Сиз "
+                                                                 "коопсузсузбу?"))
     await step("Quick exit", night.press(texts.t("ky", "btn_exit")))
 
     # Scene 2: a woman asks for legal help.

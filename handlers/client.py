@@ -296,6 +296,9 @@ async def on_button(update: Update, context: BotContext) -> None:
         name, args = parsed
         if name == "exit":
             return await flow.quick_exit()  # always one tap away, from any message
+        if name == "codeword" and flow.client.step != "code_word":
+            # Offered on notices (a specialist joined) whatever her step: never expired.
+            return await flow.on_button(name, args)
         current = flow.render()
         offered = {b.data for row in current.buttons for b in row}
         is_menu = message is not None and message.message_id == flow.client.menu_message_id

@@ -20,6 +20,7 @@ from tests.helpers import cases, client_asks, clients, t
 
 SECRET_WORDS = "my husband Bakyt hides my passport in the wardrobe"
 PHONE = "+996 555 987 654"
+CODE_WORD = "Tulpar"
 
 
 def _database_bytes(db_url: str) -> bytes:
@@ -56,6 +57,11 @@ async def test_nothing_personal_in_the_database_logs_or_exports(
         await h.settle()
         await client.press("Yes, send")
         await h.settle()
+        # Her code word, chosen on the screen after sending.
+        await client.press(t(h, "en", "btn_code_word"))
+        await h.settle()
+        await client.send(CODE_WORD)
+        await h.settle()
         clock.advance(hours=1, minutes=1)
         assert h.app is not None
         from bot import scheduling
@@ -68,6 +74,14 @@ async def test_nothing_personal_in_the_database_logs_or_exports(
         await client.send(SECRET_WORDS)
         await client.send("он меня убьёт")
         await h.settle()
+        # Quick exit, a wrong word from whoever holds the phone, then hers.
+        await client.press(t(h, "en", "btn_exit"))
+        await h.settle()
+        await client.send("Kitten")
+        await client.send(CODE_WORD)
+        await h.settle()
+        (case,) = await cases(h)
+        assert case.status == "active"  # she is back
         # Exports: what a coordinator downloads.
         async with h.app.bot_data.sessions() as session:
             result = await stats.breakdown(session, start=date.today() - timedelta(days=400),
@@ -83,7 +97,8 @@ async def test_nothing_personal_in_the_database_logs_or_exports(
         logging.getLogger().removeHandler(handler)
 
     secrets_of_hers = [str(client.id), "Gulzat", "gulzat_private", SECRET_WORDS, "Bakyt",
-                       "убьёт", PHONE, "555987654", "555 987 654", "987654"]
+                       "убьёт", PHONE, "555987654", "555 987 654", "987654", CODE_WORD,
+                       CODE_WORD.lower(), "Kitten", "kitten"]
     data = _database_bytes(db_url)
     logs = captured.getvalue()
     assert "case 1 created" in logs  # the log does say what happened

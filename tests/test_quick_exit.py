@@ -459,3 +459,25 @@ async def test_the_paused_state_is_kept_across_a_restart_and_can_be_purged(
     async with harness.app.bot_data.sessions() as session:
         purged = await session.get(Case, 1)
     assert purged is not None and purged.client_id is None and purged.purged_at is not None
+
+
+async def test_the_code_word_is_never_relayed_whatever_her_step(harness: Harness) -> None:
+    """The emergency path: the psychologist joins while she is still asked her region; the
+    code word offered on that notice works, and the word itself never reaches anyone."""
+    psychologist = await harness.add_staff("Nazira", ["psychologist"])
+    client = harness.phone("Client", language_code="en")
+    await send(harness, client, "/start")
+    await press(harness, client, t(harness, "en", "btn_danger_yes"),
+                t(harness, "en", "btn_write_yes"), t(harness, "en", "btn_safe_private"))
+    await press(harness, psychologist, s(harness, "btn_take"))
+    joined = client.find_button(t(harness, "en", "btn_code_word"))[0]
+    await client.press(t(harness, "en", "btn_code_word"), message=joined)
+    await harness.settle()
+    assert client.last().plain() == t(harness, "en", "code_word_ask")
+    await send(harness, client, WORD)
+    assert all(WORD not in m.plain().lower() for m in psychologist.bot_messages())
+    # Typed again in the conversation: kept back and deleted, not relayed.
+    await send(harness, client, WORD.upper())
+    assert client.last().plain() == t(harness, "en", "code_word_kept")
+    assert all(WORD not in m.plain().lower() for m in psychologist.bot_messages())
+    assert WORD not in client.text().lower()

@@ -78,8 +78,11 @@ async def attempt(session: AsyncSession, *, crypto: Crypto, client_id: int, word
     if not current.usable or current.stored is None:
         return False
     if crypto.code_word_matches(client_id, word, current.stored):
-        await session.execute(update(Client).where(Client.id == client_id)
-                              .values(code_word_fails=0, code_word_day=None))
+        # Stored again under the newest key: a word used during a key rotation keeps
+        # working once the old key is gone.
+        await session.execute(update(Client).where(Client.id == client_id).values(
+            code_word_hmac=crypto.code_word(client_id, word), code_word_fails=0,
+            code_word_day=None))
         return True
     fails = (current.fails if current.day == today else 0) + 1
     await session.execute(update(Client).where(Client.id == client_id).values(

@@ -419,6 +419,9 @@ class Flow:
         back = await self._come_back(text)
         if back is not None:
             return back
+        if await self._is_her_code_word(text):
+            # Never relayed, never left in her chat, whatever step she is at.
+            return Reply([self.notice("code_word_kept")], delete_incoming=True)
         signal = danger.check(text)
         brief = await case_service.open_case_brief(self.session, self.client.id)
         if brief is not None and brief.status == CaseStatus.ACTIVE:
@@ -460,6 +463,14 @@ class Flow:
         log.info("a client chose a code word")
         self.back_or_home()
         return Reply([self.notice("code_word_saved"), self.render()], delete_incoming=True)
+
+    async def _is_her_code_word(self, text: str) -> bool:
+        word = code_word.normalise(text)
+        if word is None or not self.client.has_code_word:
+            return False
+        current = await code_word.state(self.session, self.client.id)
+        return current.stored is not None and self.crypto.code_word_matches(
+            self.client.id, word, current.stored)
 
     async def _come_back(self, text: str) -> Reply | None:
         """Her code word typed after quick exit: she is back where she was. Anything else
