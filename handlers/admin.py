@@ -15,7 +15,7 @@ from bot.delivery import say_to_chat
 from bot.services import staff as staff_service
 from bot.services import stats
 from bot.services.cases import CaseError
-from bot.services.screens import Button
+from bot.services.screens import Button, small_number
 from handlers.common import StaffFilter
 from handlers.staff import _member, _say, _t, register_refusals
 
@@ -48,16 +48,17 @@ async def on_staff(update: Update, context: BotContext) -> None:
             answer = "\n".join(lines)
         else:
             try:
-                if command == "add" and len(args) >= 4 and args[1].isdigit():
+                telegram_id = small_number(args[1], 15) if len(args) >= 2 else None
+                if command == "add" and len(args) >= 4 and telegram_id is not None:
                     new_roles = staff_service.parse_roles(args[-1])
                     name = " ".join(args[2:-1])
                     await staff_service.add_staff(
-                        session, crypto=data.crypto, telegram_id=int(args[1]), name=name,
+                        session, crypto=data.crypto, telegram_id=telegram_id, name=name,
                         roles=new_roles, now=now, actor="staff", actor_staff_id=member.id)
                     answer = _t(context, "staff_added", name=name)
-                elif command == "remove" and len(args) == 2 and args[1].isdigit():
+                elif command == "remove" and len(args) == 2 and telegram_id is not None:
                     removed = await staff_service.remove_staff(
-                        session, crypto=data.crypto, telegram_id=int(args[1]), now=now,
+                        session, crypto=data.crypto, telegram_id=telegram_id, now=now,
                         actor="staff", actor_staff_id=member.id)
                     answer = _t(context, "staff_removed", name=removed.name)
                 else:

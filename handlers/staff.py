@@ -37,7 +37,7 @@ from bot.services import cases as case_service
 from bot.services import clients as client_service
 from bot.services import code_word as code_word_service
 from bot.services import staff as staff_service
-from bot.services.screens import Button, Screen
+from bot.services.screens import Button, Screen, small_number
 from handlers.common import StaffFilter
 from models import Case, CaseStatus, Client, Staff
 
@@ -159,10 +159,10 @@ async def on_cases(update: Update, context: BotContext) -> None:
 async def on_close(update: Update, context: BotContext) -> None:
     """/close [N]: ask the outcome of her active case (or case N)."""
     if context.args:
-        if not context.args[0].lstrip("#").isdigit():
+        case_id: int | None = small_number(context.args[0].lstrip("#"))
+        if case_id is None:
             await _say(update, context, _t(context, "close_usage"))
             return
-        case_id: int | None = int(context.args[0].lstrip("#"))
     else:
         async with context.bot_data.sessions() as session:
             case_id = (await _member(session, context, update)).active_case_id
@@ -178,8 +178,8 @@ async def on_code_word(update: Update, context: BotContext) -> None:
     """/codeword N: let the client's code word work again after too many wrong tries (her
     own specialist, or a coordinator); audited."""
     args = context.args or []
-    number = args[0].lstrip("#") if args else ""
-    if not (number.isascii() and number.isdigit() and len(number) < 10):
+    case_number = small_number(args[0].lstrip("#")) if args else None
+    if case_number is None:
         await _say(update, context, _t(context, "code_word_reset_usage"))
         return
     data = context.bot_data
@@ -187,7 +187,7 @@ async def on_code_word(update: Update, context: BotContext) -> None:
     try:
         async with data.sessions() as session, session.begin():
             member = await _actor(session, context, update)
-            case = await session.get(Case, int(number))
+            case = await session.get(Case, case_number)
             if case is None or case.client_id is None:
                 raise case_service.CaseError("case_gone")
             if not case_service.may_act(member, case.owner_id):
@@ -209,9 +209,10 @@ async def on_card_button(update: Update, context: BotContext) -> None:
     data = context.bot_data
     now = data.clock.now()
     try:
-        if len(parts) < 3 or not parts[2].isdigit():
+        number = small_number(parts[2]) if len(parts) >= 3 else None
+        if number is None:
             raise case_service.CaseError("expired_button")
-        action, case_id = parts[1], int(parts[2])
+        action, case_id = parts[1], number
         if action == "take":
             await _take(update, context, case_id)  # answers the button itself
             return

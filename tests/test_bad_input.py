@@ -144,3 +144,32 @@ async def test_an_internal_error_gets_a_useful_answer_and_no_personal_data_in_th
     await phone.send("/help")  # and the bot goes on
     (reply,) = await phone.wait_reply()
     assert "What I can do" in reply.plain()
+
+
+@pytest.mark.parametrize("data", ["s:take:²", "s:take:" + "9" * 40, "s:close:²:legal",
+                                  "s:pass:١٢", "s:zzz:1", "s:use:-1", "s:take:"])
+async def test_forged_card_buttons_from_staff_get_the_expired_answer(
+    harness: Harness, data: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Non-ASCII digits pass `str.isdigit`, 40 digits overflow a database integer: both
+    are forged data, answered as an expired button, never a traceback."""
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    await lawyer.send("/queue")
+    await harness.settle()
+    cq = await lawyer.press_data(lawyer.last(), data)
+    answer = await lawyer.answered(cq)
+    assert answer.get("text") == t(harness, None, "expired_button")
+    await harness.settle()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("data", ["c:rate:²", "c:q:²:y", "c:q:" + "9" * 40 + ":y"])
+async def test_forged_client_buttons_with_odd_digits_are_refused(
+    harness: Harness, data: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    phone = await started(harness)
+    cq = await phone.press_data(phone.last(), data)
+    answer = await phone.answered(cq)
+    assert answer.get("text") == t(harness, "en", "expired")
+    await harness.settle()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

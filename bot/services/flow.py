@@ -25,7 +25,7 @@ from bot.services import cases as case_service
 from bot.services import code_word, danger, screening
 from bot.services.clients import ClientRecord, mark_exit
 from bot.services.phone import normalise_kg_phone
-from bot.services.screens import Button, Screen
+from bot.services.screens import Button, Screen, small_number
 from bot.services.staff import local_time
 from models import Case, CaseStatus, Urgency
 
@@ -744,7 +744,7 @@ class Flow:
 
     def _answers(self) -> dict[int, bool | None]:
         raw = self.data.get("answers") or {}
-        return {int(k): v for k, v in raw.items() if str(k).isdigit() and int(k) in
+        return {int(k): v for k, v in raw.items() if small_number(str(k), 2) in
                 screening.QUESTIONS}
 
     def _answer(self, value: bool | None) -> Reply:
@@ -759,9 +759,9 @@ class Flow:
         return Reply([self.render()], edit=True)
 
     async def _on_q(self, args: list[str]) -> Reply:
-        if len(args) != 2 or args[1] not in ("y", "n") or not args[0].isdigit():
+        if len(args) != 2 or args[1] not in ("y", "n") or small_number(args[0], 2) is None:
             raise InvalidButton("q")
-        if int(args[0]) != int(self.data.get("q", 0)):
+        if small_number(args[0], 2) != int(self.data.get("q", 0)):
             return self.expired()
         return self._answer(args[1] == "y")
 
@@ -841,7 +841,7 @@ class Flow:
         return Reply([Screen(self.t("request_withdrawn")), self._render_home()], route=outcome)
 
     async def _on_rate(self, args: list[str]) -> Reply:
-        if not args or not args[0].isdigit():
+        if not args or small_number(args[0], 1) is None:
             raise InvalidButton("rate")
         case_id = self.data.get("case")
         if isinstance(case_id, int):

@@ -31,3 +31,12 @@ class Screen:
 
 
 QUICK_EXIT = "c:exit"
+
+
+def small_number(text: str, digits: int = 9) -> int | None:
+    """`text` as a non-negative number of at most `digits` ASCII digits, else None: callback
+    data and command arguments may be forged ("²" is a digit to `str.isdigit`, and a
+    40-digit id does not fit a database integer)."""
+    if not text or len(text) > digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
