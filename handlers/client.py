@@ -17,8 +17,10 @@ from bot.delivery import (
     delete_now,
     deliver_to_staff,
     edit_screen,
+    keep_for_deletion,
     record_messages,
     refresh_cards,
+    say_to_chat,
     send_screen,
     side_by_side,
 )
@@ -187,6 +189,19 @@ async def _show_one(context: BotContext, query: object, screen: Screen, *, edit:
 # ---------------------------------------------------------------------- callbacks
 
 
+async def on_id(update: Update, context: BotContext) -> None:
+    """/id: anyone's own Telegram id (a new staff member needs it to be added), and nothing
+    else; in a client's chat it is recorded for quick exit like every message."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return
+    if update.effective_message is not None:
+        await keep_for_deletion(context.application, chat.id,
+                                [update.effective_message.message_id])
+    text = context.bot_data.texts.t(user.language_code, "your_id", id=user.id)
+    await say_to_chat(context.application, chat.id, text)
+
+
 async def on_start(update: Update, context: BotContext) -> None:
     """/start: greeting, language, quick exit and the danger question."""
     async def action(flow: Flow) -> Reply:
@@ -324,6 +339,8 @@ async def on_foreign_button(update: Update, context: BotContext) -> None:
 def register(app: SezimApp) -> None:
     private = filters.ChatType.PRIVATE
     group = 0  # after staff and admin handlers of the same group, which match staff only
+    # /id answers staff and clients alike (no staff handler takes it).
+    app.add_handler(CommandHandler("id", on_id, filters=private), group=group)
     app.add_handler(CommandHandler("start", on_start, filters=private), group=group)
     app.add_handler(CommandHandler("exit", on_exit, filters=private), group=group)
     app.add_handler(CommandHandler("help", on_help, filters=private), group=group)

@@ -173,3 +173,21 @@ async def test_forged_client_buttons_with_odd_digits_are_refused(
     assert answer.get("text") == t(harness, "en", "expired")
     await harness.settle()
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_id_answers_anyone_with_their_own_id_and_nothing_else(harness: Harness) -> None:
+    stranger = harness.phone("Stranger", language_code="en")
+    await stranger.send("/id")
+    (reply,) = await stranger.wait_reply()
+    assert reply.plain() == t(harness, "en", "your_id", id=stranger.id)
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    await lawyer.send("/id")
+    (reply,) = await lawyer.wait_reply()
+    assert reply.plain() == t(harness, None, "your_id", id=lawyer.id)
+    # In a client's chat it is recorded: quick exit takes it away too.
+    client = await started(harness)
+    await client.send("/id")
+    await harness.settle()
+    await client.send("/exit")
+    await harness.settle()
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
