@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -14,7 +15,17 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import __version__
-from bot.config import ENV_TOKEN, ConfigError, Settings, load, looks_like_token
+from bot.config import (
+    ENV_DATABASE,
+    ENV_SECRET,
+    ENV_TOKEN,
+    ConfigError,
+    Settings,
+    load,
+    looks_like_token,
+)
+from bot.redact import REDACTOR
+from bot.redact import install as install_redactor
 
 log = logging.getLogger("bot")
 
@@ -35,6 +46,11 @@ def setup_logging(verbose: bool = False, *, quiet: bool = False) -> None:
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     # PTB at DEBUG would log request payloads, which carry message text.
     logging.getLogger("telegram").setLevel(logging.WARNING if not verbose else logging.INFO)
+    # The secrets named in the environment are hidden from the very first line; those of
+    # the configuration are added once it is read.
+    REDACTOR.add(os.environ.get(ENV_TOKEN), os.environ.get(ENV_SECRET))
+    REDACTOR.add_database_url(os.environ.get(ENV_DATABASE))
+    install_redactor()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return demo.main(interactive=args.interactive, language=args.language)
         settings = load(config_path)
+        REDACTOR.add(settings.token, settings.secret_key)
+        REDACTOR.add_database_url(settings.database.url)
         if args.command == "run":
             return _run(settings)
         if args.command == "db":
@@ -277,8 +295,16 @@ def _run(settings: Settings) -> int:
         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
     except ImportError:
         loop_factory = None
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(_main())
+    from telegram.error import InvalidToken
+
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(_main())
+    except InvalidToken:
+        # One line, and never the token itself (PTB's message holds it whole).
+        print(f"sezim-bot: Telegram rejected the bot token; check {ENV_TOKEN} "
+              f"(a new one comes from @BotFather)", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 
