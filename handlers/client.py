@@ -279,8 +279,9 @@ async def on_media(update: Update, context: BotContext) -> None:
                 return Reply([flow.notice("phone_not_yours"), flow.render()])
             return await flow.on_contact_shared(contact.phone_number)
         reply = await flow.on_text(caption) if caption else None
-        if reply is not None and (reply.relay_case_id or any(s.urgent for s in reply.screens)):
-            return reply
+        if reply is not None and (reply.relay_case_id or reply.delete_incoming or
+                                  any(s.urgent for s in reply.screens)):
+            return reply  # relayed, urgent, or her code word (kept back, deleted)
         case = await case_service.open_case_brief(flow.session, flow.client.id)
         if case is not None and case.status == CaseStatus.ACTIVE:
             return flow.relay(case)

@@ -84,6 +84,9 @@ class Client(Base):
     auto_delete_minutes: Mapped[int | None] = mapped_column(Integer)
     # The word that brings her back after quick exit: only an HMAC under the server key.
     code_word_hmac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # When she chose it: it resumes only a case paused after that (a word chosen from her
+    # account after a quick exit was not necessarily chosen by her).
+    code_word_set_at: Mapped[datetime | None]
     # Wrong tries on `code_word_day`; at the limit the word is locked until staff reset it.
     code_word_fails: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     code_word_day: Mapped[date | None] = mapped_column(Date)

@@ -481,3 +481,33 @@ async def test_the_code_word_is_never_relayed_whatever_her_step(harness: Harness
     assert client.last().plain() == t(harness, "en", "code_word_kept")
     assert all(WORD not in m.plain().lower() for m in psychologist.bot_messages())
     assert WORD not in client.text().lower()
+
+
+async def test_a_word_chosen_after_her_exit_does_not_bring_back_her_case(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    """He picks up her phone, makes a request of his own and chooses a code word on its
+    screen: it is a word for his request, never a key to the case she left."""
+    client, lawyer = await in_conversation(harness, word=None)
+    await quick_exit(harness, client)
+    clock.advance(minutes=5)
+    await send(harness, client, "/start")
+    await press(harness, client, t(harness, "en", "btn_danger_yes"),
+                t(harness, "en", "btn_write_yes"), t(harness, "en", "btn_skip"),
+                t(harness, "en", "btn_code_word"))
+    await send(harness, client, "mine")
+    await send(harness, client, "mine")
+    first, second = await cases(harness)
+    assert first.status == CaseStatus.PAUSED
+    assert t(harness, "en", "back_in_conversation", role="lawyer") not in client.text()
+    assert s(harness, "client_back", number=1) not in [m.plain() for m in lawyer.bot_messages()]
+
+
+async def test_a_code_word_in_a_photo_caption_is_not_relayed(harness: Harness) -> None:
+    client, lawyer = await in_conversation(harness)
+    await client.send_photo(WORD)
+    await harness.settle()
+    assert all(m.media is None or WORD not in (m.plain() or "") for m in
+               lawyer.bot_messages()[-1:])
+    assert lawyer.bot_messages()[-1].plain() == "He took my passport"
+    assert client.last().plain() == t(harness, "en", "code_word_kept")

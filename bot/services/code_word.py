@@ -12,11 +12,12 @@ a specialist resets it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import aware
 from bot.crypto import Crypto
 from models import Client
 
@@ -45,6 +46,13 @@ class State:
     fails: int
     day: date | None
     locked: bool
+    set_at: datetime | None = None
+
+    def may_resume(self, paused_at: datetime | None) -> bool:
+        """Whether this word was chosen before the case was paused."""
+        if self.set_at is None or paused_at is None:
+            return False
+        return aware(self.set_at) <= aware(paused_at)
 
     @property
     def usable(self) -> bool:
@@ -54,28 +62,34 @@ class State:
 async def state(session: AsyncSession, client_id: int) -> State:
     row = (await session.execute(
         select(Client.code_word_hmac, Client.code_word_fails, Client.code_word_day,
-               Client.code_word_locked).where(Client.id == client_id))).first()
+               Client.code_word_locked, Client.code_word_set_at)
+        .where(Client.id == client_id))).first()
     if row is None:
         return State(None, 0, None, False)
     stored = bytes(row.code_word_hmac) if row.code_word_hmac is not None else None
     return State(stored, int(row.code_word_fails or 0), row.code_word_day,
-                 bool(row.code_word_locked))
+                 bool(row.code_word_locked), row.code_word_set_at)
 
 
-async def choose(session: AsyncSession, *, crypto: Crypto, client_id: int, word: str) -> None:
-    """Store her new code word (replacing any earlier one, unlocked)."""
+async def choose(session: AsyncSession, *, crypto: Crypto, client_id: int, word: str,
+                 now: datetime) -> None:
+    """Store a new code word (replacing any earlier one, unlocked). It brings back only a
+    case paused after now: whoever chose it after her quick exit may not be her."""
     await session.execute(
         update(Client).where(Client.id == client_id).values(
-            code_word_hmac=crypto.code_word(client_id, word), code_word_fails=0,
-            code_word_day=None, code_word_locked=False))
+            code_word_hmac=crypto.code_word(client_id, word), code_word_set_at=now,
+            code_word_fails=0, code_word_day=None, code_word_locked=False))
 
 
 async def attempt(session: AsyncSession, *, crypto: Crypto, client_id: int, word: str,
-                  today: date) -> bool:
-    """Whether `word` is her code word. A wrong try is counted; the last allowed one locks
-    the word. A locked word (or none) never matches."""
+                  today: date, paused_at: datetime | None) -> bool:
+    """Whether `word` is her code word for a case paused at `paused_at`. A wrong try is
+    counted; the last allowed one locks the word. A locked word (or none, or one chosen
+    after the pause) never matches."""
     current = await state(session, client_id)
     if not current.usable or current.stored is None:
+        return False
+    if not current.may_resume(paused_at):
         return False
     if crypto.code_word_matches(client_id, word, current.stored):
         # Stored again under the newest key: a word used during a key rotation keeps

@@ -458,7 +458,7 @@ class Flow:
             return Reply([self.notice("code_word_invalid"), self._render_code_word()],
                          delete_incoming=True)
         await code_word.choose(self.session, crypto=self.crypto, client_id=self.client.id,
-                               word=word)
+                               word=word, now=self.now)
         self.client.has_code_word = True
         log.info("a client chose a code word")
         self.back_or_home()
@@ -469,8 +469,9 @@ class Flow:
         if word is None or not self.client.has_code_word:
             return False
         current = await code_word.state(self.session, self.client.id)
-        return current.stored is not None and self.crypto.code_word_matches(
-            self.client.id, word, current.stored)
+        # A locked word is not compared at all: no answer tells a guess from the word.
+        return current.usable and current.stored is not None and \
+            self.crypto.code_word_matches(self.client.id, word, current.stored)
 
     async def _come_back(self, text: str) -> Reply | None:
         """Her code word typed after quick exit: she is back where she was. Anything else
@@ -481,9 +482,15 @@ class Flow:
         case = await case_service.paused_case_of(self.session, self.client.id)
         if case is None:
             return None
+        brief = await case_service.open_case_brief(self.session, self.client.id)
+        if brief is not None and brief.status == CaseStatus.ACTIVE:
+            # A conversation is going on from here: short messages in it are not tries
+            # (her word typed there is kept back, `_is_her_code_word`).
+            return None
         today = local_time(self.now, self.settings.organization.tz).date()
         if not await code_word.attempt(self.session, crypto=self.crypto,
-                                       client_id=self.client.id, word=word, today=today):
+                                       client_id=self.client.id, word=word, today=today,
+                                       paused_at=case.paused_at):
             log.info("a wrong code word for case %d", case.id)
             return None
         # Whatever was asked from here meanwhile was not hers: it is paused in turn.

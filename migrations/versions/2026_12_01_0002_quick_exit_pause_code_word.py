@@ -30,6 +30,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('code_word_hmac', sa.LargeBinary(length=32), nullable=True))
+        batch_op.add_column(sa.Column('code_word_set_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('code_word_fails', sa.SmallInteger(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('code_word_day', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('code_word_locked', sa.Boolean(), server_default=sa.false(), nullable=False))
@@ -46,6 +47,7 @@ def downgrade() -> None:
         batch_op.drop_column('code_word_locked')
         batch_op.drop_column('code_word_day')
         batch_op.drop_column('code_word_fails')
+        batch_op.drop_column('code_word_set_at')
         batch_op.drop_column('code_word_hmac')
 
     with op.batch_alter_table('chat_messages', schema=None) as batch_op:
