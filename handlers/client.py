@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
@@ -29,7 +30,7 @@ from bot.services import clients, retention
 from bot.services.cases import Delivery
 from bot.services.flow import Flow, InvalidButton, Reply, parse_callback
 from bot.services.screens import Screen
-from models import CaseStatus, Client
+from models import Case, CaseStatus, Client
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +99,22 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         left = await delete_messages(app, client_id=client_id, chat_id=chat.id)
         if reply.forget:
             ended: list[tuple[int, int]] = []
+            call_cards: list[tuple[int, int, Screen]] = []
             async with data.sessions() as session, session.begin():
                 client = await session.get(Client, client_id)
                 if client is not None:
                     report = await retention.forget_client(session, client=client, now=now,
                                                            undeleted=left > 0)
                     ended = report.ended
+                    call_cards = await _call_cards_without_number(context, session, ended)
             # Her specialist learns the conversation is over (nothing about why).
             await deliver_to_staff(app, [
                 Delivery(staff_id, Screen(data.texts.t(None, "client_left", number=case_id)),
                          case_id, card=False)
                 for staff_id, case_id in ended])
+            # A call card she was to be rung from loses her number with her record.
+            for holder, card_message, card in call_cards:
+                await refresh_cards(app, [(holder, card_message)], card)
     if reply.delete_incoming and update.effective_message is not None:
         # Her code word does not stay in her chat.
         await delete_now(app, client_id=client_id, chat_id=chat.id,
@@ -146,6 +152,24 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         # Cards go out beside the next updates rather than holding this one up: each offer
         # is in the database before it is sent, and start-up re-sends any not delivered.
         data.spawn(deliver_to_staff(app, reply.route.deliveries))
+
+
+async def _call_cards_without_number(
+    context: BotContext, session: AsyncSession, ended: list[tuple[int, int]],
+) -> list[tuple[int, int, Screen]]:
+    """The takers' cards of call cases just ended by /forget, as they now read: no number."""
+    data = context.bot_data
+    found = []
+    for staff_id, case_id in ended:
+        case = await session.get(Case, case_id)
+        message_id = await case_service.card_of(session, case_id=case_id, staff_id=staff_id)
+        if case is None or case.contact != "call_later" or message_id is None:
+            continue
+        card = case_service.card(case, texts=data.texts, language=data.texts.lang(None),
+                                 now=data.clock.now(), with_buttons=False)
+        left = data.texts.t(None, "client_left", number=case_id)
+        found.append((staff_id, message_id, Screen(card.text + "\n\n" + left)))
+    return found
 
 
 def _tell_staff_of_exit(app: SezimApp, reply: Reply) -> None:

@@ -511,3 +511,17 @@ async def test_a_code_word_in_a_photo_caption_is_not_relayed(harness: Harness) -
                lawyer.bot_messages()[-1:])
     assert lawyer.bot_messages()[-1].plain() == "He took my passport"
     assert client.last().plain() == t(harness, "en", "code_word_kept")
+
+
+async def test_forget_takes_her_number_off_the_call_card(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    client = await ask_for_later(harness, call=True)
+    await later(harness, clock, hours=3, minutes=1)
+    await press(harness, lawyer, s(harness, "btn_take"))
+    assert "+996 700 111 222" in lawyer.text()
+    await send(harness, client, "/forget")
+    await press(harness, client, t(harness, "en", "btn_forget_yes"))
+    assert "700 111 222" not in lawyer.text()
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "client_left", number=1)
