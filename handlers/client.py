@@ -222,7 +222,7 @@ async def on_id(update: Update, context: BotContext) -> None:
     if update.effective_message is not None:
         await keep_for_deletion(context.application, chat.id,
                                 [update.effective_message.message_id])
-    text = context.bot_data.texts.t(user.language_code, "your_id", id=user.id)
+    text = context.bot_data.texts.t(user.language_code, "your_id", number=user.id)
     await say_to_chat(context.application, chat.id, text)
 
 

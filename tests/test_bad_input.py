@@ -179,11 +179,11 @@ async def test_id_answers_anyone_with_their_own_id_and_nothing_else(harness: Har
     stranger = harness.phone("Stranger", language_code="en")
     await stranger.send("/id")
     (reply,) = await stranger.wait_reply()
-    assert reply.plain() == t(harness, "en", "your_id", id=stranger.id)
+    assert reply.plain() == t(harness, "en", "your_id", number=stranger.id)
     lawyer = await harness.add_staff("Aigul", ["lawyer"])
     await lawyer.send("/id")
     (reply,) = await lawyer.wait_reply()
-    assert reply.plain() == t(harness, None, "your_id", id=lawyer.id)
+    assert reply.plain() == t(harness, None, "your_id", number=lawyer.id)
     # In a client's chat it is recorded: quick exit takes it away too.
     client = await started(harness)
     await client.send("/id")
