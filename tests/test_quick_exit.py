@@ -525,3 +525,18 @@ async def test_forget_takes_her_number_off_the_call_card(
     await press(harness, client, t(harness, "en", "btn_forget_yes"))
     assert "700 111 222" not in lawyer.text()
     assert lawyer.bot_messages()[-1].plain() == s(harness, "client_left", number=1)
+
+
+async def test_forget_while_deletions_fail_finishes_them_later_then_drops_the_record(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    client, _ = await in_conversation(harness, word=None)
+    await send(harness, client, "/forget")
+    harness.emulator.faults.append(Fault("500", method="deleteMessages", times=5))
+    await press(harness, client, t(harness, "en", "btn_forget_yes"))
+    assert len(client.messages()) > 1
+    (record,) = await clients(harness)
+    assert record.erased and record.language is None and record.code_word_hmac is None
+    await later(harness, clock, seconds=6)
+    assert [m.plain() for m in client.messages()] == [t(harness, "en", "forget_done")]
+    assert await clients(harness) == []

@@ -31,7 +31,8 @@ from models import (
 log = logging.getLogger(__name__)
 
 CASE_KINDS = ("escalate", "contact")
-CLIENT_KINDS = ("autodelete", "redelete")
+AUTODELETE_KIND = "autodelete"
+CLIENT_KINDS = (AUTODELETE_KIND, "redelete")
 # Telegram deletes messages up to 48 hours old: a record kept after /forget only to
 # delete the rest goes after that, whether they could be deleted or not.
 DELETE_WINDOW = timedelta(hours=48)
@@ -113,12 +114,8 @@ async def _unlink_appeals(session: AsyncSession, appeal_ids: list[int]) -> None:
 
 async def _empty_client(session: AsyncSession, *, client_id: int, now: datetime) -> None:
     """Everything of her record but her chat and the ids still to delete in it."""
-    await session.execute(
-        update(DueTime)
-        .where(DueTime.kind.in_(CLIENT_KINDS), DueTime.ref_id == client_id,
-               DueTime.done_at.is_(None))
-        .values(done_at=now)
-    )
+    await _cancel_client_due_times(session, client_id=client_id, now=now,
+                                   kinds=(AUTODELETE_KIND,))
     await session.execute(delete(ChatMessage).where(ChatMessage.client_id == client_id,
                                                     ChatMessage.tries == 0))
     await session.execute(update(Client).where(Client.id == client_id).values(
@@ -134,13 +131,18 @@ async def drop_erased(session: AsyncSession, *, client_id: int, now: datetime) -
         await _delete_client(session, client_id=client_id, now=now)
 
 
-async def _delete_client(session: AsyncSession, *, client_id: int, now: datetime) -> None:
+async def _cancel_client_due_times(session: AsyncSession, *, client_id: int, now: datetime,
+                                   kinds: tuple[str, ...] = CLIENT_KINDS) -> None:
     await session.execute(
         update(DueTime)
-        .where(DueTime.kind.in_(CLIENT_KINDS), DueTime.ref_id == client_id,
+        .where(DueTime.kind.in_(kinds), DueTime.ref_id == client_id,
                DueTime.done_at.is_(None))
         .values(done_at=now)
     )
+
+
+async def _delete_client(session: AsyncSession, *, client_id: int, now: datetime) -> None:
+    await _cancel_client_due_times(session, client_id=client_id, now=now)
     await session.execute(delete(ChatMessage).where(ChatMessage.client_id == client_id))
     await session.execute(delete(Client).where(Client.id == client_id))
 
