@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -212,15 +212,24 @@ async def delete_messages(
             await session.execute(delete(ChatMessage).where(
                 ChatMessage.id.in_([row_of[m] for m in gone])))
         if failed:
-            await session.execute(update(ChatMessage).where(
-                ChatMessage.id.in_([row_of[m] for m in failed]))
-                .values(tries=ChatMessage.tries + 1))
             tries = 1 + min(int(t) for _, m, _, t in rows if int(m) in failed)
-            due = now + retry_delay(tries)
-            await scheduling.schedule(session, kind=REDELETE, ref_id=client_id, due_at=due)
+            due = await _retry_later(session, client_id=client_id, message_ids=failed,
+                                     tries=tries, now=now)
     if failed:
         scheduling.arm(app, REDELETE, client_id, due)
     return len(failed)
+
+
+async def _retry_later(session: AsyncSession, *, client_id: int, message_ids: Iterable[int],
+                       tries: int, now: datetime) -> datetime:
+    """Recorded messages whose deletion just failed: one more try counted on each, and the
+    due time of the next (the caller arms it once this transaction is committed)."""
+    await session.execute(update(ChatMessage).where(
+        ChatMessage.client_id == client_id, ChatMessage.message_id.in_(list(message_ids)))
+        .values(tries=ChatMessage.tries + 1))
+    due = now + retry_delay(tries)
+    await scheduling.schedule(session, kind=REDELETE, ref_id=client_id, due_at=due)
+    return due
 
 
 async def delete_now(app: SezimApp, *, client_id: int, chat_id: int, message_id: int) -> None:
@@ -290,11 +299,8 @@ async def keep_for_deletion(app: SezimApp, chat_id: int, message_ids: Sequence[i
                               app=app, auto_delete_minutes=row.auto_delete_minutes)
         if behind_exit:
             # Could not be deleted on arrival: retried like any failed deletion.
-            await session.execute(update(ChatMessage).where(
-                ChatMessage.client_id == int(row.id), ChatMessage.message_id.in_(ids))
-                .values(tries=1))
-            due = now + retry_delay(1)
-            await scheduling.schedule(session, kind=REDELETE, ref_id=int(row.id), due_at=due)
+            due = await _retry_later(session, client_id=int(row.id), message_ids=ids, tries=1,
+                                     now=now)
     if behind_exit:
         scheduling.arm(app, REDELETE, int(row.id), due)
     return not behind_exit

@@ -394,11 +394,15 @@ class Flow:
         in progress, pause her cases (their holders are told), leave one neutral line.
         Whoever writes from here next starts afresh."""
         self.reset(NEW)
-        paused = [await case_service.pause(self.session, case=case, texts=self.texts,
-                                           now=self.now)
-                  for case in await case_service.open_cases_of(self.session, self.client.id)]
+        paused = await self._pause_open_cases()
         await mark_exit(self.session, self.client.id, self.now)
         return Reply([Screen(self.t("exit_done"))], quick_exit=True, paused=paused)
+
+    async def _pause_open_cases(self) -> list[case_service.Paused]:
+        """Pause every waiting or active case of hers (their holders are to be told)."""
+        return [await case_service.pause(self.session, case=case, texts=self.texts,
+                                         now=self.now)
+                for case in await case_service.open_cases_of(self.session, self.client.id)]
 
     @staticmethod
     def relay(case: case_service.OpenCase) -> Reply:
@@ -416,15 +420,19 @@ class Flow:
         whatever her step expects."""
         if self.client.step == CODE_WORD:
             return await self._choose_code_word(text)
-        back = await self._come_back(text)
-        if back is not None:
-            return back
-        if await self._is_her_code_word(text):
-            # Never relayed, never left in her chat, whatever step she is at.
-            return Reply([self.notice("code_word_kept")], delete_incoming=True)
-        signal = danger.check(text)
         brief = await case_service.open_case_brief(self.session, self.client.id)
-        if brief is not None and brief.status == CaseStatus.ACTIVE:
+        in_conversation = brief is not None and brief.status == CaseStatus.ACTIVE
+        word = code_word.normalise(text) if self.client.has_code_word else None
+        if word is not None:
+            if not in_conversation:
+                back = await self._come_back(word)
+                if back is not None:
+                    return back
+            if await self._is_her_code_word(word):
+                # Never relayed, never left in her chat, whatever step she is at.
+                return Reply([self.notice("code_word_kept")], delete_incoming=True)
+        signal = danger.check(text)
+        if brief is not None and in_conversation:
             # She is talking with her specialist: everything she writes goes there.
             return self.relay(brief)
         case = None if brief is None else \
@@ -464,28 +472,18 @@ class Flow:
         self.back_or_home()
         return Reply([self.notice("code_word_saved"), self.render()], delete_incoming=True)
 
-    async def _is_her_code_word(self, text: str) -> bool:
-        word = code_word.normalise(text)
-        if word is None or not self.client.has_code_word:
-            return False
+    async def _is_her_code_word(self, word: str) -> bool:
         current = await code_word.state(self.session, self.client.id)
         # A locked word is not compared at all: no answer tells a guess from the word.
         return current.usable and current.stored is not None and \
             self.crypto.code_word_matches(self.client.id, word, current.stored)
 
-    async def _come_back(self, text: str) -> Reply | None:
-        """Her code word typed after quick exit: she is back where she was. Anything else
-        (or a word after too many wrong tries) gets the answer anyone new would get."""
-        word = code_word.normalise(text)
-        if word is None or not self.client.has_code_word:
-            return None
+    async def _come_back(self, word: str) -> Reply | None:
+        """Her code word (normalised) typed after quick exit, outside a conversation (short
+        messages in one are not tries): she is back where she was. Anything else (or a
+        word after too many wrong tries) gets the answer anyone new would get."""
         case = await case_service.paused_case_of(self.session, self.client.id)
         if case is None:
-            return None
-        brief = await case_service.open_case_brief(self.session, self.client.id)
-        if brief is not None and brief.status == CaseStatus.ACTIVE:
-            # A conversation is going on from here: short messages in it are not tries
-            # (her word typed there is kept back, `_is_her_code_word`).
             return None
         today = local_time(self.now, self.settings.organization.tz).date()
         if not await code_word.attempt(self.session, crypto=self.crypto,
@@ -494,21 +492,15 @@ class Flow:
             log.info("a wrong code word for case %d", case.id)
             return None
         # Whatever was asked from here meanwhile was not hers: it is paused in turn.
-        paused = [await case_service.pause(self.session, case=other, texts=self.texts,
-                                           now=self.now)
-                  for other in await case_service.open_cases_of(self.session, self.client.id)]
+        paused = await self._pause_open_cases()
         resumed = await case_service.resume(self.session, case=case, settings=self.settings,
                                             texts=self.texts, now=self.now)
         self.reset(WAITING)
         self.data["case"] = case.id
         self.save()
-        role = self.t(f"role_{resumed.role}")
-        if resumed.active:
-            screen = self.screen(self.t("back_in_conversation", role=role), [
-                [self.b("btn_info", "info")], [self.b("btn_end", "end")]])
-        else:
-            screen = self.screen(self.t("back_waiting", number=case.id), [
-                [self.b("btn_info", "info")], [self.b("btn_end", "end")]])
+        text = self.t("back_in_conversation", role=self.t(f"role_{resumed.role}")) \
+            if resumed.active else self.t("back_waiting", number=case.id)
+        screen = self.screen(text, [[self.b("btn_info", "info")], [self.b("btn_end", "end")]])
         return Reply([screen], delete_incoming=True, resumed=resumed, paused=paused)
 
     async def on_contact_shared(self, phone_number: str) -> Reply:
