@@ -438,10 +438,10 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         if case.tell_client and client is not None and client.step == "waiting":
             await session.execute(_TO_RATING, {"client": client.id, "step": "rate",
                                                "step_data": {"case": case.id}})
-        closed_row = await session.get(Case, case.id)
         card_message: int | None = None
         closed_card: Screen | None = None
-        if closed_row is not None and closed_row.contact == "call_later":
+        closed_row = await session.get(Case, case.id) if case.contact == "call_later" else None
+        if closed_row is not None:
             card_message = await case_service.card_of(session, case_id=case.id,
                                                       staff_id=member.id)
             closed_card = case_service.card(closed_row, texts=data.texts,

@@ -243,13 +243,20 @@ async def test_a_waiting_case_exited_then_taken_sends_nothing_to_her(harness: Ha
     assert only_the_neutral_word(harness, client)
 
 
+async def exited_before_its_time(h: Harness, clock: FakeClock, *,
+                                 call: bool) -> tuple[Phone, Phone]:
+    """A lawyer on duty; a request for later, left with quick exit; then its time comes."""
+    lawyer = await h.add_staff("Aigul", ["lawyer"])
+    client = await ask_for_later(h, call=call)
+    await quick_exit(h, client)
+    await later(h, clock, hours=3, minutes=1)
+    return client, lawyer
+
+
 async def test_a_safe_time_chat_exited_before_its_time_is_not_started(
     harness: Harness, clock: FakeClock,
 ) -> None:
-    lawyer = await harness.add_staff("Aigul", ["lawyer"])
-    client = await ask_for_later(harness, call=False)
-    await quick_exit(harness, client)
-    await later(harness, clock, hours=3, minutes=1)
+    client, lawyer = await exited_before_its_time(harness, clock, call=False)
     assert cards(lawyer, harness) == []
     assert only_the_neutral_word(harness, client)
 
@@ -257,10 +264,7 @@ async def test_a_safe_time_chat_exited_before_its_time_is_not_started(
 async def test_a_call_exited_before_its_time_still_reaches_the_role_flagged(
     harness: Harness, clock: FakeClock,
 ) -> None:
-    lawyer = await harness.add_staff("Aigul", ["lawyer"])
-    client = await ask_for_later(harness, call=True)
-    await quick_exit(harness, client)
-    await later(harness, clock, hours=3, minutes=1)
+    client, lawyer = await exited_before_its_time(harness, clock, call=True)
     (card,) = cards(lawyer, harness)
     assert before_time(harness, "card_paused_call") in card
     assert "+996 700 111 222" not in card  # not before Take
@@ -376,28 +380,28 @@ async def test_a_failed_deletion_is_retried_and_a_refused_batch_deleted_one_by_o
     assert "deleteMessage" in methods
 
 
+async def while_a_reply_is_on_its_way(h: Harness, client: Phone, lawyer: Phone,
+                                      button: str) -> None:
+    """The lawyer's answer is on its way (Telegram is slow) when she taps `button`."""
+    h.emulator.faults.append(Fault("delay", method="copyMessage", seconds=1.5))
+    await lawyer.send("Here is what you can do next")
+    await asyncio.sleep(0.3)
+    await press(h, client, t(h, "en", button))
+    await asyncio.sleep(2)
+    await h.settle()
+
+
 async def test_after_forget_a_reply_in_flight_is_gone(harness: Harness) -> None:
     client, lawyer = await in_conversation(harness, word=None)
     await send(harness, client, "/forget")
-    # The lawyer's answer is on its way (Telegram is slow) when she erases her record.
-    harness.emulator.faults.append(Fault("delay", method="copyMessage", seconds=1.5))
-    await lawyer.send("Here is what you can do next")
-    await asyncio.sleep(0.3)
-    await press(harness, client, t(harness, "en", "btn_forget_yes"))
-    await asyncio.sleep(2)
-    await harness.settle()
+    await while_a_reply_is_on_its_way(harness, client, lawyer, "btn_forget_yes")
     assert [m.plain() for m in client.messages()] == [t(harness, "en", "forget_done")]
     assert "what you can do next" not in client.text()
 
 
 async def test_a_reply_in_flight_at_quick_exit_is_gone(harness: Harness) -> None:
     client, lawyer = await in_conversation(harness)
-    harness.emulator.faults.append(Fault("delay", method="copyMessage", seconds=1.5))
-    await lawyer.send("Here is what you can do next")
-    await asyncio.sleep(0.3)
-    await press(harness, client, t(harness, "en", "btn_exit"))
-    await asyncio.sleep(2)
-    await harness.settle()
+    await while_a_reply_is_on_its_way(harness, client, lawyer, "btn_exit")
     assert only_the_neutral_word(harness, client)
     assert lawyer.bot_messages()[-1].plain() == s(harness, "not_delivered_paused", number=1)
 

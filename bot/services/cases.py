@@ -614,6 +614,7 @@ class Closed:
     # She is to be told (and asked to rate): only a conversation in this chat that was
     # open, not paused by quick exit, not a phone call.
     tell_client: bool = False
+    contact: str = "chat_now"
 
 
 _CLOSE = (sql_update(_cases).where(_cases.c.id == bindparam("closing"))
@@ -649,7 +650,7 @@ async def close(
     log.info("case %d closed: %s", case.id, outcome)
     tell = case.status == CaseStatus.ACTIVE and case.contact != "call_later" and \
         outcome not in ("no_contact", "client_left")
-    return Closed(int(case.id), case.client_id, tell_client=tell)
+    return Closed(int(case.id), case.client_id, tell_client=tell, contact=case.contact)
 
 
 async def call_again(
