@@ -220,6 +220,47 @@ async def delete_messages(
     return len(failed)
 
 
+# How far below her quick exit's neutral word the chat is swept for messages the bot never
+# learnt the id of.
+SWEEP = 300
+
+
+async def sweep_chat(app: SezimApp, *, client_id: int, chat_id: int, below: int,
+                     failing: bool = False) -> None:
+    """After quick exit or /forget: delete every message id in her chat just below `below`
+    (the neutral word), whether recorded or not. A send that Telegram carried out but whose
+    answer was lost (a 5xx after the fact, a dropped connection) left a message whose id
+    the bot never learnt; its id is among these. Telegram skips ids that are not in her
+    chat, and everything in it is hers to have deleted. Batches that fail for a passing
+    reason are recorded and retried like any failed deletion, while her record exists;
+    `failing` (Telegram has just failed her deletions) records them all for then at once."""
+    ids = list(range(max(1, below - SWEEP), below))
+    failed: list[int] = ids if failing else []
+    for start in range(0, 0 if failing else len(ids), DELETE_BATCH):
+        batch = ids[start:start + DELETE_BATCH]
+        try:
+            await app.bot.delete_messages(chat_id, batch)
+        except Forbidden:
+            return  # she blocked the bot: nothing can be deleted
+        except BadRequest:
+            log.warning("sweeping her chat: a batch was refused")
+        except TelegramError as exc:
+            log.warning("sweeping her chat failed, will retry: %s", type(exc).__name__)
+            failed.extend(batch)
+    if not failed:
+        return
+    data = app.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        if await session.get(Client, client_id) is None:
+            return
+        await record_messages(session, client=client_id, message_ids=failed, now=now,
+                              auto_delete_minutes=None)
+        due = await _retry_later(session, client_id=client_id, message_ids=failed, tries=1,
+                                 now=now)
+    scheduling.arm(app, REDELETE, client_id, due)
+
+
 async def _retry_later(session: AsyncSession, *, client_id: int, message_ids: Iterable[int],
                        tries: int, now: datetime) -> datetime:
     """Recorded messages whose deletion just failed: one more try counted on each, and the

@@ -9,10 +9,11 @@ hook):
 - Priority: emergency answers and case cards (`rate_limit_args=URGENT`) are sent before
   everything else that waits, so under a surge the woman in danger is answered first.
 - Retries: a 429 waits its `retry_after` (for that chat only, unless it came for all);
-  server errors (5xx) and dropped connections, which Telegram answers before it does
-  anything, are retried, so the message arrives once. A request that timed out while
-  waiting for its answer is not retried: Telegram may have carried it out, and a second
-  copy of a message to a frightened person is worse than a missing one.
+  server errors (5xx) and dropped connections are retried, so the message arrives. Telegram
+  may have carried out such a request before its answer was lost: then a copy the bot
+  has no id of is in the chat, and quick exit's sweep (`delivery.sweep_chat`) deletes it
+  from hers. A request that timed out while waiting for its answer is not retried: it was
+  most likely carried out, and a second copy to a frightened person is worse than none.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from bot.delivery import (
     say_to_chat,
     send_screen,
     side_by_side,
+    sweep_chat,
 )
 from bot.services import cases as case_service
 from bot.services import clients, retention
@@ -94,6 +95,7 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
     query = update.callback_query
     now = data.clock.now()
     _tell_staff_of_exit(app, reply)
+    left = 0
     if reply.quick_exit:
         # Her chat is cleared before the one neutral word: nothing of it may stay behind.
         left = await delete_messages(app, client_id=client_id, chat_id=chat.id)
@@ -148,6 +150,10 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
                                   app=app, auto_delete_minutes=auto_delete)
             if menu_changed and new_menu is not None:
                 await clients.set_menu(session, client_id, new_menu)
+    if reply.quick_exit and sent:
+        # Whatever landed in her chat unrecorded (an answer Telegram lost) goes too.
+        await sweep_chat(app, client_id=client_id, chat_id=chat.id, below=min(sent),
+                         failing=left > 0)
     if reply.route is not None and reply.route.deliveries:
         # Cards go out beside the next updates rather than holding this one up: each offer
         # is in the database before it is sent, and start-up re-sends any not delivered.
@@ -304,8 +310,8 @@ async def on_media(update: Update, context: BotContext) -> None:
             return await flow.on_contact_shared(contact.phone_number)
         reply = await flow.on_text(caption) if caption else None
         if reply is not None and (reply.relay_case_id or reply.delete_incoming or
-                                  any(s.urgent for s in reply.screens)):
-            return reply  # relayed, urgent, or her code word (kept back, deleted)
+                                  reply.kept_back or any(s.urgent for s in reply.screens)):
+            return reply  # relayed, urgent, or her code word (she is back, or it is kept back)
         case = await case_service.open_case_brief(flow.session, flow.client.id)
         if case is not None and case.status == CaseStatus.ACTIVE:
             return flow.relay(case)

@@ -343,7 +343,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
             return
         texts = data.texts
         rows = [[Button(texts.t(client_lang, "btn_info"), "c:info")]]
-        if facts is not None and not facts.has_code_word:
+        if facts is not None and facts.offer_code_word:
             rows.append([Button(texts.t(client_lang, "btn_code_word"), "c:codeword")])
         rows.append([Button(texts.t(client_lang, "btn_end"), "c:end")])
         await _tell_client(
@@ -367,7 +367,7 @@ _clients = cast(Table, Client.__table__)
 # Built once, on the table: what taking or closing a case needs of her record.
 _CLIENT_OF = select(_clients.c.id, _clients.c.chat_id_enc, _clients.c.language,
                     _clients.c.auto_delete_minutes, _clients.c.step, _clients.c.exited_at,
-                    _clients.c.code_word_hmac.is_not(None).label("has_code_word")).where(
+                    client_service.OFFER_CODE_WORD).where(
     _clients.c.id == bindparam("client"))
 _TO_RATING = (sql_update(_clients).where(_clients.c.id == bindparam("client"))
               .values(step=bindparam("step"), step_data=bindparam("step_data")))
@@ -387,12 +387,12 @@ class ClientFacts:
     language: str | None
     auto_delete_minutes: int | None
     exited_at: datetime | None = None
-    has_code_word: bool = False
+    offer_code_word: bool = True
 
     @classmethod
     def of(cls, row: Row[Any]) -> ClientFacts:
         return cls(row.language, row.auto_delete_minutes, row.exited_at,
-                   bool(row.has_code_word))
+                   bool(row.offer_code_word))
 
 
 async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: int, text: str,

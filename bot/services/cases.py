@@ -219,6 +219,15 @@ async def paused_case_of(session: AsyncSession, client_id: int) -> Case | None:
         .order_by(Case.id.desc()).limit(1))
 
 
+async def left_by_exit_of(session: AsyncSession, client_id: int) -> Case | None:
+    """The client's newest case she left with quick exit and did not come back to, whether
+    it is still paused or was closed meanwhile (a new request's card names it)."""
+    return await session.scalar(
+        select(Case).where(Case.client_id == client_id, Case.paused_at.is_not(None),
+                           Case.status.in_([CaseStatus.PAUSED, CaseStatus.CLOSED]))
+        .order_by(Case.id.desc()).limit(1))
+
+
 @dataclass(frozen=True)
 class OpenCase:
     """Her newest case that is not closed, as her messages need it: whether it is a

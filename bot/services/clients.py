@@ -15,17 +15,35 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crypto import Crypto
 from models import Client
 
 _table = cast(Table, Client.__table__)
+# Whether she is offered to choose a code word: she has none, or whoever writes now may not
+# be her (she left with quick exit since she chose it, and has not come back with it). To
+# whoever holds her phone the bot looks as it does to anyone new, offer included.
+OFFER_CODE_WORD = or_(
+    _table.c.code_word_hmac.is_(None),
+    and_(_table.c.exited_at.is_not(None), _table.c.code_word_set_at <= _table.c.exited_at),
+).label("offer_code_word")
 _SELECT = select(
     _table.c.id, _table.c.language, _table.c.step, _table.c.step_data,
     _table.c.menu_message_id, _table.c.shared_device, _table.c.auto_delete_minutes,
-    _table.c.code_word_hmac.is_not(None).label("has_code_word"), _table.c.erased,
+    _table.c.code_word_hmac.is_not(None).label("has_code_word"), OFFER_CODE_WORD,
+    _table.c.erased,
 ).where(_table.c.chat_hmac.in_(bindparam("lookups", expanding=True)))
 
 
@@ -48,6 +66,7 @@ class ClientRecord:
     auto_delete_minutes: int | None
     # Read with her record, never written through it (`services.code_word` does).
     has_code_word: bool = False
+    offer_code_word: bool = True
 
     def snapshot(self) -> ClientRecord:
         return copy.deepcopy(self)
@@ -57,7 +76,7 @@ class ClientRecord:
                 if f.name not in _NOT_WRITTEN and getattr(self, f.name) != getattr(before, f.name)}
 
 
-_NOT_WRITTEN = {"id", "has_code_word"}
+_NOT_WRITTEN = {"id", "has_code_word", "offer_code_word"}
 
 
 async def load_or_create(
@@ -74,7 +93,8 @@ async def load_or_create(
                 erased=False, created_at=now))
         return ClientRecord(row.id, row.language, row.step, dict(row.step_data or {}),
                             row.menu_message_id, row.shared_device,
-                            row.auto_delete_minutes, bool(row.has_code_word))
+                            row.auto_delete_minutes, bool(row.has_code_word),
+                            bool(row.offer_code_word))
     preselect = (language_code or "")[:2].lower()
     record = ClientRecord(0, preselect if preselect in ("ky", "ru", "en") else None, "new",
                           {}, None, None, None)
@@ -114,3 +134,9 @@ async def mark_exit(session: AsyncSession, client_id: int, now: datetime) -> Non
     it lands (`delivery.SentBefore`)."""
     await session.execute(update(_table).where(_table.c.id == client_id)
                           .values(exited_at=now))
+
+
+async def mark_back(session: AsyncSession, client_id: int) -> None:
+    """She came back with her code word: whoever writes is her again."""
+    await session.execute(update(_table).where(_table.c.id == client_id)
+                          .values(exited_at=None))

@@ -23,7 +23,7 @@ from bot.crypto import Crypto
 from bot.i18n import LANGUAGE_NAMES, Texts
 from bot.services import cases as case_service
 from bot.services import code_word, danger, screening
-from bot.services.clients import ClientRecord, mark_exit
+from bot.services.clients import ClientRecord, mark_back, mark_exit
 from bot.services.phone import normalise_kg_phone
 from bot.services.screens import Button, Screen, small_number
 from bot.services.staff import local_time
@@ -87,8 +87,10 @@ class Reply:
     # she came back to (and the cases of whoever wrote here meanwhile, paused in turn).
     paused: list[case_service.Paused] = field(default_factory=list)
     resumed: case_service.Resumed | None = None
-    # Her message is deleted from her chat at once: it held her code word.
+    # Her message is deleted from her chat at once: it brought her back with her code word.
     delete_incoming: bool = False
+    # Her message held her code word in a conversation: it goes nowhere, and nothing is said.
+    kept_back: bool = False
 
 
 @dataclass
@@ -162,8 +164,9 @@ class Flow:
         return self.screen(self.t(key, **values), [], urgent=urgent)
 
     def _code_word_row(self) -> list[Button]:
-        """The offer to choose a code word, until she has one (always skippable)."""
-        return [] if self.client.has_code_word else [self.b("btn_code_word", "codeword")]
+        """The offer to choose a code word, until she has one (always skippable), and to
+        whoever writes after her quick exit as to anyone new."""
+        return [self.b("btn_code_word", "codeword")] if self.client.offer_code_word else []
 
     # ------------------------------------------------------------------ rendering
 
@@ -394,6 +397,9 @@ class Flow:
         in progress, pause her cases (their holders are told), leave one neutral line.
         Whoever writes from here next starts afresh."""
         self.reset(NEW)
+        # Whoever writes next is asked again whether the phone is shared, as anyone new is
+        # (her auto-delete stays on: it shows nowhere, and it protects her).
+        self.client.shared_device = None
         paused = await self._pause_open_cases()
         await mark_exit(self.session, self.client.id, self.now)
         return Reply([Screen(self.t("exit_done"))], quick_exit=True, paused=paused)
@@ -423,16 +429,16 @@ class Flow:
         brief = await case_service.open_case_brief(self.session, self.client.id)
         in_conversation = brief is not None and brief.status == CaseStatus.ACTIVE
         word = code_word.normalise(text) if self.client.has_code_word else None
-        if word is not None:
-            if not in_conversation:
-                back = await self._come_back(word)
-                if back is not None:
-                    return back
-            if await self._is_her_code_word(word):
-                # Never relayed, never left in her chat, whatever step she is at.
-                return Reply([self.notice("code_word_kept")], delete_incoming=True)
+        if word is not None and not in_conversation:
+            back = await self._come_back(word)
+            if back is not None:
+                return back
         signal = danger.check(text)
         if brief is not None and in_conversation:
+            if word is not None and await self._is_her_code_word(word):
+                # Never relayed; and answered exactly as a relayed message is (not at all),
+                # so a conversation is no place to test guesses at it.
+                return Reply(kept_back=True)
             # She is talking with her specialist: everything she writes goes there.
             return self.relay(brief)
         case = None if brief is None else \
@@ -468,6 +474,7 @@ class Flow:
         await code_word.choose(self.session, crypto=self.crypto, client_id=self.client.id,
                                word=word, now=self.now)
         self.client.has_code_word = True
+        self.client.offer_code_word = False
         log.info("a client chose a code word")
         self.back_or_home()
         return Reply([self.notice("code_word_saved"), self.render()], delete_incoming=True)
@@ -493,6 +500,7 @@ class Flow:
             return None
         # Whatever was asked from here meanwhile was not hers: it is paused in turn.
         paused = await self._pause_open_cases()
+        await mark_back(self.session, self.client.id)
         resumed = await case_service.resume(self.session, case=case, settings=self.settings,
                                             texts=self.texts, now=self.now)
         self.reset(WAITING)
@@ -610,7 +618,7 @@ class Flow:
         case = await case_service.create_case(
             self.session, client=self.client, telegram_id=self.telegram_id, crypto=self.crypto,
             settings=self.settings, now=self.now, urgency=Urgency.EMERGENCY,
-            after_exit=await case_service.paused_case_of(self.session, self.client.id),
+            after_exit=await case_service.left_by_exit_of(self.session, self.client.id),
         )
         held = await self._hold(case)
         screens = [self._waiting_screen(case, held)]
@@ -812,7 +820,7 @@ class Flow:
             flags=screening.flags_to_text(flags) or None, contact=contact,
             contact_at=datetime.fromisoformat(when) if when and contact != "chat_now" else None,
             phone_enc=phone.encode("ascii") if phone and contact == "call_later" else None,
-            after_exit=await case_service.paused_case_of(self.session, self.client.id),
+            after_exit=await case_service.left_by_exit_of(self.session, self.client.id),
         )
         held = await self._hold(case)
         self.reset(WAITING)
