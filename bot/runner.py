@@ -39,6 +39,7 @@ from bot.config import ENV_WEBHOOK_SECRET, Settings
 from bot.db import create_engine, work_priority
 from bot.services import danger
 from bot.services import staff as staff_service
+from bot.telegram_bot import SezimBot
 from bot.transport import retry_seconds
 from models import ProcessedUpdate
 
@@ -634,9 +635,13 @@ async def serve_webhook(app: SezimApp, stop: asyncio.Event, *, secret: str) -> N
             return web.Response(status=403)
         try:
             payload = await request.json()
-            update = Update.de_json(payload, app.bot)
+            update_id = int(payload["update_id"])
         except (ValueError, TypeError, KeyError):
-            return web.Response(status=400)
+            return web.Response(status=400)  # not an update at all
+        # One the library cannot read is confirmed (200) as an empty update: answered with
+        # an error, Telegram would send it again and again.
+        update = app.bot.read_update(payload) if isinstance(app.bot, SezimBot) \
+            else Update(update_id)
         await handle_update(app, update)
         return web.Response(status=200)
 

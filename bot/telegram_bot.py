@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
@@ -24,6 +26,11 @@ from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram._utils.types import JSONDict, ODVInput, TimePeriod
 from telegram.constants import ParseMode
 from telegram.ext import ExtBot
+
+log = logging.getLogger(__name__)
+# Updates the library could not read since the process started, by kind (each logged,
+# skipped and confirmed).
+UNREADABLE: Counter[str] = Counter()
 
 
 class SezimBot(ExtBot[int]):
@@ -77,9 +84,26 @@ class SezimBot(ExtBot[int]):
         ))
         if newer_than is not None:
             result = [raw for raw in result if raw["update_id"] > newer_than]
+        updates = []
         for raw in result:
             query = raw.get("callback_query")
             message = query.get("message") if isinstance(query, dict) else None
             if isinstance(message, dict):
                 message.pop("reply_markup", None)
-        return Update.de_list(result, self)
+            updates.append(self.read_update(raw))
+        return tuple(updates)
+
+    def read_update(self, raw: JSONDict) -> Update:
+        """One update as PTB reads it. One it cannot read (a field missing or of another
+        type, from an older or newer Bot API server) must not stop the bot nor come back
+        after every restart: it goes on as an empty update with its id, which no handler
+        takes and which is confirmed like any other. Logged by id and kind only."""
+        try:
+            return Update.de_json(raw, self)
+        except Exception as exc:  # noqa: BLE001 - whatever the library raises on it
+            update_id = int(raw["update_id"])
+            kind = next((key for key in raw if key != "update_id"), "empty")
+            UNREADABLE[kind] += 1
+            log.warning("update %d (%s) could not be read (%s): skipped; %d so far",
+                        update_id, kind, type(exc).__name__, UNREADABLE.total())
+            return Update(update_id)

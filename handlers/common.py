@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -85,11 +86,28 @@ async def identify(update: Update, context: BotContext) -> None:
     data.note_actor(update.update_id, staff_id)
 
 
+# Updates whose handling raised since the process started, by kind.
+FAILED: Counter[str] = Counter()
+
+
+def _kind(update: Update) -> str:
+    """What an update is (a message, a button...), for a log line: never its content."""
+    if update.callback_query is not None:
+        return "callback_query"
+    if update.effective_message is not None:
+        return "message"
+    return next((key for key, value in update.to_dict().items()
+                 if key != "update_id" and value), "empty")
+
+
 async def on_error(update: object, context: BotContext) -> None:
     """Log without personal data; tell the person something useful."""
     error = context.error
     update_id = update.update_id if isinstance(update, Update) else None
-    log.error("update %s failed: %s", update_id, type(error).__name__, exc_info=error)
+    kind = _kind(update) if isinstance(update, Update) else "none"
+    FAILED[kind] += 1
+    log.error("update %s (%s) failed: %s; %d so far", update_id, kind, type(error).__name__,
+              FAILED.total(), exc_info=error)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     if update.effective_chat.type != ChatType.PRIVATE:

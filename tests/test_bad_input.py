@@ -191,3 +191,31 @@ async def test_id_answers_anyone_with_their_own_id_and_nothing_else(harness: Har
     await client.send("/exit")
     await harness.settle()
     assert [m.plain() for m in client.messages()] == [t(harness, "en", "exit_done")]
+
+
+async def test_an_update_the_library_cannot_read_is_skipped_and_never_comes_back(
+    harness: Harness, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A callback without `chat_instance` (an older local Bot API server sends such) sits
+    between two women's first messages: both are answered, it is confirmed and counted, and
+    after a restart it does not stop the bot again."""
+    first = harness.phone("Aida", language_code="en")
+    second = harness.phone("Bermet", language_code="en")
+    await first.send("/start")
+    await harness.emulator.raw_update({"callback_query": {
+        "id": "77", "from": first.user.as_dict(), "data": "c:danger:no"}})
+    await second.send("/start")
+    await harness.settle()
+    for phone in (first, second):
+        assert "Are you in danger right now?" in phone.last().plain()
+    skipped = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert len(skipped) == 1 and "callback_query" in skipped[0]
+    assert "c:danger" not in skipped[0] and "Aida" not in skipped[0]
+    await harness.stop_bot()
+    await harness.start_bot()
+    third = harness.phone("Cholpon", language_code="en")
+    await third.send("/start")
+    await harness.settle()
+    assert "Are you in danger right now?" in third.last().plain()
+    assert len([r for r in caplog.records if "could not be read" in r.getMessage()]) == 1
+    assert all(u["update_id"] > 2 for u in harness.emulator.updates)  # confirmed

@@ -196,6 +196,13 @@ async def test_webhook_mode_refuses_requests_without_the_secret(db_url: str) -> 
                     assert resp.status == 403
         await asyncio.sleep(0.3)
         assert len(homes(phone)) == 1  # nothing was processed
+        # An update the library cannot read is confirmed (200), not refused for ever.
+        await h.emulator.raw_update({"callback_query": {
+            "id": "77", "from": phone.user.as_dict(), "data": "c:danger:no"}})
+        await phone.send("/start")
+        await h.settle()
+        assert len(homes(phone)) == 2
+        assert all(status == 200 for _, status in h.emulator.webhook_deliveries)
     finally:
         await h.stop()
 
