@@ -31,6 +31,17 @@ ENV_SECRET = "SEZIM_SECRET_KEY"
 ENV_DATABASE = "SEZIM_DATABASE_URL"
 ENV_CONFIG = "SEZIM_CONFIG"
 ENV_WEBHOOK_SECRET = "SEZIM_WEBHOOK_SECRET"
+ENV_DATABASE_PASSWORD = "SEZIM_DATABASE_PASSWORD"
+# Each secret's systemd credential name (LoadCredential=NAME:/path in the unit).
+CREDENTIALS = {
+    ENV_TOKEN: "bot_token",
+    ENV_SECRET: "secret_key",
+    ENV_DATABASE: "database_url",
+    ENV_DATABASE_PASSWORD: "database_password",
+    ENV_WEBHOOK_SECRET: "webhook_secret",
+}
+# Secrets the config file may not hold: (section, key, the variable to use instead).
+IN_FILE_REFUSED = (("telegram", "token", ENV_TOKEN), ("security", "secret_key", ENV_SECRET))
 
 # Values that must never run in production: the example file's and obvious stand-ins.
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "please-change-me"}
@@ -258,17 +269,40 @@ def load(
     else:
         source = "defaults (no config.toml)"
 
+    for section, key, var in IN_FILE_REFUSED:
+        table = data.get(section)
+        if isinstance(table, dict) and table.get(key):
+            raise ConfigError(
+                f"{source}: '{section}.{key}' is a secret and does not belong in the config "
+                f"file: remove it and set {var} (or {var}_FILE, or the systemd credential "
+                f"'{CREDENTIALS[var]}')")
+    database = data.get("database")
+    if isinstance(database, dict) and isinstance(database.get("url"), str) and \
+            _has_password(database["url"]):
+        raise ConfigError(
+            f"{source}: the database URL holds a password: remove it from the file and set "
+            f"{ENV_DATABASE_PASSWORD} (or {ENV_DATABASE_PASSWORD}_FILE, or the systemd "
+            f"credential '{CREDENTIALS[ENV_DATABASE_PASSWORD]}')")
     overrides = {
         ENV_TOKEN: ("telegram", "token"),
         ENV_SECRET: ("security", "secret_key"),
         ENV_DATABASE: ("database", "url"),
     }
     for var, (section, key) in overrides.items():
-        value = env.get(var)
+        value = secret_from(env, var)
         if value:
             if not isinstance(data.get(section, {}), dict):
                 raise ConfigError(f"{source}: '{section}' must be a table")
             data.setdefault(section, {})[key] = value
+    password = secret_from(env, ENV_DATABASE_PASSWORD)
+    if password:
+        database = data.setdefault("database", {})
+        url = str(database.get("url") or Database().url)
+        try:
+            database["url"] = make_url(url).set(password=password).render_as_string(
+                hide_password=False)
+        except ArgumentError:
+            pass  # the URL's own validation names the problem
     if "source" in data:
         raise ConfigError(f"{source}: unknown key 'source'")
     data["source"] = source
@@ -276,6 +310,44 @@ def load(
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_first_error_line(exc, source)) from None
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return make_url(url).password is not None
+    except ArgumentError:
+        return False
+
+
+def secret_from(env: Mapping[str, str], var: str) -> str | None:
+    """A secret from the environment variable `var`; else from the file `var`_FILE names
+    (an env file or a mounted secret, readable only by the service); else from the systemd
+    credential of its name (`LoadCredential=`, under $CREDENTIALS_DIRECTORY). A trailing
+    newline is not part of it. None if none is set."""
+    value = env.get(var)
+    if value:
+        return value
+    named = env.get(f"{var}_FILE")
+    if named:
+        return _read_secret(Path(named), f"{var}_FILE")
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    if directory:
+        path = Path(directory) / CREDENTIALS[var]
+        if path.exists():
+            return _read_secret(path, f"the systemd credential '{CREDENTIALS[var]}'")
+    return None
+
+
+def _read_secret(path: Path, what: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what}: {path} is not a text file") from None
+    if not value:
+        raise ConfigError(f"{what}: {path} is empty")
+    return value
 
 
 def require_secret_key(settings: Settings) -> str:

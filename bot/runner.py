@@ -35,7 +35,7 @@ from telegram.error import (
 from bot import migrate
 from bot.app import SezimApp, build_application
 from bot.clock import Clock
-from bot.config import ENV_WEBHOOK_SECRET, Settings
+from bot.config import ENV_WEBHOOK_SECRET, Settings, secret_from
 from bot.db import create_engine, work_priority
 from bot.services import danger
 from bot.services import staff as staff_service
@@ -686,7 +686,8 @@ async def serve(
         if on_ready is not None:
             await on_ready(app)
         if webhook:
-            secret = os.environ.get(ENV_WEBHOOK_SECRET) or app.bot_data.crypto.webhook_token()
+            secret = (secret_from(os.environ, ENV_WEBHOOK_SECRET)
+                      or app.bot_data.crypto.webhook_token())
             await serve_webhook(app, stop, secret=secret)
         else:
             log.info("bot started; long polling")

@@ -135,3 +135,54 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
             continue
         assert (name in parsed.get(section, {})) or f"# {name} =" in text, \
             f"{key} is not documented in config.example.toml"
+
+
+def test_secrets_from_files_and_systemd_credentials(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("k" * 40 + "\n", encoding="utf-8")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "bot_token").write_text("123456:" + "b" * 35, encoding="utf-8")
+    (credentials / "database_password").write_text("s3cr3t pass\n", encoding="utf-8")
+    path = tmp_path / "c.toml"
+    path.write_text('[database]\nurl = "postgresql+asyncpg://sezim@localhost/sezim"\n',
+                    encoding="utf-8")
+    settings = load(path, environ={"SEZIM_SECRET_KEY_FILE": str(key_file),
+                                   "CREDENTIALS_DIRECTORY": str(credentials)})
+    assert settings.secret_key == "k" * 40  # the newline is not part of it
+    assert settings.token == "123456:" + "b" * 35
+    from sqlalchemy.engine import make_url
+    url = make_url(settings.database.url)
+    assert (url.username, url.password, url.host) == ("sezim", "s3cr3t pass", "localhost")
+    # The environment variable itself wins over its file.
+    settings = load(path, environ={"SEZIM_SECRET_KEY_FILE": str(key_file),
+                                   "SEZIM_SECRET_KEY": "e" * 40})
+    assert settings.secret_key == "e" * 40
+
+
+def test_a_secret_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SEZIM_SECRET_KEY_FILE: cannot read"):
+        load(None, environ={"SEZIM_SECRET_KEY_FILE": str(tmp_path / "x")})
+    empty = tmp_path / "empty"
+    empty.write_text("\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is empty"):
+        load(None, environ={"SEZIM_BOT_TOKEN_FILE": str(empty)})
+
+
+@pytest.mark.parametrize("line", [
+    '[telegram]\ntoken = "123456:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"\n',
+    '[security]\nsecret_key = "a-key-that-someone-committed-to-git-by-mistake"\n',
+    '[database]\nurl = "postgresql+asyncpg://sezim:hunter2hunter2@localhost/sezim"\n',
+])
+def test_a_secret_in_the_config_file_stops_the_bot_with_one_line(tmp_path: Path,
+                                                                  line: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(line, encoding="utf-8")
+    result = run_cli("run", "--config", str(path),
+                     env={"SEZIM_SECRET_KEY": "k" * 40, "SEZIM_BOT_TOKEN": ""})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "does not belong in the config" in lines[0] or "holds a password" in lines[0]
+    for secret in ("AAAAAAAAAAAAAAAAAAAA", "someone-committed", "hunter2"):
+        assert secret not in result.stderr + result.stdout
