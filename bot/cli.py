@@ -165,10 +165,14 @@ async def _rotate_key(settings: Settings) -> int:
         print("sezim-bot: set SEZIM_SECRET_KEY=NEW,OLD (the new key first) to rotate; "
               "see `sezim-bot rotate-key --help`", file=sys.stderr)
         return EXIT_CONFIG
-    engine, sessions = await _with_session(settings)
+    from bot.clock import Clock
+
+    engine, sessions = await _with_session(settings, rotating=True)
     try:
         async with sessions() as session, session.begin():
-            counts = await keys.rotate(session, crypto=Crypto(secret))
+            crypto = Crypto(secret)
+            counts = await keys.rotate(session, crypto=crypto)
+            await keys.rotated(session, crypto=crypto, now=Clock().now())
     finally:
         await engine.dispose()
     print(f"re-encrypted {counts['clients']} client(s), {counts['staff']} staff member(s) and "
@@ -309,12 +313,12 @@ def _run(settings: Settings) -> int:
 
 
 async def _with_session(
-    settings: Settings,
+    settings: Settings, *, rotating: bool = False,
 ) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     from bot.db import create_engine, sessionmaker
     from bot.runner import upgrade_database
 
-    await upgrade_database(settings)
+    await upgrade_database(settings, rotating=rotating)
     engine = create_engine(settings.database.url)
     return engine, sessionmaker(engine)
 

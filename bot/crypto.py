@@ -38,6 +38,14 @@ class Crypto:
         self._pseudonym_key = _derive(secrets[0], b"pseudonym")
         self._webhook_key = _derive(secrets[0], b"webhook")
         self._code_word_keys = [_derive(s, b"code-word") for s in secrets]
+        self._checks = [hmac.new(_derive(s, b"key-check"), b"sezim-bot key check",
+                                 hashlib.sha256).digest() for s in secrets]
+
+    @property
+    def key_checks(self) -> list[bytes]:
+        """Each configured key's check value (newest first): tells which key a database
+        was made with, and reveals nothing of the key."""
+        return list(self._checks)
 
     def encrypt(self, value: str | int) -> bytes:
         return self._fernet.encrypt(str(value).encode("utf-8"))

@@ -32,11 +32,12 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot import migrate
+from bot import keys, migrate
 from bot.app import SezimApp, build_application
 from bot.clock import Clock
-from bot.config import ENV_WEBHOOK_SECRET, Settings, secret_from
-from bot.db import create_engine, work_priority
+from bot.config import ENV_WEBHOOK_SECRET, PLACEHOLDER_SECRETS, Settings, secret_from
+from bot.crypto import Crypto
+from bot.db import create_engine, sessionmaker, work_priority
 from bot.services import danger
 from bot.services import staff as staff_service
 from bot.telegram_bot import SezimBot
@@ -46,10 +47,17 @@ from models import ProcessedUpdate
 log = logging.getLogger(__name__)
 
 
-async def upgrade_database(settings: Settings) -> None:
+async def upgrade_database(settings: Settings, *, rotating: bool = False) -> None:
+    """Bring the database to the newest schema, then check the server key against it
+    (`keys.check`: a wrong key stops here with one line)."""
     engine = create_engine(settings.database.url)
     try:
         await migrate.upgrade(engine)
+        secret = settings.secret_key
+        if secret and secret.strip().lower() not in PLACEHOLDER_SECRETS:
+            async with sessionmaker(engine)() as session, session.begin():
+                await keys.check(session, crypto=Crypto(secret), now=Clock().now(),
+                                 rotating=rotating)
     finally:
         await engine.dispose()
 

@@ -339,8 +339,22 @@ class ProcessedUpdate(Base):
     __table_args__ = (Index("ix_processed_updates_at", "at"),)
 
 
+class KeyCheck(Base):
+    """One row: an HMAC of a fixed label under the server key the database's ids are
+    encrypted with, so a start with another key is refused instead of locking everyone out
+    (`bot.keys.check`). `previous`: the key's check before the last rotation."""
+
+    __tablename__ = "key_check"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[bytes] = mapped_column(LargeBinary(32))
+    previous: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    set_at: Mapped[datetime]
+
+
 __all__ = [
     "Appeal",
+    "KeyCheck",
     "AuditEntry",
     "Base",
     "Case",

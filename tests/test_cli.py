@@ -45,3 +45,53 @@ def test_rotate_key_from_the_command_line(tmp_path: Path) -> None:
     removed = run_cli("staff", "remove", "--telegram-id", "42",
                       env={**env, "SEZIM_SECRET_KEY": new}, cwd=tmp_path)
     assert removed.returncode == 0, removed.stderr
+
+
+def test_a_key_the_database_was_not_made_with_is_refused_in_one_line(tmp_path: Path) -> None:
+    """The admin mistypes SEZIM_SECRET_KEY at 2 a.m.: nothing starts, nobody is silently
+    locked out; during a rotation either key order is explained."""
+    old, new, typo = (secrets.token_urlsafe(48) for _ in range(3))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
+    env = {"SEZIM_SECRET_KEY": old, "SEZIM_DATABASE_URL": url}
+    assert run_cli("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    assert run_cli("staff", "add", "--telegram-id", "42", "--name", "Aigul", "--role",
+                   "coordinator", env=env, cwd=tmp_path).returncode == 0
+    for command in (("staff", "list"), ("purge",), ("db", "upgrade"),
+                    ("run",)):
+        wrong = run_cli(*command, env={**env, "SEZIM_SECRET_KEY": typo,
+                                       "SEZIM_BOT_TOKEN": "123456:" + "a" * 35}, cwd=tmp_path)
+        assert wrong.returncode == 2, (command, wrong.stderr)
+        lines = wrong.stderr.strip().splitlines()
+        assert len(lines) == 1 and "not the key this database was created with" in lines[0]
+        assert typo not in wrong.stderr
+    # NEW,OLD: both accepted while the rotation runs; rotate-key moves the check to NEW.
+    both = {**env, "SEZIM_SECRET_KEY": f"{new},{old}"}
+    assert "Aigul" in run_cli("staff", "list", env=both, cwd=tmp_path).stdout
+    wrong_order = run_cli("rotate-key", env={**env, "SEZIM_SECRET_KEY": f"{old},{new}"},
+                          cwd=tmp_path)
+    assert wrong_order.returncode == 2 and "give the new key first" in wrong_order.stderr
+    assert run_cli("rotate-key", env=both, cwd=tmp_path).returncode == 0
+    assert "Aigul" in run_cli("staff", "list", env={**env, "SEZIM_SECRET_KEY": new},
+                              cwd=tmp_path).stdout
+    assert run_cli("staff", "list", env=env, cwd=tmp_path).returncode == 2  # old alone
+    # The old key first after the rotation: refused, and said why.
+    after = run_cli("staff", "list", env={**env, "SEZIM_SECRET_KEY": f"{old},{new}"},
+                    cwd=tmp_path)
+    assert after.returncode == 2 and "lists the old key first" in after.stderr
+
+
+def test_a_database_made_before_the_key_check_adopts_only_a_key_that_reads_it(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    key, typo = secrets.token_urlsafe(48), secrets.token_urlsafe(48)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    env = {"SEZIM_SECRET_KEY": key, "SEZIM_DATABASE_URL": url}
+    assert run_cli("staff", "add", "--telegram-id", "42", "--name", "Aigul", "--role",
+                   "lawyer", env=env, cwd=tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("DELETE FROM key_check")  # as a database from before the check was
+    wrong = run_cli("staff", "list", env={**env, "SEZIM_SECRET_KEY": typo}, cwd=tmp_path)
+    assert wrong.returncode == 2 and "not the key" in wrong.stderr
+    assert "Aigul" in run_cli("staff", "list", env=env, cwd=tmp_path).stdout
