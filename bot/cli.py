@@ -115,7 +115,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def write_private(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write a file only its owner can read (0600), even one that was there before."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        fh.write(data)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever the bot creates (the database and its WAL, exports, charts, backups) is
+    # readable by its own user only.
+    os.umask(0o077)
     parser = _parser()
     args = parser.parse_args(argv)
     # The demo prints conversations; log lines would only get in their way.
@@ -244,8 +255,7 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
         await engine.dispose()
     if args.out:
         data = rendered if isinstance(rendered, bytes) else rendered.encode("utf-8")
-        with open(args.out, "wb") as fh:
-            fh.write(data)
+        write_private(args.out, data)
         print(f"written to {args.out}")
     else:
         assert isinstance(rendered, str)
@@ -336,10 +346,11 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
         async with sessions() as session, session.begin():
             if args.staff_command == "add":
                 roles = staff_service.parse_roles(args.role)
-                member = await staff_service.add_staff(
+                change = await staff_service.upsert_staff(
                     session, crypto=crypto, telegram_id=args.telegram_id, name=args.name,
                     roles=roles, now=now)
-                print(f"added {member.name} ({', '.join(roles)})")
+                done = "added" if change.created else "updated"
+                print(f"{done} {change.member.name} ({', '.join(sorted(roles))})")
             elif args.staff_command == "remove":
                 member = await staff_service.remove_staff(
                     session, crypto=crypto, telegram_id=args.telegram_id, now=now)
@@ -349,8 +360,12 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
                 if not members:
                     print("no staff yet: sezim-bot staff add --telegram-id N --name NAME "
                           "--role ROLE")
+                on_duty = {m.id for m in await staff_service.on_duty(
+                    session, settings=settings, now=now)}
                 for m in members:
-                    print(f"{m.name}\t{','.join(sorted(m.role_names))}")
+                    duty = "on duty" if m.id in on_duty else "off duty"
+                    print(f"{m.name}\t{','.join(sorted(m.role_names))}\t"
+                          f"{crypto.decrypt_int(m.tg_id_enc)}\t{duty}")
     except staff_service.StaffError as exc:
         print(f"sezim-bot: {exc}", file=sys.stderr)
         return 1

@@ -21,7 +21,7 @@ from bot.clock import aware
 from bot.services.cases import Delivery
 from bot.services.screens import Screen
 from bot.telegram_bot import SezimBot
-from bot.transport import NORMAL, URGENT
+from bot.transport import NORMAL, UNCERTAIN, URGENT
 from models import CaseOffer, ChatMessage, Client, DueTime, Staff
 
 if TYPE_CHECKING:
@@ -123,14 +123,28 @@ async def edit_screen(app: SezimApp, chat_id: int, message_id: int, screen: Scre
     return True
 
 
+# How many ids below a message are recorded when a send to her chat may have landed
+# unanswered before it: Telegram's 30 messages a second over the transport's 9 s of
+# retries, and room for messages coming in meanwhile (should ids count across chats).
+UNCERTAIN_WINDOW = 1000
+
+
 async def record_messages(
     session: AsyncSession, *, client: Client | int, message_ids: Sequence[int], now: datetime,
     app: SezimApp | None = None, auto_delete_minutes: int | None = None,
+    chat_id: int | None = None,
 ) -> None:
     """Keep the ids (never the content) of messages in her chat, for quick exit and
-    auto-delete; arm auto-delete if she asked for it. One statement on the hot path."""
+    auto-delete; arm auto-delete if she asked for it. One statement on the hot path.
+    With `chat_id`: if a send there may have landed without the bot learning its id
+    (`transport.UNCERTAIN`), the ids just below these are kept too (Telegram skips those
+    that are not in her chat when deleting)."""
     client_id = client if isinstance(client, int) else client.id
     minutes = auto_delete_minutes if isinstance(client, int) else client.auto_delete_minutes
+    if message_ids and chat_id is not None and chat_id in UNCERTAIN:
+        del UNCERTAIN[chat_id]
+        lowest = min(message_ids)
+        message_ids = [*range(max(1, lowest - UNCERTAIN_WINDOW), lowest), *message_ids]
     if message_ids:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         await session.execute(
@@ -226,15 +240,18 @@ SWEEP = 300
 
 
 async def sweep_chat(app: SezimApp, *, client_id: int, chat_id: int, below: int,
-                     failing: bool = False) -> None:
+                     failing: bool = False, uncertain: bool = False) -> None:
     """After quick exit or /forget: delete every message id in her chat just below `below`
     (the neutral word), whether recorded or not. A send that Telegram carried out but whose
     answer was lost (a 5xx after the fact, a dropped connection) left a message whose id
     the bot never learnt; its id is among these. Telegram skips ids that are not in her
     chat, and everything in it is hers to have deleted. Batches that fail for a passing
     reason are recorded and retried like any failed deletion, while her record exists;
-    `failing` (Telegram has just failed her deletions) records them all for then at once."""
-    ids = list(range(max(1, below - SWEEP), below))
+    `failing` (Telegram has just failed her deletions) records them all for then at once.
+    `uncertain`: a send to her chat may have landed unanswered (`transport.UNCERTAIN`):
+    the wider window below is swept, and its ids no longer kept once swept."""
+    window = UNCERTAIN_WINDOW if uncertain else SWEEP
+    ids = list(range(max(1, below - window), below))
     failed: list[int] = ids if failing else []
     for start in range(0, 0 if failing else len(ids), DELETE_BATCH):
         batch = ids[start:start + DELETE_BATCH]
@@ -247,9 +264,14 @@ async def sweep_chat(app: SezimApp, *, client_id: int, chat_id: int, below: int,
         except TelegramError as exc:
             log.warning("sweeping her chat failed, will retry: %s", type(exc).__name__)
             failed.extend(batch)
-    if not failed:
-        return
     data = app.bot_data
+    if not failed:
+        if uncertain:
+            async with data.sessions() as session, session.begin():
+                await session.execute(delete(ChatMessage).where(
+                    ChatMessage.client_id == client_id, ChatMessage.message_id < below,
+                    ChatMessage.message_id >= below - window, ChatMessage.tries == 0))
+        return
     now = data.clock.now()
     async with data.sessions() as session, session.begin():
         if await session.get(Client, client_id) is None:
@@ -337,7 +359,8 @@ async def keep_for_deletion(app: SezimApp, chat_id: int, message_ids: Sequence[i
     now = data.clock.now()
     async with data.sessions() as session, session.begin():
         await record_messages(session, client=int(row.id), message_ids=ids, now=now,
-                              app=app, auto_delete_minutes=row.auto_delete_minutes)
+                              app=app, auto_delete_minutes=row.auto_delete_minutes,
+                              chat_id=chat_id)
         if behind_exit:
             # Could not be deleted on arrival: retried like any failed deletion.
             due = await _retry_later(session, client_id=int(row.id), message_ids=ids, tries=1,

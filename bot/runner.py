@@ -16,11 +16,13 @@ import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -47,9 +49,28 @@ from models import ProcessedUpdate
 log = logging.getLogger(__name__)
 
 
+def warn_if_readable(url: str) -> None:
+    """One line if an SQLite database (or its directory) can be read by other users of the
+    machine: it holds encrypted ids, but also who wrote when, and the key may be near."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or \
+            parsed.database == ":memory:":
+        return
+    path = Path(parsed.database)
+    for place in (path, path.parent if str(path.parent) else Path(".")):
+        try:
+            mode = place.stat().st_mode
+        except OSError:
+            continue
+        if mode & 0o004:
+            log.warning("%s is readable by other users of this machine: run chmod %s %s",
+                        place, "700" if place.is_dir() else "600", place)
+
+
 async def upgrade_database(settings: Settings, *, rotating: bool = False) -> None:
     """Bring the database to the newest schema, then check the server key against it
     (`keys.check`: a wrong key stops here with one line)."""
+    warn_if_readable(settings.database.url)
     engine = create_engine(settings.database.url)
     try:
         await migrate.upgrade(engine)

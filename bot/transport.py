@@ -11,9 +11,11 @@ hook):
 - Retries: a 429 waits its `retry_after` (for that chat only, unless it came for all);
   server errors (5xx) and dropped connections are retried, so the message arrives. Telegram
   may have carried out such a request before its answer was lost: then a copy the bot
-  has no id of is in the chat, and quick exit's sweep (`delivery.sweep_chat`) deletes it
-  from hers. A request that timed out while waiting for its answer is not retried: it was
-  most likely carried out, and a second copy to a frightened person is worse than none.
+  has no id of is in the chat. The chat is marked (`UNCERTAIN`), and the next time a
+  message id is recorded in it, the ids just below are recorded too, so quick exit deletes
+  that copy from her chat (`delivery.record_messages`). A request that timed out while
+  waiting for its answer is not retried (it was most likely carried out, and a second copy
+  to a frightened person is worse than none); its chat is marked all the same.
 """
 
 from __future__ import annotations
@@ -42,11 +44,26 @@ CHAT_BURST = 3
 MAX_TRACKED_CHATS = 10_000
 JSONDict = dict[str, Any]
 
+# Requests that make a new message in a chat: one whose answer was lost (a 5xx, a dropped
+# connection) may have landed all the same, and the bot never learnt its id.
+CREATING = {"sendMessage", "sendPhoto", "sendDocument", "sendVoice", "sendVideo",
+            "sendLocation", "sendAudio", "sendAnimation", "sendSticker", "copyMessage"}
+# Chats where that happened since the bot last recorded a message id there (oldest first,
+# bounded): `delivery.record_messages` then records the ids just below for deletion.
+UNCERTAIN: OrderedDict[int, None] = OrderedDict()
+
 # Requests that count against Telegram's message limits; the rest (answering a button,
 # deleting, polling) go straight through.
 LIMITED = {"sendMessage", "sendPhoto", "sendDocument", "sendVoice", "sendVideo",
            "sendLocation", "sendAudio", "sendAnimation", "sendSticker", "copyMessage",
            "editMessageText", "editMessageReplyMarkup", "editMessageCaption"}
+
+
+def _mark_uncertain(chat_id: int) -> None:
+    UNCERTAIN[chat_id] = None
+    UNCERTAIN.move_to_end(chat_id)
+    while len(UNCERTAIN) > MAX_TRACKED_CHATS:
+        UNCERTAIN.popitem(last=False)
 
 
 def retry_seconds(retry_after: Any) -> float:
@@ -169,10 +186,12 @@ class PriorityRateLimiter(BaseRateLimiter[int]):
                     self._paused_until = max(self._paused_until, time.monotonic() + wait)
                 log.warning("%s: Telegram asks to wait %.0f s", endpoint, wait)
                 await asyncio.sleep(wait)
-            except (BadRequest, TimedOut):
+            except BadRequest:
                 raise
             except NetworkError as exc:
-                if attempt >= len(RETRY_DELAYS):
+                if endpoint in CREATING and isinstance(chat_id, int):
+                    _mark_uncertain(chat_id)
+                if isinstance(exc, TimedOut) or attempt >= len(RETRY_DELAYS):
                     raise
                 delay = RETRY_DELAYS[attempt]
                 attempt += 1

@@ -52,10 +52,11 @@ async def on_staff(update: Update, context: BotContext) -> None:
                 if command == "add" and len(args) >= 4 and telegram_id is not None:
                     new_roles = staff_service.parse_roles(args[-1])
                     name = " ".join(args[2:-1])
-                    await staff_service.add_staff(
+                    change = await staff_service.upsert_staff(
                         session, crypto=data.crypto, telegram_id=telegram_id, name=name,
                         roles=new_roles, now=now, actor="staff", actor_staff_id=member.id)
-                    answer = _t(context, "staff_added", name=name)
+                    answer = _t(context, "staff_added" if change.created else "staff_updated",
+                                name=change.member.name)
                 elif command == "remove" and len(args) == 2 and telegram_id is not None:
                     removed = await staff_service.remove_staff(
                         session, crypto=data.crypto, telegram_id=telegram_id, now=now,

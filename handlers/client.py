@@ -31,6 +31,7 @@ from bot.services import clients, retention
 from bot.services.cases import Delivery
 from bot.services.flow import Flow, InvalidButton, Reply, parse_callback
 from bot.services.screens import Screen
+from bot.transport import UNCERTAIN
 from models import Case, CaseStatus, Client
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ async def run_flow(update: Update, context: BotContext, action: FlowAction) -> N
         if incoming is not None and query is None:
             await record_messages(session, client=client.id, message_ids=[incoming.message_id],
                                   now=now, app=context.application,
-                                  auto_delete_minutes=client.auto_delete_minutes)
+                                  auto_delete_minutes=client.auto_delete_minutes,
+                                  chat_id=chat.id)
         flow = Flow(session=session, client=client, telegram_id=user.id, texts=data.texts,
                     settings=data.settings, crypto=data.crypto, now=now)
         reply = await action(flow)
@@ -96,6 +98,8 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
     now = data.clock.now()
     _tell_staff_of_exit(app, reply)
     left = 0
+    # A send to her chat may have landed without the bot learning its id: swept wider.
+    uncertain = reply.quick_exit and chat.id in UNCERTAIN
     if reply.quick_exit:
         # Her chat is cleared before the one neutral word: nothing of it may stay behind.
         left = await delete_messages(app, client_id=client_id, chat_id=chat.id)
@@ -147,13 +151,13 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         # One short transaction of Core statements: the ids of what was shown, the menu.
         async with data.sessions() as session, session.begin():
             await record_messages(session, client=client_id, message_ids=new_ids, now=now,
-                                  app=app, auto_delete_minutes=auto_delete)
+                                  app=app, auto_delete_minutes=auto_delete, chat_id=chat.id)
             if menu_changed and new_menu is not None:
                 await clients.set_menu(session, client_id, new_menu)
     if reply.quick_exit and sent:
         # Whatever landed in her chat unrecorded (an answer Telegram lost) goes too.
         await sweep_chat(app, client_id=client_id, chat_id=chat.id, below=min(sent),
-                         failing=left > 0)
+                         failing=left > 0, uncertain=uncertain)
     if reply.route is not None and reply.route.deliveries:
         # Cards go out beside the next updates rather than holding this one up: each offer
         # is in the database before it is sent, and start-up re-sends any not delivered.

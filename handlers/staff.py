@@ -439,11 +439,15 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
             await session.execute(_TO_RATING, {"client": client.id, "step": "rate",
                                                "step_data": {"case": case.id}})
         card_message: int | None = None
+        card_chat: int | None = None
         closed_card: Screen | None = None
         closed_row = await session.get(Case, case.id) if case.contact == "call_later" else None
         if closed_row is not None:
+            # The number is on the taker's card, whoever closes the case (a coordinator may).
+            taker = await session.get(Staff, closed_row.owner_id or member.id)
             card_message = await case_service.card_of(session, case_id=case.id,
-                                                      staff_id=member.id)
+                                                      staff_id=taker.id if taker else member.id)
+            card_chat = data.crypto.decrypt_int(taker.tg_id_enc) if taker else None
             closed_card = case_service.card(closed_row, texts=data.texts,
                                             language=data.texts.lang(None), now=now,
                                             with_buttons=False)
@@ -456,9 +460,9 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
                                outcome=_t(context, f"outcome_{outcome}")))
             await edit_screen(context.application, query.message.chat.id,
                               query.message.message_id, closed)
-            if card_message is not None and closed_card is not None:
+            if card_message is not None and closed_card is not None and card_chat is not None:
                 # Her phone number leaves the call card once the case is closed.
-                await edit_screen(context.application, query.message.chat.id, card_message,
+                await edit_screen(context.application, card_chat, card_message,
                                   Screen(closed_card.text + "\n\n" + closed.text))
 
     async def for_her() -> None:

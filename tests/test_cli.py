@@ -95,3 +95,48 @@ def test_a_database_made_before_the_key_check_adopts_only_a_key_that_reads_it(
     wrong = run_cli("staff", "list", env={**env, "SEZIM_SECRET_KEY": typo}, cwd=tmp_path)
     assert wrong.returncode == 2 and "not the key" in wrong.stderr
     assert "Aigul" in run_cli("staff", "list", env=env, cwd=tmp_path).stdout
+
+
+def test_staff_add_is_repeatable_and_list_shows_id_roles_and_duty(tmp_path: Path) -> None:
+    env = {"SEZIM_SECRET_KEY": secrets.token_urlsafe(48),
+           "SEZIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 's.db'}"}
+    first = run_cli("staff", "add", "--telegram-id", "123456789", "--name", "Айгүл",
+                    "--role", "lawyer", env=env, cwd=tmp_path)
+    assert first.returncode == 0 and first.stdout.startswith("added Айгүл")
+    again = run_cli("staff", "add", "--telegram-id", "123456789", "--name", "Айгүл",
+                    "--role", "lawyer,coordinator", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("updated Айгүл (coordinator, lawyer)")
+    clash = run_cli("staff", "add", "--telegram-id", "5", "--name", "АЙГҮЛ", "--role",
+                    "psychologist", env=env, cwd=tmp_path)
+    assert clash.returncode == 1 and "already called" in clash.stderr
+    assert "Traceback" not in again.stderr + clash.stderr
+    listed = run_cli("staff", "list", env=env, cwd=tmp_path).stdout.splitlines()
+    assert listed == ["Айгүл\tcoordinator,lawyer\t123456789\toff duty"]
+
+
+def test_what_the_bot_writes_is_readable_by_its_user_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    env = {"SEZIM_SECRET_KEY": secrets.token_urlsafe(48),
+           "SEZIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"}
+    before = os.umask(0o022)  # a server's usual umask: the bot sets its own
+    try:
+        assert run_cli("staff", "add", "--telegram-id", "42", "--name", "Aigul", "--role",
+                       "lawyer", env=env, cwd=tmp_path).returncode == 0
+    finally:
+        os.umask(before)
+    written = [p for p in tmp_path.iterdir() if p.name.startswith("p.db")]
+    assert written and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in written)
+    out = tmp_path / "figures.csv"
+    out.write_text("old", encoding="utf-8")
+    out.chmod(0o644)
+    assert run_cli("stats", "--format", "csv", "--out", str(out), env=env,
+                   cwd=tmp_path).returncode == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600 and out.read_text() != "old"
+    # A database others can read: one line says so, and how to fix it.
+    (tmp_path / "p.db").chmod(0o644)
+    listed = run_cli("staff", "list", env=env, cwd=tmp_path)
+    warnings = [line for line in listed.stderr.splitlines() if "readable by other" in line]
+    assert len(warnings) == 1 and "chmod 600" in warnings[0]

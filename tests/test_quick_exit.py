@@ -604,7 +604,6 @@ async def test_no_answer_tells_her_code_word_from_a_guess_where_it_resumes_nothi
         await send(harness, client, guess)
         answers.append([m.plain() for m in client.bot_messages()[seen:]])
     assert answers == [[], [], []]
-    assert WORD not in [m.plain() for m in lawyer.bot_messages()]
     # Her case was not resumed by it, and no try was counted.
     first, second = await cases(harness)
     assert (first.status, second.status) == (CaseStatus.PAUSED, CaseStatus.ACTIVE)
@@ -662,3 +661,82 @@ async def test_once_she_is_back_with_her_word_she_is_not_offered_another(
     await press(harness, lawyer, s(harness, "outcome_legal"))
     await ask_again(harness, client)
     assert t(harness, "en", "btn_code_word") not in client.buttons(client.bot_messages()[-1])
+
+
+async def test_in_a_conversation_begun_after_her_exit_her_word_is_not_compared(
+    harness: Harness,
+) -> None:
+    """He asks for help from her phone and a specialist takes it: there her word is text like
+    any guess (all reach the specialist alike), so he cannot test words there, uncounted,
+    and walk into her conversation with the one that was held back."""
+    client, lawyer = await in_conversation(harness)
+    await quick_exit(harness, client)
+    await ask_again(harness, client)
+    await press(harness, lawyer, s(harness, "btn_take"))
+    guesses = [f"guess{i}" for i in range(6)] + [WORD]
+    for guess in guesses:
+        await send(harness, client, guess)
+    relayed = {m.plain() for m in lawyer.bot_messages()}
+    assert [g for g in guesses if g not in relayed] == []
+    first, second = await cases(harness)
+    assert (first.status, second.status) == (CaseStatus.PAUSED, CaseStatus.ACTIVE)
+
+
+async def test_her_word_brings_back_her_case_not_one_he_asked_for(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    client, lawyer = await in_conversation(harness)
+    await quick_exit(harness, client)
+    clock.advance(minutes=2)
+    await ask_again(harness, client)  # his request, #2
+    await press(harness, lawyer, s(harness, "btn_take"))
+    await quick_exit(harness, client)  # he leaves too
+    clock.advance(minutes=2)
+    await send(harness, client, WORD)  # she is back
+    first, second = await cases(harness)
+    assert (first.status, second.status) == (CaseStatus.ACTIVE, CaseStatus.PAUSED)
+    assert lawyer.bot_messages()[-1].plain() == s(harness, "client_back", number=1)
+
+
+async def test_a_coordinator_closing_a_call_takes_the_number_off_the_takers_card(
+    harness: Harness, clock: FakeClock,
+) -> None:
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    coordinator = await harness.add_staff("Gulnara", ["coordinator"], on_duty=False)
+    await ask_for_later(harness, call=True)
+    await later(harness, clock, hours=3, minutes=1)
+    await press(harness, lawyer, s(harness, "btn_take"))
+    assert "+996 700 111 222" in lawyer.text()
+    await send(harness, coordinator, "/close 1")
+    await press(harness, coordinator, s(harness, "outcome_no_contact"))
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.CLOSED
+    assert "+996 700 111 222" not in lawyer.text()
+
+
+async def test_a_copy_landed_unanswered_is_deleted_though_ids_jumped_meanwhile(
+    harness: Harness,
+) -> None:
+    """Should Telegram number a bot's messages across its chats, her chat's ids jump while
+    others talk: the lost copies are then far below the neutral word. The chat where a send
+    may have landed unanswered is swept wider."""
+    client, lawyer = await in_conversation(harness)
+    harness.emulator.faults.append(Fault("500", method="copyMessage", times=5, when="after"))
+    await send(harness, lawyer, "Did you get to the police station?")
+    assert client.text().count("police station") == 5
+    harness.emulator.chat(client.id).next_id += 400  # other people's messages meanwhile
+    await quick_exit(harness, client)
+    assert only_the_neutral_word(harness, client)
+
+
+async def test_a_retried_copy_anchors_the_deletion_of_the_one_lost_before_it(
+    harness: Harness,
+) -> None:
+    client, lawyer = await in_conversation(harness)
+    harness.emulator.faults.append(Fault("500", method="copyMessage", times=1, when="after"))
+    await send(harness, lawyer, "Did you get to the police station?")
+    assert client.text().count("police station") == 2  # the lost one, and the retry
+    harness.emulator.chat(client.id).next_id += 600
+    await send(harness, client, "ok")
+    await quick_exit(harness, client)
+    assert only_the_neutral_word(harness, client)

@@ -572,3 +572,23 @@ async def test_the_specialist_learns_when_her_client_erases_herself(harness: Har
     assert lawyer.last().plain() == s(harness, "client_left", number=1)
     (case,) = await cases(harness)
     assert case.status == CaseStatus.CLOSED and case.client_id is None
+
+
+async def test_staff_add_again_changes_name_and_roles_and_names_stay_unique(
+    harness: Harness,
+) -> None:
+    """The admin runs `/staff add` for someone already there (to give her a second role):
+    she is updated, told so, and nothing breaks; a second "Aigul" is refused."""
+    admin = await harness.add_staff("Gulnara", ["admin"], on_duty=None)
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    await admin.send(f"/staff add {lawyer.id} Aigul K. lawyer,psychologist")
+    (reply,) = await admin.wait_reply()
+    assert reply.plain() == s(harness, "staff_updated", name="Aigul K.")
+    await admin.send("/staff add 777 aigul k. lawyer")
+    (reply,) = await admin.wait_reply()
+    assert "already called" in reply.plain()
+    assert harness.app is not None
+    async with harness.app.bot_data.sessions() as session:
+        members = await staff_service.list_staff(session)
+    assert sorted((m.name, ",".join(sorted(m.role_names))) for m in members) == [
+        ("Aigul K.", "lawyer,psychologist"), ("Gulnara", "admin")]

@@ -219,6 +219,22 @@ async def paused_case_of(session: AsyncSession, client_id: int) -> Case | None:
         .order_by(Case.id.desc()).limit(1))
 
 
+async def resumable_case_of(session: AsyncSession, client_id: int, *,
+                            word_set_at: datetime | None) -> Case | None:
+    """The paused case her code word (chosen at `word_set_at`) brings back: her newest one
+    paused after the word was chosen, and not one that whoever held her phone asked for
+    after her quick exit (such a case is flagged `after_exit_case_id`), unless the word was
+    chosen after that case was made (then the word is of the one who made it)."""
+    if word_set_at is None:
+        return None
+    return await session.scalar(
+        select(Case).where(
+            Case.client_id == client_id, Case.status == CaseStatus.PAUSED,
+            Case.paused_at >= word_set_at,
+            or_(Case.after_exit_case_id.is_(None), Case.created_at <= word_set_at))
+        .order_by(Case.id.desc()).limit(1))
+
+
 async def left_by_exit_of(session: AsyncSession, client_id: int) -> Case | None:
     """The client's newest case she left with quick exit and did not come back to, whether
     it is still paused or was closed meanwhile (a new request's card names it)."""

@@ -435,9 +435,11 @@ class Flow:
                 return back
         signal = danger.check(text)
         if brief is not None and in_conversation:
-            if word is not None and await self._is_her_code_word(word):
-                # Never relayed; and answered exactly as a relayed message is (not at all),
-                # so a conversation is no place to test guesses at it.
+            # In her own conversation her word is kept back, answered as a relayed message
+            # is (not at all). In one begun after her quick exit, by whoever holds her
+            # phone, it is not compared at all: a guess there would count against nothing.
+            if word is not None and not self.client.offer_code_word and \
+                    await self._is_her_code_word(word):
                 return Reply(kept_back=True)
             # She is talking with her specialist: everything she writes goes there.
             return self.relay(brief)
@@ -489,7 +491,9 @@ class Flow:
         """Her code word (normalised) typed after quick exit, outside a conversation (short
         messages in one are not tries): she is back where she was. Anything else (or a
         word after too many wrong tries) gets the answer anyone new would get."""
-        case = await case_service.paused_case_of(self.session, self.client.id)
+        current = await code_word.state(self.session, self.client.id)
+        case = await case_service.resumable_case_of(self.session, self.client.id,
+                                                    word_set_at=current.set_at)
         if case is None:
             return None
         today = local_time(self.now, self.settings.organization.tz).date()

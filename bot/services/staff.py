@@ -88,6 +88,12 @@ async def active_staff_id(session: AsyncSession, crypto: Crypto, telegram_id: in
     return (await active_staff_ids(session, crypto, [telegram_id])).get(telegram_id)
 
 
+@dataclass(frozen=True)
+class StaffChange:
+    member: Staff
+    created: bool  # a new member (else her name and roles were changed)
+
+
 async def add_staff(
     session: AsyncSession,
     *,
@@ -99,27 +105,65 @@ async def add_staff(
     actor: str = "cli",
     actor_staff_id: int | None = None,
 ) -> Staff:
-    """Add a member (or re-activate and re-role one who was removed)."""
-    name = name.strip()
+    """Add a member, or change the name and roles of one (`upsert_staff`)."""
+    change = await upsert_staff(session, crypto=crypto, telegram_id=telegram_id, name=name,
+                                roles=roles, now=now, actor=actor,
+                                actor_staff_id=actor_staff_id)
+    return change.member
+
+
+async def upsert_staff(
+    session: AsyncSession,
+    *,
+    crypto: Crypto,
+    telegram_id: int,
+    name: str,
+    roles: Iterable[str],
+    now: datetime,
+    actor: str = "cli",
+    actor_staff_id: int | None = None,
+) -> StaffChange:
+    """Add a member, or give one already known (active or removed) this name and these
+    roles: the same command may be run again. Two active members may not share a name
+    (the roster names its members)."""
+    name = " ".join(name.split())
     if not 1 <= len(name) <= 64:
         raise StaffError("a name of 1 to 64 characters is needed")
-    if telegram_id <= 0:
+    if not 0 < telegram_id < 2**63:
         raise StaffError("a Telegram id is a positive number")
-    roles = sorted(set(roles))
+    wanted = set(roles)
+    if not wanted:
+        raise StaffError("at least one role is needed")
     member = await find_by_telegram_id(session, crypto, telegram_id, active_only=False)
+    # Compared here, not in SQL: SQLite's lower() knows only ASCII letters (not Айгүл).
+    others = (await session.execute(select(Staff.id, Staff.name).where(
+        Staff.active.is_(True)))).all()
+    if any(n.casefold() == name.casefold() and (member is None or i != member.id)
+           for i, n in others):
+        raise StaffError(f"another active member is already called {name!r}; the roster "
+                         "matches members by name, so give this one another (with an "
+                         "initial, say)")
+    created = member is None
     if member is None:
         member = Staff(tg_hmac=crypto.lookup(telegram_id), tg_id_enc=crypto.encrypt(telegram_id),
                        name=name, active=True, created_at=now)
+        member.roles = [StaffRole(role=r) for r in sorted(wanted)]
         session.add(member)
     else:
         member.name = name
         member.active = True
         member.removed_at = None
-    member.roles = [StaffRole(role=r) for r in roles]
+        # Changed in place: the roles she keeps stay the same rows (replacing the list
+        # would insert a role before deleting its twin, against the unique key).
+        for role in [r for r in member.roles if r.role not in wanted]:
+            member.roles.remove(role)
+        have = member.role_names
+        member.roles.extend(StaffRole(role=r) for r in sorted(wanted - have))
     await session.flush()
-    await audit(session, now=now, actor=actor, action="staff.add", staff_id=actor_staff_id,
-                detail=f"member {member.id} roles {','.join(roles)}")
-    return member
+    await audit(session, now=now, actor=actor,
+                action="staff.add" if created else "staff.change", staff_id=actor_staff_id,
+                detail=f"member {member.id} roles {','.join(sorted(wanted))}")
+    return StaffChange(member, created)
 
 
 async def remove_staff(
