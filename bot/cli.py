@@ -290,8 +290,10 @@ def _run(settings: Settings) -> int:
               file=sys.stderr)
         return EXIT_CONFIG
     from bot.config import require_secret_key
+    from bot.i18n import Texts
 
     require_secret_key(settings)
+    Texts(settings)  # a broken text stops the start here, in one line, not a client later
     from bot.runner import serve
 
     async def _main() -> None:

@@ -181,6 +181,12 @@ class Security(_Section):
     secret_key: SecretStr | None = None
 
 
+class Content(_Section):
+    # A directory of the center's own texts (ky.toml, ru.toml, en.toml, each with only the
+    # keys it changes), outside the checkout so an upgrade never meets them.
+    dir: Path | None = None
+
+
 class Shift(_Section):
     member: str = Field(min_length=1, max_length=64)
     role: Role
@@ -199,6 +205,7 @@ class Settings(_Section):
     telegram: Telegram = Telegram()
     database: Database = Database()
     security: Security = Security()
+    content: Content = Content()
     roster: list[Shift] = Field(default_factory=list)
 
     # Filled from the environment after validation; never read from a committed file.

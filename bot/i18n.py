@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.config import LANGUAGES, Settings
+from bot.config import LANGUAGES, ConfigError, Settings
 
 CONTENT_DIR = Path(__file__).parent / "content"
 LANGUAGE_NAMES = {"ky": "Кыргызча", "ru": "Русский", "en": "English"}
@@ -41,9 +41,94 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+FACTS = ("org", "hotline", "hotline_hours", "police", "ambulance", "fire", "unified",
+         "children_line", "office_open")
+
+
 def load_catalog(language: str, directory: Path = CONTENT_DIR) -> dict[str, Any]:
-    with (directory / f"{language}.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    path = directory / f"{language}.toml"
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _placeholders_of(template: object, where: str) -> set[str]:
+    if not isinstance(template, str):
+        raise ConfigError(f"{where}: must be a text in quotes")
+    try:
+        return placeholders(template)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc} (write {{{{ and }}}} for a brace itself)") from None
+
+
+def check_catalogs(catalogs: dict[str, dict[str, Any]], origin: dict[str, str]) -> None:
+    """Every text in every language, every placeholder one the bot fills in, or
+    ConfigError naming the file and key. The shipped English texts say which placeholders
+    each key has; facts (the numbers, the center's name) may be used in any text.
+    `origin[lang]`: the file (or files) the language came from, for the message."""
+    reference = load_catalog("en")
+    known = {key: placeholders(str(value)) | set(FACTS)
+             for key, value in reference["ui"].items()}
+    for lang in LANGUAGES:
+        catalog = catalogs[lang]
+        ui = catalog.get("ui")
+        if not isinstance(ui, dict):
+            raise ConfigError(f"{origin[lang]}: the [ui] table is missing")
+        for key in reference["ui"]:
+            if key not in ui:
+                raise ConfigError(f"{origin[lang]}: [ui] {key} is missing")
+        for key, template in ui.items():
+            where = f"{origin[lang]}: [ui] {key}"
+            if key not in known:
+                raise ConfigError(f"{where}: not a text the bot has (a typo in the name?)")
+            unknown = sorted(_placeholders_of(template, where) - known[key])
+            if unknown:
+                may = ", ".join("{" + name + "}" for name in sorted(known[key]))
+                raise ConfigError(f"{where}: unknown placeholder {{{unknown[0]}}} (this text "
+                                  f"may use {may})")
+        resources = catalog.get("resources", {})
+        for rid in reference.get("resources", {}):
+            if rid not in resources:
+                raise ConfigError(f"{origin[lang]}: [resources.{rid}] is missing")
+        for rid, item in resources.items():
+            for field in ("title", "body"):
+                where = f"{origin[lang]}: [resources.{rid}] {field}"
+                if not isinstance(item, dict) or field not in item:
+                    raise ConfigError(f"{where} is missing")
+                unknown = sorted(_placeholders_of(item[field], where) - set(FACTS))
+                if unknown:
+                    raise ConfigError(f"{where}: unknown placeholder {{{unknown[0]}}}")
+
+
+def load_catalogs(override: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The shipped texts, with the center's own from `override` (`[content] dir`) laid
+    over them key by key: an edited text lives outside the checkout, so an upgrade never
+    meets it, and a text it lacks comes from the shipped file. Checked before use."""
+    catalogs = {lang: load_catalog(lang) for lang in LANGUAGES}
+    origin = {lang: str(CONTENT_DIR / f"{lang}.toml") for lang in LANGUAGES}
+    if override is not None:
+        if not override.is_dir():
+            raise ConfigError(f"[content] dir: {override} is not a directory")
+        for lang in LANGUAGES:
+            if not (override / f"{lang}.toml").exists():
+                continue
+            own = load_catalog(lang, override)
+            origin[lang] = str(override / f"{lang}.toml")
+            merged = catalogs[lang]
+            for key, value in own.get("ui", {}).items():
+                merged["ui"][key] = value
+            for rid, item in own.get("resources", {}).items():
+                base = merged.setdefault("resources", {}).get(rid, {})
+                merged["resources"][rid] = {**base, **item} if isinstance(item, dict) else item
+            unknown_tables = sorted(set(own) - {"ui", "resources"})
+            if unknown_tables:
+                raise ConfigError(f"{origin[lang]}: unknown table [{unknown_tables[0]}]")
+    check_catalogs(catalogs, origin)
+    return catalogs
 
 
 class Texts:
@@ -51,7 +136,10 @@ class Texts:
 
     def __init__(self, settings: Settings, directory: Path = CONTENT_DIR) -> None:
         self.settings = settings
-        self.catalogs = {lang: load_catalog(lang, directory) for lang in LANGUAGES}
+        if directory == CONTENT_DIR:
+            self.catalogs = load_catalogs(settings.content.dir)
+        else:
+            self.catalogs = {lang: load_catalog(lang, directory) for lang in LANGUAGES}
         org = settings.organization
         em = settings.emergency
         self.facts: dict[str, str] = {

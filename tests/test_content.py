@@ -4,6 +4,7 @@ every button's callback data within 64 bytes."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from bot.services import flow as flow_module
 from bot.services.clients import ClientRecord
 from bot.services.flow import Flow
 from models import Case
+from tests.test_config import run_cli
 
 CATALOGS = {lang: load_catalog(lang) for lang in LANGUAGES}
 UI_KEYS = sorted(CATALOGS["en"]["ui"])
@@ -123,3 +125,37 @@ def test_every_button_fits_telegrams_callback_data_limit(lang: str) -> None:
         # Quick exit on every client screen.
         if not screen.text.startswith("<b>Case") and "s:take" not in str(screen.buttons):
             assert any(b.data == "c:exit" for row in screen.buttons for b in row)
+
+
+def test_the_centers_own_texts_override_key_by_key_from_outside_the_checkout(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "en.toml").write_text(
+        '[ui]\nexit_done = "All clear."\n', encoding="utf-8")
+    texts = Texts(Settings.model_validate({"content": {"dir": str(tmp_path)}}))
+    assert texts.t("en", "exit_done") == "All clear."
+    # A text it does not change comes from the shipped file.
+    assert texts.t("en", "home") == Texts(Settings()).t("en", "home")
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ('[ui]\nwaiting = "Request {numbr} is with us."\n',
+     "[ui] waiting: unknown placeholder {numbr}"),
+    ('[ui]\nexit_dun = "Done."\n', "[ui] exit_dun: not a text the bot has"),
+    ('[ui]\nhome = "Call {police"\n', "[ui] home:"),
+    ('[ui\nhome = "x"\n', "not valid TOML"),
+    ('[resources.safety_plan]\nbody = "Call {polise}"\n', "unknown placeholder {polise}"),
+])
+def test_a_typo_in_a_text_file_stops_the_start_with_one_line(tmp_path: Path, content: str,
+                                                             expected: str) -> None:
+    (tmp_path / "ru.toml").write_text(content, encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[content]\ndir = "{tmp_path}"\n', encoding="utf-8")
+    result = run_cli("run", "--config", str(config),
+                     env={"SEZIM_BOT_TOKEN": "123456:" + "a" * 35,
+                          "SEZIM_SECRET_KEY": "k" * 40,
+                          "SEZIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(tmp_path / "ru.toml") in lines[0] and expected in lines[0]
