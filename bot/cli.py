@@ -93,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("--telegram-id", type=int, required=True)
     staff_sub.add_parser("list", parents=[common], help="active members")
 
+    sub.add_parser("check", parents=[common],
+                   help="before going live: configuration, texts, key, database, token, "
+                        "who is on duty in the next 7 days")
+
     sub.add_parser("purge", parents=[common], help="apply the retention policy now")
 
     sub.add_parser("rotate-key", parents=[common],
@@ -155,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_staff(settings, args))
         if args.command == "purge":
             return asyncio.run(_purge(settings))
+        if args.command == "check":
+            return asyncio.run(_check(settings))
         if args.command == "stats":
             return asyncio.run(_stats(settings, args))
         if args.command == "rotate-key":
@@ -374,6 +380,17 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await engine.dispose()
     return 0
+
+
+async def _check(settings: Settings) -> int:
+    from bot import check
+
+    lines = await check.run(settings)
+    for line in lines:
+        print(line)
+    failed = sum(1 for line in lines if line.status == "FAIL")
+    print("all checks passed" if not failed else f"{failed} check(s) failed")
+    return 1 if failed else 0
 
 
 async def _purge(settings: Settings) -> int:

@@ -127,3 +127,49 @@ def test_the_redactor_hides_secrets_in_messages_arguments_and_tracebacks() -> No
     for secret in (token, "AAEsecretpart-xyz", key, "o" * 48, password):
         assert secret not in text
     assert text.count("<redacted>") >= 5 and "Traceback" in text
+
+
+async def _check(workdir: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("SEZIM_")}
+    full.update(env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "check", cwd=workdir, env=full,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    return int(proc.returncode or 0), out.decode().splitlines()
+
+
+async def test_check_before_going_live_names_each_problem_on_one_line(
+    emulator: BotAPIEmulator, tmp_path: Path
+) -> None:
+    bot = BotProcess(emulator, tmp_path)
+    env = {"SEZIM_BOT_TOKEN": emulator.token, "SEZIM_SECRET_KEY": bot.secret}
+    # A fresh machine: nothing migrated yet, and no staff.
+    code, lines = await _check(tmp_path, env)
+    assert code == 1
+    assert any(line.startswith("FAIL  database") and "db upgrade" in line for line in lines)
+    assert any(line.startswith("ok    token") for line in lines)
+    # Migrated, a lawyer on the roster on weekdays only: the weekend shows as a gap.
+    run = {**{k: v for k, v in os.environ.items() if not k.startswith("SEZIM_")}, **env}
+    for argv in (["db", "upgrade"], ["staff", "add", "--telegram-id", "42", "--name", "Aigul",
+                                     "--role", "lawyer"]):
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *argv,
+                                                    cwd=tmp_path, env=run)
+        assert await proc.wait() == 0
+    with (tmp_path / "config.toml").open("a", encoding="utf-8") as fh:
+        fh.write('[[roster]]\nmember = "Aigul"\nrole = "lawyer"\n'
+                 'days = ["mon", "tue", "wed", "thu", "fri"]\nstart = 09:00:00\n'
+                 'end = 18:00:00\n')
+    code, lines = await _check(tmp_path, env)
+    assert any(line.startswith("ok    key") for line in lines)
+    assert any(line.startswith("note  duty") and "lawyer: nobody on duty" in line
+               for line in lines)
+    assert any(line.startswith("note  duty") and "psychologist: no member" in line
+               for line in lines)
+    assert code == 0 and lines[-1] == "all checks passed"
+    # A mistyped key and a token Telegram refuses: each said on its own line.
+    code, lines = await _check(tmp_path, {"SEZIM_BOT_TOKEN": "123456:" + "z" * 35,
+                                          "SEZIM_SECRET_KEY": secrets.token_urlsafe(48)})
+    assert any(line.startswith("FAIL  key") and "not the key" in line for line in lines)
+    assert any(line.startswith("FAIL  token") and "rejected" in line for line in lines)
+    assert all("z" * 35 not in line for line in lines)
