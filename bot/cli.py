@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -11,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -97,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="before going live: configuration, texts, key, database, token, "
                         "who is on duty in the next 7 days")
 
+    backup = sub.add_parser("backup", parents=[common],
+                            help="a consistent copy of the database while the bot runs")
+    backup.add_argument("file", help="where to write it (readable by you only)")
+
     sub.add_parser("purge", parents=[common], help="apply the retention policy now")
 
     sub.add_parser("rotate-key", parents=[common],
@@ -161,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_purge(settings))
         if args.command == "check":
             return asyncio.run(_check(settings))
+        if args.command == "backup":
+            return _backup(settings, Path(args.file))
         if args.command == "stats":
             return asyncio.run(_stats(settings, args))
         if args.command == "rotate-key":
@@ -379,6 +387,37 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     finally:
         await engine.dispose()
+    return 0
+
+
+def _backup(settings: Settings, target: Path) -> int:
+    """SQLite's online backup: a consistent copy while the bot writes, page by page."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() != "sqlite":
+        print("sezim-bot: for PostgreSQL use its own tool, as the database's owner:\n"
+              f"  pg_dump --format=custom --file {target} {url.database or 'sezim'}\n"
+              "and keep the file readable by you only (chmod 600)", file=sys.stderr)
+        return EXIT_CONFIG
+    source = Path(url.database or "")
+    if not source.exists():
+        print(f"sezim-bot: no database at {source}", file=sys.stderr)
+        return 1
+    if target.resolve() == source.resolve():
+        print("sezim-bot: the backup cannot be the database itself", file=sys.stderr)
+        return 1
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    with contextlib.closing(sqlite3.connect(source)) as src, \
+            contextlib.closing(sqlite3.connect(partial)) as dst:
+        src.backup(dst, pages=1024)
+    partial.chmod(0o600)
+    partial.replace(target)
+    print(f"backed up to {target} ({target.stat().st_size // 1024} KiB); it can be read "
+          "only with SEZIM_SECRET_KEY, which must be kept apart from it")
     return 0
 
 

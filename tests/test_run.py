@@ -173,3 +173,66 @@ async def test_check_before_going_live_names_each_problem_on_one_line(
     assert any(line.startswith("FAIL  key") and "not the key" in line for line in lines)
     assert any(line.startswith("FAIL  token") and "rejected" in line for line in lines)
     assert all("z" * 35 not in line for line in lines)
+
+
+async def _cli(workdir: Path, env: dict[str, str], *argv: str) -> tuple[int, str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("SEZIM_")}
+    full.update(env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *argv, cwd=workdir, env=full,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    return int(proc.returncode or 0), out.decode()
+
+
+async def test_a_backup_taken_while_the_bot_works_restores_staff_and_cases(
+    emulator: BotAPIEmulator, tmp_path: Path
+) -> None:
+    import shutil
+    import sqlite3
+    import stat
+
+    live = tmp_path / "live"
+    live.mkdir()
+    bot = BotProcess(emulator, live)
+    env = {"SEZIM_SECRET_KEY": bot.secret}
+    assert (await _cli(live, env, "staff", "add", "--telegram-id", "42", "--name", "Aigul",
+                       "--role", "psychologist"))[0] == 0
+    await bot.start()
+    try:
+        client = Phone.new(emulator, "Aida", language_code="en")
+        await client.send("/start")
+        await client.wait_reply(timeout=60)
+        await client.press("🆘 Yes, I'm in danger now")
+        await client.wait_reply(timeout=30)
+        await client.press("Yes, write to me here")  # a case, offered to the psychologist
+        await client.wait_reply(timeout=30)
+        # Others keep writing while the backup is taken.
+        others = [Phone.new(emulator, f"P{i}", language_code="en") for i in range(10)]
+        sends = asyncio.gather(*(p.send("/start") for p in others))
+        code, out = await _cli(live, env, "backup", str(tmp_path / "copy.db"))
+        await sends
+        assert code == 0, out
+    finally:
+        assert await bot.stop() == 0
+    copy = tmp_path / "copy.db"
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    # Restored into a fresh directory: the same key reads it, staff and cases are there.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    restored = BotProcess(emulator, fresh)
+    shutil.copy(copy, fresh / "bot.db")
+    with sqlite3.connect(fresh / "bot.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == 1
+    code, out = await _cli(fresh, env, "staff", "list")
+    assert code == 0 and "\nAigul\tpsychologist\t42\t" in "\n" + out
+    restored.secret = bot.secret
+    await restored.start()
+    try:
+        late = Phone.new(emulator, "Late", language_code="en")
+        await late.send("/start")
+        (reply,) = await late.wait_reply(timeout=60)
+        assert "Are you in danger right now?" in reply.plain()
+    finally:
+        assert await restored.stop() == 0
