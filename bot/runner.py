@@ -34,7 +34,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot import keys, migrate
+from bot import keys, migrate, sdnotify
 from bot.app import SezimApp, build_application
 from bot.clock import Clock
 from bot.config import ENV_WEBHOOK_SECRET, PLACEHOLDER_SECRETS, Settings, secret_from
@@ -548,11 +548,13 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
     once. More would wait inside the bot behind the rest, and anyone else keeps her place
     in Telegram's queue just as well."""
     concurrency = app.bot_data.settings.telegram.concurrency
+    watchdog = sdnotify.Watchdog()
     stream: Stream | None = Stream(app, concurrency)
     surge: SurgeDispatcher | None = None
     offset = 0
     delay = 1.0
     while not stop.is_set():
+        watchdog.alive()  # the loop goes round at least once per long poll
         if surge is not None and surge.pending >= MAX_BACKLOG:
             await asyncio.sleep(0.05)  # back-pressure: the rest stays with Telegram
             continue
@@ -690,6 +692,14 @@ async def serve_webhook(app: SezimApp, stop: asyncio.Event, *, secret: str) -> N
         await runner.cleanup()
 
 
+async def _watch_webhook(stop: asyncio.Event) -> None:
+    """In webhook mode there is no polling loop to tell systemd the bot is alive."""
+    watchdog = sdnotify.Watchdog()
+    while watchdog.interval is not None and not stop.is_set():
+        watchdog.alive()
+        await asyncio.sleep(watchdog.interval)
+
+
 async def serve(
     settings: Settings,
     *,
@@ -714,14 +724,20 @@ async def serve(
         await open_connections(app, settings.telegram.concurrency)
         if on_ready is not None:
             await on_ready(app)
+        sdnotify.notify("READY=1")
         if webhook:
             secret = (secret_from(os.environ, ENV_WEBHOOK_SECRET)
                       or app.bot_data.crypto.webhook_token())
-            await serve_webhook(app, stop, secret=secret)
+            pinger = asyncio.create_task(_watch_webhook(stop))
+            try:
+                await serve_webhook(app, stop, secret=secret)
+            finally:
+                pinger.cancel()
         else:
             log.info("bot started; long polling")
             await poll(app, stop, timeout=settings.telegram.poll_timeout)
     finally:
+        sdnotify.notify("STOPPING=1")
         if app.running:
             await app.stop()
         if app.post_shutdown is not None:

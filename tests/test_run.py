@@ -236,3 +236,44 @@ async def test_a_backup_taken_while_the_bot_works_restores_staff_and_cases(
         assert "Are you in danger right now?" in reply.plain()
     finally:
         assert await restored.stop() == 0
+
+
+async def test_under_systemd_it_says_ready_pings_the_watchdog_and_says_stopping(
+    emulator: BotAPIEmulator, tmp_path: Path
+) -> None:
+    import socket
+
+    path = Path("/tmp") / f"sezim-notify-{os.getpid()}-{secrets.token_hex(4)}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.setblocking(False)
+    received: list[str] = []
+
+    async def collect(until: str, timeout: float = 60) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while until not in received and loop.time() < deadline:
+            try:
+                received.append(sock.recv(256).decode())
+            except BlockingIOError:
+                await asyncio.sleep(0.05)
+
+    bot = BotProcess(emulator, tmp_path)
+    os.environ["NOTIFY_SOCKET"] = str(path)
+    os.environ["WATCHDOG_USEC"] = "1000000"  # a ping at least every half second
+    try:
+        await bot.start()
+    finally:
+        del os.environ["NOTIFY_SOCKET"], os.environ["WATCHDOG_USEC"]
+    try:
+        await collect("READY=1")
+        assert "READY=1" in received
+        received.clear()
+        await collect("WATCHDOG=1", timeout=10)
+        assert "WATCHDOG=1" in received
+    finally:
+        assert await bot.stop() == 0
+        await collect("STOPPING=1", timeout=5)
+        sock.close()
+        path.unlink()
+    assert "STOPPING=1" in received
