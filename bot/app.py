@@ -19,6 +19,7 @@ from bot.config import LANGUAGES, Settings, require_secret_key
 from bot.crypto import Crypto
 from bot.db import PriorityLock, create_engine, sessionmaker
 from bot.i18n import Texts
+from bot.outage import DatabaseOutage, pinger
 from bot.services.limits import FloodGuard
 from bot.telegram_bot import SezimBot
 from bot.transport import PriorityRateLimiter
@@ -47,6 +48,7 @@ class BotData:
     bulk_sessions: async_sessionmaker[AsyncSession]
     flood: FloodGuard
     tap_flood: FloodGuard
+    outage: DatabaseOutage
 
     def __init__(self) -> None:
         # Which staff member sent an update (None: not staff), set by the identify handler.
@@ -114,6 +116,7 @@ async def on_startup(app: SezimApp) -> None:
     else:
         data.sessions = sessionmaker(data.engine)
         data.bulk_engine, data.bulk_sessions = data.engine, data.sessions
+    data.outage = DatabaseOutage(pinger(data.sessions))
     from bot import jobs, scheduling
     from bot.services import staff as staff_service
 

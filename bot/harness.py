@@ -80,6 +80,11 @@ class Harness:
         self.app = ready.result()
         return self.app
 
+    @property
+    def running(self) -> bool:
+        """Whether the bot is still serving (it has not stopped or crashed)."""
+        return self._task is not None and not self._task.done()
+
     async def stop_bot(self) -> None:
         """Stop the bot cleanly (as SIGTERM would)."""
         self._stop.set()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.engine import make_url
@@ -40,6 +41,7 @@ from bot.clock import Clock
 from bot.config import ENV_WEBHOOK_SECRET, PLACEHOLDER_SECRETS, Settings, secret_from
 from bot.crypto import Crypto
 from bot.db import create_engine, sessionmaker, work_priority
+from bot.outage import is_outage, reason
 from bot.services import danger
 from bot.services import staff as staff_service
 from bot.telegram_bot import SezimBot
@@ -136,12 +138,25 @@ async def _mark_handled(app: SezimApp, update_ids: Sequence[int]) -> None:
                     session.add(ProcessedUpdate(update_id=update_id, at=data.clock.now()))
 
 
-async def handle_update(app: SezimApp, update: Update) -> None:
-    """Handle one update exactly once (errors go to the error handler)."""
-    if update.update_id in await _already_handled(app, [update]):
-        return
-    await app.process_update(update)
-    await _mark_handled(app, [update.update_id])
+async def handle_update(app: SezimApp, update: Update) -> bool:
+    """Handle one update exactly once (errors go to the error handler). False if it met a
+    database outage: not handled, to be delivered again."""
+    outage = app.bot_data.outage
+    try:
+        if update.update_id in await _already_handled(app, [update]):
+            return True
+        await app.process_update(update)
+        if update.update_id in outage.failed:
+            outage.failed.discard(update.update_id)
+            return False
+        await _mark_handled(app, [update.update_id])
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("update %d waits: the database cannot be reached (%s)",
+                    update.update_id, type(exc).__name__)
+        return False
+    return True
 
 
 def _chat_key(update: Update) -> int:
@@ -186,8 +201,15 @@ async def _process(app: SezimApp, update: Update, *, urgent: bool) -> None:
     """Handle one update (its handlers' errors go to the error handler). An urgent one's
     database turns come before ordinary work's, in a surge or not."""
     token = work_priority.set(0) if urgent else None
+    outage = app.bot_data.outage
     try:
-        await app.process_update(update)
+        while True:
+            await app.process_update(update)
+            if update.update_id not in outage.failed:
+                break
+            # It met a database outage: handled again once the database is back.
+            outage.failed.discard(update.update_id)
+            await outage.wait_until_back()
     except Exception:  # process_update reports handler errors itself
         log.exception("update %d failed", update.update_id)
     finally:
@@ -603,7 +625,13 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
                 offset = updates[-1].update_id + 1 if updates else stream.newest + 1
                 stream = None
             else:
-                await stream.take(updates[:room], offset)
+                try:
+                    await stream.take(updates[:room], offset)
+                except Exception as exc:
+                    if not is_outage(exc):
+                        raise
+                    # Nothing of these was taken: asked for again once the database is back.
+                    await app.bot_data.outage.wait_until_back(exc)
             continue
         assert surge is not None
         await surge.take(updates)
@@ -673,7 +701,8 @@ async def serve_webhook(app: SezimApp, stop: asyncio.Event, *, secret: str) -> N
         # an error, Telegram would send it again and again.
         update = app.bot.read_update(payload) if isinstance(app.bot, SezimBot) \
             else Update(update_id)
-        await handle_update(app, update)
+        if not await handle_update(app, update):
+            return web.Response(status=503)  # Telegram delivers it again later
         return web.Response(status=200)
 
     server = web.Application(client_max_size=1024 * 1024)
@@ -690,6 +719,51 @@ async def serve_webhook(app: SezimApp, stop: asyncio.Event, *, secret: str) -> N
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def _unreachable(error: BaseException) -> bool:
+    return isinstance(error, aiohttp.ClientError | TimeoutError | OSError | _ServerError)
+
+
+class _ServerError(Exception):
+    """The Bot API answered with a server error (5xx): it is not there yet."""
+
+
+async def _bot_api_answers(settings: Settings, token: str) -> None:
+    """One getMe, by plain HTTP: any answer but a server error means the Bot API is there
+    (a rejected token is then PTB's to report)."""
+    url = f"{settings.telegram.base_url}{token}/getMe"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http, \
+            http.get(url) as response:
+        if response.status >= 500:
+            raise _ServerError(f"HTTP {response.status}")
+
+
+async def _until_reachable(what: str, attempt: Callable[[], Awaitable[None]],
+                           passing: Callable[[BaseException], bool],
+                           stop: asyncio.Event) -> bool:
+    """Run `attempt` until it does not fail with a passing error (`passing`), waiting
+    longer each time, one warning line per attempt and no traceback (whose URL would
+    carry the token); False if `stop` was set meanwhile."""
+    delay, tries = 1.0, 0
+    while True:
+        try:
+            await attempt()
+        except Exception as exc:
+            if not passing(exc):
+                raise
+            tries += 1
+            log.warning("%s cannot be reached (%s): trying again in %.0f s (attempt %d)",
+                        what, reason(exc), delay, tries)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return False
+            delay = min(delay * 2, 30.0)
+            continue
+        if tries:
+            log.warning("%s is back after %d attempt(s): carrying on", what, tries)
+        return True
 
 
 async def _watch_webhook(stop: asyncio.Event) -> None:
@@ -709,9 +783,16 @@ async def serve(
     on_ready: Callable[[SezimApp], Awaitable[None]] | None = None,
     upgrade: bool = True,
 ) -> None:
-    """Upgrade the database, start the bot, poll until `stop` is set, shut down cleanly."""
+    """Upgrade the database, start the bot, poll until `stop` is set, shut down cleanly.
+    A database or Bot API that cannot be reached at start is waited for (one line per
+    attempt); a wrong key or token stops here."""
     if upgrade:
-        await upgrade_database(settings)
+        if not await _until_reachable("the database", lambda: upgrade_database(settings),
+                                      is_outage, stop):
+            return
+    if not await _until_reachable("the Bot API", lambda: _bot_api_answers(settings, token),
+                                  _unreachable, stop):
+        return
     app = build_application(settings, token=token, clock=clock)
     await app.initialize()
     try:

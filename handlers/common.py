@@ -12,6 +12,7 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler, filters
 
 from bot.app import BotContext, BotData, SezimApp
 from bot.delivery import answer_button, keep_for_deletion, say_to_chat
+from bot.outage import is_outage
 from bot.services import staff as staff_service
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,15 @@ async def on_error(update: object, context: BotContext) -> None:
     """Log without personal data; tell the person something useful."""
     error = context.error
     update_id = update.update_id if isinstance(update, Update) else None
+    if is_outage(error):
+        # Not a bug: the database is away. The update is handled again once it is back
+        # (bot/runner.py), so she is told nothing now and nothing is lost.
+        outage = getattr(context.bot_data, "outage", None)
+        if outage is not None and update_id is not None:
+            outage.failed.add(update_id)
+        log.warning("update %s waits: the database cannot be reached (%s)", update_id,
+                    type(error).__name__)
+        return
     kind = _kind(update) if isinstance(update, Update) else "none"
     FAILED[kind] += 1
     log.error("update %s (%s) failed: %s; %d so far", update_id, kind, type(error).__name__,

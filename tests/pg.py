@@ -32,6 +32,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Each running server's start and stop commands, by port (a test restarts it).
+CONTROLS: dict[int, tuple[list[str], list[str]]] = {}
+
+
+def restart_control(url: str) -> tuple[list[str], list[str]]:
+    """The commands that start and stop the server behind `url`."""
+    port = int(url.split("@127.0.0.1:")[1].split("/")[0])
+    return CONTROLS[port]
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Yields an asyncpg SQLAlchemy URL of a fresh, empty database."""
@@ -54,6 +64,11 @@ def postgres_server() -> Iterator[str]:
          f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
         check=True, capture_output=True,
     )
+    url = f"postgresql+asyncpg://sezim@127.0.0.1:{port}/postgres"
+    start = [*prefix, pg_ctl, "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o",
+             f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]
+    stop = [*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]
+    CONTROLS[port] = (start, stop)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -62,7 +77,7 @@ def postgres_server() -> Iterator[str]:
                     break
             except OSError:
                 time.sleep(0.2)
-        yield f"postgresql+asyncpg://sezim@127.0.0.1:{port}/postgres"
+        yield url
     finally:
         subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
                        capture_output=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
@@ -100,3 +101,43 @@ async def test_requests_sent_at_the_same_moment_go_round_the_team(pg_url: str) -
         assert sum(shares) == 4 and min(shares) >= 1, shares
     finally:
         await h.stop()
+
+
+async def test_postgres_restarting_under_the_bot_loses_nothing(
+    pg_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server is restarted (an upgrade, a reboot) while a woman writes: the bot says
+    so in one line per attempt, never exits, and answers her once the database is back."""
+    import subprocess
+
+    from tests.pg import restart_control
+
+    start, stop = restart_control(pg_url)
+    # Down before the bot even starts: it waits for it.
+    await asyncio.to_thread(subprocess.run, stop, check=True, capture_output=True)
+    h = Harness(pg_url)
+    starting = asyncio.create_task(h.start())
+    await asyncio.sleep(2.5)
+    assert not starting.done()
+    await asyncio.to_thread(subprocess.run, start, check=True, capture_output=True)
+    await asyncio.wait_for(starting, 60)
+    try:
+        first = h.phone("Aida", language_code="en")
+        await first.send("/start")
+        await h.settle()
+        assert "Are you in danger right now?" in first.last().plain()
+        await asyncio.to_thread(subprocess.run, stop, check=True, capture_output=True)
+        second = h.phone("Bermet", language_code="en")
+        await second.send("/start")
+        await asyncio.sleep(3)
+        assert second.bot_messages() == []  # nothing said while it cannot be handled
+        await asyncio.to_thread(subprocess.run, start, check=True, capture_output=True)
+        await h.settle(timeout=60)
+        assert "Are you in danger right now?" in second.last().plain()
+        assert len(second.bot_messages()) == 1  # once, not twice
+        assert h.running  # the bot never stopped
+    finally:
+        await h.stop()
+    waits = [r for r in caplog.records if "cannot be reached" in r.getMessage()]
+    assert waits and all(r.exc_info is None for r in waits)
+    assert any("is back" in r.getMessage() for r in caplog.records)

@@ -277,3 +277,43 @@ async def test_under_systemd_it_says_ready_pings_the_watchdog_and_says_stopping(
         sock.close()
         path.unlink()
     assert "STOPPING=1" in received
+
+
+async def test_a_bot_api_away_at_start_is_waited_for(tmp_path: Path) -> None:
+    """The server reboots and the bot comes up before the network: it waits, one line per
+    attempt and no traceback (whose URL would carry the token), and then answers."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    emulator = BotAPIEmulator()
+    (tmp_path / "config.toml").write_text(
+        f'[telegram]\nbase_url = "http://127.0.0.1:{port}/bot"\n'
+        f'base_file_url = "http://127.0.0.1:{port}/file/bot"\npoll_timeout = 1\n'
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "bot.db"}"\n', encoding="utf-8")
+    bot = BotProcess.__new__(BotProcess)
+    bot.emulator, bot.workdir, bot.proc = emulator, tmp_path, None
+    bot.secret, bot.log = secrets.token_urlsafe(48), tmp_path / "bot.log"
+    await bot.start()
+    try:
+        async def logged(text: str) -> None:
+            for _ in range(100):
+                if text in bot.log.read_text():
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError(bot.log.read_text())
+
+        await logged("the Bot API cannot be reached")
+        await emulator.start(port=port)
+        await logged("the Bot API is back")
+        client = Phone.new(emulator, "Aida", language_code="en")
+        await client.send("/start")
+        (reply,) = await client.wait_reply(timeout=60)
+        assert "Are you in danger right now?" in reply.plain()
+    finally:
+        code = await bot.stop()
+        await emulator.stop()
+    log = bot.log.read_text()
+    assert code == 0, log
+    assert "Traceback" not in log and emulator.token.split(":")[1] not in log

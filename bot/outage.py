@@ -1,0 +1,85 @@
+"""The database away (PostgreSQL restarting, a disk full, SQLite locked for too long): the
+bot waits for it, one warning line per attempt and no traceback, and carries on when it
+is back. An update whose handling met the outage is handled again then, and is confirmed
+to Telegram only after that, so nothing she wrote is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+log = logging.getLogger(__name__)
+
+FIRST_WAIT = 1.0
+LONGEST_WAIT = 30.0
+
+
+def is_outage(error: BaseException | None) -> bool:
+    """Whether `error` says the database cannot be reached now (rather than a bug)."""
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    # asyncpg's refused or dropped connections, raised before SQLAlchemy wraps anything.
+    return isinstance(error, ConnectionError | TimeoutError) or (
+        type(error).__module__.startswith("asyncpg") and "Connection" in type(error).__name__)
+
+
+def reason(error: BaseException) -> str:
+    """What went wrong, in a few words: the kind, and the driver's own message (never
+    SQLAlchemy's, which quotes the statement and its values)."""
+    driver = getattr(error, "orig", None)
+    detail = str(driver if driver is not None else "").strip().splitlines()
+    kind = type(driver if driver is not None else error).__name__
+    return f"{kind}: {detail[0][:120]}" if detail else kind
+
+
+class DatabaseOutage:
+    """Shared by everything that meets the outage: one of them asks the database again,
+    with backoff; the others wait for its answer."""
+
+    def __init__(self, ping: Callable[[], Awaitable[object]]) -> None:
+        self._ping = ping
+        self._lock = asyncio.Lock()
+        self.failed: set[int] = set()  # updates whose handling met the outage
+        self.outages = 0
+
+    async def reachable(self) -> bool:
+        try:
+            await asyncio.wait_for(self._ping(), 10)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            if not is_outage(exc):
+                log.warning("the database answered with an error: %s", type(exc).__name__)
+            return False
+        return True
+
+    async def wait_until_back(self, error: BaseException | None = None) -> None:
+        async with self._lock:
+            if await self.reachable():
+                return
+            self.outages += 1
+            delay, attempt = FIRST_WAIT, 0
+            kind = reason(error) if error is not None else "no answer"
+            while True:
+                attempt += 1
+                log.warning("the database cannot be reached (%s): trying again in %.0f s "
+                            "(attempt %d); nothing is lost meanwhile", kind, delay, attempt)
+                await asyncio.sleep(delay)
+                if await self.reachable():
+                    log.warning("the database is back after %d attempt(s): carrying on",
+                                attempt)
+                    return
+                delay = min(delay * 2, LONGEST_WAIT)
+
+
+def pinger(sessions: Callable[[], object]) -> Callable[[], Awaitable[object]]:
+    """A `SELECT 1` through the bot's sessions."""
+    async def ping() -> object:
+        async with sessions() as session:  # type: ignore[attr-defined]
+            return await session.execute(text("SELECT 1"))
+    return ping
