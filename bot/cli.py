@@ -176,6 +176,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sezim-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except Exception as exc:
+        from bot.outage import is_outage, reason
+
+        if not is_outage(exc):
+            raise
+        # One line, never a traceback (SQLAlchemy's would quote the URL).
+        print(REDACTOR.redact(f"sezim-bot: the database cannot be reached ({reason(exc)}); "
+                              "is it running, and is [database] url right?"), file=sys.stderr)
+        return 1
     parser.print_help()
     return EXIT_CONFIG
 

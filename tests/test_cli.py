@@ -140,3 +140,17 @@ def test_what_the_bot_writes_is_readable_by_its_user_only(tmp_path: Path) -> Non
     listed = run_cli("staff", "list", env=env, cwd=tmp_path)
     warnings = [line for line in listed.stderr.splitlines() if "readable by other" in line]
     assert len(warnings) == 1 and "chmod 600" in warnings[0]
+
+
+def test_a_database_that_cannot_be_reached_is_one_line_without_the_password(
+    tmp_path: Path,
+) -> None:
+    env = {"SEZIM_SECRET_KEY": secrets.token_urlsafe(48),
+           "SEZIM_DATABASE_URL": "postgresql+asyncpg://sezim@127.0.0.1:1/sezim",
+           "SEZIM_DATABASE_PASSWORD": "hunter2-the-password"}
+    for command in (("staff", "list"), ("db", "upgrade"), ("purge",)):
+        result = run_cli(*command, env=env, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "the database cannot be reached" in lines[0]
+        assert "hunter2" not in result.stderr + result.stdout
