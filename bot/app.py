@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from telegram import BotCommand, BotCommandScopeAllPrivateChats
+from telegram import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 from telegram.request import BaseRequest, HTTPXRequest
@@ -126,6 +126,11 @@ async def on_startup(app: SezimApp) -> None:
                                          now=data.clock.now())
     await jobs.ensure_daily_purge(app)
     await set_commands(app)
+    async with data.sessions() as session:
+        members = await staff_service.list_staff(session)
+    for member in members:
+        await set_staff_commands(app, data.crypto.decrypt_int(member.tg_id_enc),
+                                 member.role_names)
     await scheduling.rearm(app)
     await jobs.resend_undelivered_cards(app)
 
@@ -142,6 +147,41 @@ async def set_commands(app: SezimApp) -> None:
             )
         except TelegramError as exc:  # commands are a convenience; never block start-up
             log.warning("could not set commands for %s: %s", lang, exc)
+
+
+# Each role's commands, in the order her menu shows them.
+SPECIALIST_COMMANDS = ("duty", "queue", "cases", "close", "codeword")
+ROLE_COMMANDS = {
+    "psychologist": SPECIALIST_COMMANDS,
+    "lawyer": SPECIALIST_COMMANDS,
+    "child_psychologist": SPECIALIST_COMMANDS,
+    "coordinator": (*SPECIALIST_COMMANDS, "stats", "export"),
+    "admin": ("staff", "stats", "export", "queue"),
+}
+
+
+def staff_commands(roles: Iterable[str]) -> list[str]:
+    """The commands of these roles (each once), then /help and /id."""
+    found: list[str] = []
+    for role in sorted(roles, key=list(ROLE_COMMANDS).index):
+        found.extend(c for c in ROLE_COMMANDS.get(role, ()) if c not in found)
+    return [*found, "help", "id"]
+
+
+async def set_staff_commands(app: SezimApp, chat_id: int, roles: Iterable[str]) -> None:
+    """Her own command menu in her chat (staff read the center's default language); none
+    of her roles left: back to the client's menu."""
+    texts = app.bot_data.texts
+    scope = BotCommandScopeChat(chat_id)
+    names = staff_commands(roles) if roles else []
+    try:
+        if names:
+            await app.bot.set_my_commands(
+                [BotCommand(c, texts.t(None, f"cmd_{c}")) for c in names], scope=scope)
+        else:
+            await app.bot.delete_my_commands(scope=scope)
+    except TelegramError as exc:  # a convenience; never in the way of the work
+        log.warning("could not set a staff member's commands: %s", type(exc).__name__)
 
 
 async def on_shutdown(app: SezimApp) -> None:

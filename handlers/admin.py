@@ -10,7 +10,7 @@ from datetime import date
 from telegram import InputFile, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.app import BotContext, SezimApp
+from bot.app import BotContext, SezimApp, set_staff_commands
 from bot.delivery import say_to_chat
 from bot.services import staff as staff_service
 from bot.services import stats
@@ -31,6 +31,7 @@ async def on_staff(update: Update, context: BotContext) -> None:
     args = context.args or []
     now = data.clock.now()
     command = args[0].lower() if args else "list"
+    menu: tuple[int, set[str]] | None = None
     async with data.sessions() as session, session.begin():
         member = await _member(session, context, update)
         roles = member.role_names
@@ -44,7 +45,7 @@ async def on_staff(update: Update, context: BotContext) -> None:
             for m in members:
                 mark = " 🟢" if m.id in on_duty else ""
                 lines.append(f"• {html.escape(m.name)} — {', '.join(sorted(m.role_names))}"
-                             f"{mark}")
+                             f" · {data.crypto.decrypt_int(m.tg_id_enc)}{mark}")
             answer = "\n".join(lines)
         else:
             try:
@@ -57,17 +58,22 @@ async def on_staff(update: Update, context: BotContext) -> None:
                         roles=new_roles, now=now, actor="staff", actor_staff_id=member.id)
                     answer = _t(context, "staff_added" if change.created else "staff_updated",
                                 name=change.member.name)
+                    menu = (telegram_id, set(new_roles))
                 elif command == "remove" and len(args) == 2 and telegram_id is not None:
                     removed = await staff_service.remove_staff(
                         session, crypto=data.crypto, telegram_id=telegram_id, now=now,
                         actor="staff", actor_staff_id=member.id)
                     answer = _t(context, "staff_removed", name=removed.name)
+                    menu = (telegram_id, set())
                 else:
                     answer = _t(context, "staff_usage")
             except staff_service.StaffError as exc:
                 answer = _t(context, "staff_error", reason=str(exc))
     # Telegram is asked only after the transaction: writes take turns on SQLite.
     await _say(update, context, answer)
+    if menu is not None:
+        # Her command menu follows her roles at once (none left: the client's menu).
+        await set_staff_commands(context.application, *menu)
 
 
 async def _stats_request(

@@ -21,7 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import relay, scheduling
-from bot.app import BotContext, SezimApp
+from bot.app import BotContext, SezimApp, staff_commands
 from bot.clock import aware
 from bot.delivery import (
     SentBefore,
@@ -83,13 +83,30 @@ async def on_staff_start(update: Update, context: BotContext) -> None:
     async with context.bot_data.sessions() as session:
         member = await _member(session, context, update)
         roles = ", ".join(_t(context, f"role_{r}") for r in sorted(member.role_names))
-    await _say(update, context, _t(context, "staff_help", name=member.name, roles=roles))
+    lines = [_t(context, "staff_help", name=member.name, roles=roles)]
+    lines += [f"/{c}: {_t(context, f'cmd_{c}')}" for c in staff_commands(member.role_names)
+              if c != "help"]
+    lines.append(_t(context, "staff_help_footer"))
+    await _say(update, context, "\n".join(lines))
 
 
 async def on_duty(update: Update, context: BotContext) -> None:
     """/duty on|off: override the roster until the end of the day (or /duty auto)."""
     data = context.bot_data
     arg = (context.args or [""])[0].lower()
+    if not context.args:
+        # Alone: where she stands now, and why.
+        async with data.sessions() as session:
+            member = await _member(session, context, update)
+            on = any(m.id == member.id for m in await staff_service.on_duty(
+                session, settings=data.settings, now=data.clock.now()))
+            overridden = member.duty_override is not None and (
+                member.duty_override_until is None
+                or aware(member.duty_override_until) > data.clock.now())
+        source = _t(context, "duty_by_you" if overridden else "duty_by_roster")
+        await _say(update, context, _t(context, "duty_now_on" if on else "duty_now_off",
+                                       source=source))
+        return
     if arg not in ("on", "off", "auto"):
         await _say(update, context, _t(context, "duty_usage"))
         return

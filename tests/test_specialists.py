@@ -592,3 +592,40 @@ async def test_staff_add_again_changes_name_and_roles_and_names_stay_unique(
         members = await staff_service.list_staff(session)
     assert sorted((m.name, ",".join(sorted(m.role_names))) for m in members) == [
         ("Aigul K.", "lawyer,psychologist"), ("Gulnara", "admin")]
+
+
+async def test_staff_find_their_way_menus_help_and_duty_by_role(harness: Harness) -> None:
+    """A new lawyer, added in Telegram by the admin: her own command menu at once, /help
+    with her commands only, /duty alone says where she stands; removed, she has the
+    client's menu again. A restart gives every member her menu."""
+    admin = await harness.add_staff("Gulnara", ["admin"], on_duty=None)
+    lawyer = harness.phone("Aigul")
+    assert harness.emulator.menu_for(lawyer.id, "ru")[0] == "exit"  # the client's menu
+    await admin.send(f"/staff add {lawyer.id} Aigul lawyer")
+    await harness.settle()
+    menu = harness.emulator.menu_for(lawyer.id, "ru")
+    assert menu == ["duty", "queue", "cases", "close", "codeword", "help", "id"]
+    await lawyer.send("/help")
+    (reply,) = await lawyer.wait_reply()
+    assert "/duty" in reply.plain() and "/codeword" in reply.plain()
+    assert "/staff" not in reply.plain() and "/export" not in reply.plain()
+    await admin.send("/help")
+    (reply,) = await admin.wait_reply()
+    assert "/staff" in reply.plain() and "/close" not in reply.plain()
+    await lawyer.send("/duty")
+    (reply,) = await lawyer.wait_reply()
+    assert reply.plain() == s(harness, "duty_now_off", source=s(harness, "duty_by_roster"))
+    await lawyer.send("/duty on")
+    await harness.settle()
+    await lawyer.send("/duty")
+    (reply,) = await lawyer.wait_reply()
+    assert reply.plain() == s(harness, "duty_now_on", source=s(harness, "duty_by_you"))
+    await admin.send(f"/staff remove {lawyer.id}")
+    await harness.settle()
+    assert harness.emulator.menu_for(lawyer.id, "ru")[0] == "exit"
+    # Added outside Telegram (the command line): her menu comes with the next start.
+    coordinator = await harness.add_staff("Nazira", ["coordinator"], on_duty=None)
+    await harness.stop_bot()
+    await harness.start_bot()
+    assert "stats" in harness.emulator.menu_for(coordinator.id, "ru")
+    assert "staff" in harness.emulator.menu_for(admin.id, "ru")

@@ -205,6 +205,8 @@ class BotAPIEmulator:
         self.chats: dict[int, EmuChat] = {}
         self.updates: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
+        # Command menus by (scope type, chat id, language code).
+        self.menus: dict[tuple[str, int | None, str | None], list[str]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.commands: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] | None = None
@@ -735,10 +737,32 @@ class BotAPIEmulator:
             if not 1 <= len(c["description"]) <= 256:
                 raise bad_request("BOT_COMMAND_DESCRIPTION_INVALID")
         self.commands.append(params)
+        self.menus[self._menu_key(params)] = [c["command"] for c in commands]
         return True
 
     async def api_deleteMyCommands(self, params: dict[str, Any]) -> bool:
+        self.menus.pop(self._menu_key(params), None)
         return True
+
+    @staticmethod
+    def _menu_key(params: dict[str, Any]) -> tuple[str, int | None, str | None]:
+        scope = params.get("scope") or {"type": "default"}
+        if isinstance(scope, str):
+            scope = json.loads(scope)
+        chat = scope.get("chat_id")
+        return scope["type"], int(chat) if chat is not None else None, \
+            params.get("language_code") or None
+
+    def menu_for(self, chat_id: int, language: str | None) -> list[str]:
+        """The command menu a user sees in her private chat with the bot, by Telegram's
+        order of scopes: her chat, then all private chats, then the default; each in her
+        language first."""
+        for scope, chat in (("chat", chat_id), ("all_private_chats", None), ("default", None)):
+            for lang in (language, None):
+                found = self.menus.get((scope, chat, lang))
+                if found is not None:
+                    return found
+        return []
 
     async def api_getChat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat_for(params)
