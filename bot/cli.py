@@ -103,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
                             help="a consistent copy of the database while the bot runs")
     backup.add_argument("file", help="where to write it (readable by you only)")
 
+    au = sub.add_parser("audit", parents=[common], help="the audit log: who did what, when")
+    au.add_argument("--from", dest="start", type=_date, help="first day (default: 30 days ago)")
+    au.add_argument("--to", dest="end", type=_date, help="last day (default: today)")
+    au.add_argument("--member", help="only this staff member (her name)")
+
     sub.add_parser("purge", parents=[common], help="apply the retention policy now")
 
     sub.add_parser("rotate-key", parents=[common],
@@ -165,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_staff(settings, args))
         if args.command == "purge":
             return asyncio.run(_purge(settings))
+        if args.command == "audit":
+            return asyncio.run(_audit(settings, args))
         if args.command == "check":
             return asyncio.run(_check(settings))
         if args.command == "backup":
@@ -427,6 +434,46 @@ def _backup(settings: Settings, target: Path) -> int:
     partial.replace(target)
     print(f"backed up to {target} ({target.stat().st_size // 1024} KiB); it can be read "
           "only with SEZIM_SECRET_KEY, which must be kept apart from it")
+    return 0
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    """The audit log as tab-separated lines: time (the center's zone), member, action,
+    case, detail. Never client data: the log holds none."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from sqlalchemy import select
+
+    from bot.clock import Clock, aware
+    from models import AuditEntry, Staff
+
+    tz = settings.organization.tz
+    today = Clock().now().astimezone(tz).date()
+    end = args.end or today
+    start = args.start or end - timedelta(days=30)
+    engine, sessions = await _with_session(settings)
+    try:
+        async with sessions() as session:
+            query = (select(AuditEntry, Staff.name)
+                     .outerjoin(Staff, Staff.id == AuditEntry.staff_id)
+                     .where(AuditEntry.at >= datetime.combine(start, time.min, tz)
+                            .astimezone(UTC),
+                            AuditEntry.at < datetime.combine(end + timedelta(days=1),
+                                                             time.min, tz).astimezone(UTC))
+                     .order_by(AuditEntry.at, AuditEntry.id))
+            rows = list((await session.execute(query)).tuples().all())
+    finally:
+        await engine.dispose()
+    if args.member:
+        rows = [(e, n) for e, n in rows if (n or "").casefold() == args.member.casefold()]
+        if not rows:
+            print(f"sezim-bot: nothing by {args.member!r} from {start} to {end}",
+                  file=sys.stderr)
+            return 1
+    for entry, name in rows:
+        who = name or entry.actor
+        print(f"{aware(entry.at).astimezone(tz):%Y-%m-%d %H:%M:%S}\t{who}\t{entry.action}\t"
+              f"{entry.case_id or ''}\t{entry.detail or ''}")
     return 0
 
 

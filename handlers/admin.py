@@ -38,6 +38,8 @@ async def on_staff(update: Update, context: BotContext) -> None:
         if not roles & VIEW_ROLES or (command != "list" and not roles & ADMIN_ROLES):
             answer = _t(context, "not_allowed")
         elif command == "list":
+            await staff_service.audit(session, now=now, action="view.staff",
+                                      staff_id=member.id)
             members = await staff_service.list_staff(session)
             on_duty = {m.id for m in await staff_service.on_duty(session, settings=data.settings,
                                                                   now=now)}

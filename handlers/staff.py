@@ -144,19 +144,25 @@ async def _send_queue(update: Update, context: BotContext, waiting: list[Case],
 
 async def on_queue(update: Update, context: BotContext) -> None:
     """/queue: what waits, by urgency and waiting time."""
-    async with context.bot_data.sessions() as session:
-        await _member(session, context, update)
+    data = context.bot_data
+    async with data.sessions() as session, session.begin():
+        member = await _member(session, context, update)
         waiting = await case_service.waiting_cases(session)
         count = await case_service.count_waiting(session)
+        await staff_service.audit(session, now=data.clock.now(), action="view.queue",
+                                  staff_id=member.id)
     await _send_queue(update, context, waiting, count)
 
 
 async def on_cases(update: Update, context: BotContext) -> None:
     """/cases: her active cases; a tap makes one the case her plain messages go to."""
-    async with context.bot_data.sessions() as session:
+    data = context.bot_data
+    async with data.sessions() as session, session.begin():
         member = await _member(session, context, update)
         mine = await case_service.staff_cases(session, member=member)
         active = member.active_case_id
+        await staff_service.audit(session, now=data.clock.now(), action="view.cases",
+                                  staff_id=member.id)
     if not mine:
         await _say(update, context, _t(context, "cases_empty"))
         return

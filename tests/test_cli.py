@@ -154,3 +154,21 @@ def test_a_database_that_cannot_be_reached_is_one_line_without_the_password(
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "the database cannot be reached" in lines[0]
         assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_the_audit_log_from_the_command_line(tmp_path: Path) -> None:
+    env = {"SEZIM_SECRET_KEY": secrets.token_urlsafe(48),
+           "SEZIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"}
+    for telegram_id, name in (("123456781", "Aigul"), ("123456782", "Nazira")):
+        assert run_cli("staff", "add", "--telegram-id", telegram_id, "--name", name,
+                       "--role", "lawyer", env=env, cwd=tmp_path).returncode == 0
+    result = run_cli("audit", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [(who, action) for _, who, action, _, _ in lines] == [
+        ("cli", "staff.add"), ("cli", "staff.add")]
+    assert "12345678" not in result.stdout  # Telegram ids are not in the log
+    nobody = run_cli("audit", "--member", "Zarina", env=env, cwd=tmp_path)
+    assert nobody.returncode == 1 and "nothing by 'Zarina'" in nobody.stderr
+    old = run_cli("audit", "--from", "2020-01-01", "--to", "2020-12-31", env=env, cwd=tmp_path)
+    assert old.returncode == 0 and old.stdout == ""

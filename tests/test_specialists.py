@@ -629,3 +629,31 @@ async def test_staff_find_their_way_menus_help_and_duty_by_role(harness: Harness
     await harness.start_bot()
     assert "stats" in harness.emulator.menu_for(coordinator.id, "ru")
     assert "staff" in harness.emulator.menu_for(admin.id, "ru")
+
+
+async def test_roles_as_the_threat_model_says_and_every_view_audited(harness: Harness) -> None:
+    """A psychologist cannot take a lawyer's client with a forged button; an admin (not a
+    coordinator) cannot close a colleague's conversation; /queue, /cases, /staff list are
+    in the audit log."""
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    psychologist = await harness.add_staff("Nazira", ["psychologist"])
+    admin = await harness.add_staff("Gulnara", ["admin"], on_duty=None)
+    await client_asks(harness, category="legal", lang="en")
+    await psychologist.send("/help")
+    await psychologist.wait_reply()
+    cq = await psychologist.press_data(psychologist.last(), "s:take:1")
+    assert (await psychologist.answered(cq))["text"] == s(harness, "not_allowed")
+    (case,) = await cases(harness)
+    assert case.status == CaseStatus.WAITING
+    await lawyer.press(s(harness, "btn_take"))
+    await harness.settle()
+    await admin.send("/close 1")
+    (reply,) = await admin.wait_reply()
+    assert reply.plain() == s(harness, "not_your_case", number=1)
+    for phone, command in ((lawyer, "/queue"), (lawyer, "/cases"), (admin, "/staff list")):
+        await phone.send(command)
+        await harness.settle()
+    assert harness.app is not None
+    async with harness.app.bot_data.sessions() as session:
+        actions = set((await session.scalars(select(AuditEntry.action))).all())
+    assert {"view.queue", "view.cases", "view.staff"} <= actions

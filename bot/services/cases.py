@@ -529,8 +529,9 @@ class TakeResult:
 
 
 def may_act(member: Staff | staff_service.Actor, owner_id: int | None) -> bool:
-    """Her own case (owned by `owner_id`), or any case for a coordinator or admin."""
-    return owner_id == member.id or bool(member.role_names & {"coordinator", "admin"})
+    """Her own case (owned by `owner_id`), or any case for a coordinator. An admin manages
+    the staff, not the conversations: she may not close a colleague's."""
+    return owner_id == member.id or "coordinator" in member.role_names
 
 
 # Built once, on the tables: the first Take wins (the others find it no longer waiting).
@@ -562,6 +563,16 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
     """Take a waiting case; the first Take wins even when two press at once."""
     if not staff_service.is_specialist(member) and not member.role_names & {"coordinator"}:
         raise CaseError("not_allowed")
+    if "coordinator" not in member.role_names:
+        # A specialist takes a case of her role, or one offered to her (a forged or old
+        # button does not reach another role's client).
+        found = (await session.execute(
+            select(_cases.c.category).where(_cases.c.id == case_id))).first()
+        offered = await session.scalar(select(_offers.c.staff_id).where(
+            _offers.c.case_id == case_id, _offers.c.staff_id == member.id))
+        if found is not None and offered is None and \
+                role_for(found.category) not in member.role_names:
+            raise CaseError("not_allowed")
     values = {"take_case": case_id, "owner_id": member.id, "taken_at": now}
     case = (await session.execute(_TAKE, values)).first()
     if case is None:
