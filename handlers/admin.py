@@ -179,9 +179,10 @@ async def on_stats_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     parts = query.data.split(":")
-    await query.answer()
     if len(parts) != 4 or parts[2] not in stats.PERIODS or parts[3] not in stats.DIMENSIONS:
+        await query.answer(_t(context, "expired_button"))  # forged, or from an old version
         return
+    await query.answer()
     if await _authorised(update, context, "stats.view"):
         await _send_stats(update, context, [parts[2], parts[3]])
 
