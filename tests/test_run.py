@@ -317,3 +317,29 @@ async def test_a_bot_api_away_at_start_is_waited_for(tmp_path: Path) -> None:
     log = bot.log.read_text()
     assert code == 0, log
     assert "Traceback" not in log and emulator.token.split(":")[1] not in log
+
+
+async def test_a_connection_lost_inside_a_handler_logs_no_token(
+    emulator: BotAPIEmulator, tmp_path: Path
+) -> None:
+    """Telegram's connection drops under every try of an answer: the failure is logged (the
+    error handler, with its traceback), and the token is in none of it."""
+    from bot.emulator.server import Fault
+
+    bot = BotProcess(emulator, tmp_path)
+    await bot.start()
+    try:
+        first = Phone.new(emulator, "Aida", language_code="en")
+        await first.send("/start")
+        await first.wait_reply(timeout=60)
+        emulator.faults.append(Fault("drop", method="sendMessage", times=5))
+        await first.send("/help")
+        for _ in range(300):
+            if "failed" in bot.log.read_text():
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        assert await bot.stop() == 0
+    log = bot.log.read_text()
+    assert "update 2 (message) failed: NetworkError" in log and "Traceback" in log
+    assert emulator.token not in log and emulator.token.split(":")[1] not in log
