@@ -184,8 +184,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sezim-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except Exception as exc:
-        from bot.outage import is_outage, reason
+        from bot.outage import is_outage, is_refusal, reason
 
+        if is_refusal(exc):
+            print(REDACTOR.redact(f"sezim-bot: the database refused the login ({reason(exc)}):"
+                                  " check SEZIM_DATABASE_PASSWORD and [database] url"),
+                  file=sys.stderr)
+            return EXIT_CONFIG
         if not is_outage(exc):
             raise
         # One line, never a traceback (SQLAlchemy's would quote the URL).

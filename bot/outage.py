@@ -20,7 +20,10 @@ LONGEST_WAIT = 30.0
 
 
 def is_outage(error: BaseException | None) -> bool:
-    """Whether `error` says the database cannot be reached now (rather than a bug)."""
+    """Whether `error` says the database cannot be reached now (rather than a bug, or a
+    login it refuses: that is the configuration's to mend, not a wait's)."""
+    if is_refusal(error):
+        return False
     if isinstance(error, OperationalError | InterfaceError):
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
@@ -28,6 +31,22 @@ def is_outage(error: BaseException | None) -> bool:
     # asyncpg's refused or dropped connections, raised before SQLAlchemy wraps anything.
     return isinstance(error, ConnectionError | TimeoutError) or (
         type(error).__module__.startswith("asyncpg") and "Connection" in type(error).__name__)
+
+
+# The database's answers that mean the configuration is wrong (not that it is away).
+REFUSALS = ("InvalidPasswordError", "InvalidAuthorizationSpecificationError",
+            "InvalidCatalogNameError")
+
+
+def is_refusal(error: BaseException | None) -> bool:
+    """Whether the database refused the login (a wrong password, user or database name)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:  # SQLAlchemy wraps the driver's
+        seen.add(id(error))
+        if any(cls.__name__ in REFUSALS for cls in type(error).__mro__):
+            return True
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return False
 
 
 def reason(error: BaseException) -> str:

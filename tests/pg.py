@@ -43,6 +43,36 @@ def restart_control(url: str) -> tuple[list[str], list[str]]:
 
 
 @contextmanager
+def debian_like_server() -> Iterator[tuple[int, str]]:
+    """A server set up as Debian's package sets one up: the `postgres` superuser reached
+    through the local socket by peer authentication, passwords (scram-sha-256) over TCP.
+    Yields its port and socket directory (the README's commands reach it through PGPORT
+    and PGHOST)."""
+    initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
+    if not initdb or not pg_ctl or os.geteuid() != 0:
+        raise FileNotFoundError("PostgreSQL server binaries and root are needed")
+    prefix = ["runuser", "-u", "postgres", "--"]
+    tmp = tempfile.mkdtemp(prefix="sezim-pgd-")
+    shutil.chown(tmp, user="postgres")
+    os.chmod(tmp, 0o755)
+    data = Path(tmp) / "data"
+    port = _free_port()
+    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth-local=peer",
+                    "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale"],
+                   check=True, capture_output=True)
+    subprocess.run(
+        [*prefix, pg_ctl, "-D", str(data), "-l", str(Path(tmp) / "server.log"), "-w", "-t",
+         "60", "-o", f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=off",
+         "start"], check=True, capture_output=True)
+    try:
+        yield port, tmp
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
 def postgres_server() -> Iterator[str]:
     """Yields an asyncpg SQLAlchemy URL of a fresh, empty database."""
     initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")

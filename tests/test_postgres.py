@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
@@ -141,3 +142,54 @@ async def test_postgres_restarting_under_the_bot_loses_nothing(
     waits = [r for r in caplog.records if "cannot be reached" in r.getMessage()]
     assert waits and all(r.exc_info is None for r in waits)
     assert any("is back" in r.getMessage() for r in caplog.records)
+
+
+def test_the_readmes_postgresql_steps_work_as_written(tmp_path: Path) -> None:
+    """README "Going live", PostgreSQL: the two commands as the postgres user, the URL in
+    the config without the password, the password in the env file; a wrong one is one
+    line. (The server is on a test port, given as PGPORT/PGHOST, as libpq reads them.)"""
+    import os
+    import secrets
+    import shutil
+    import subprocess
+
+    from tests.pg import debian_like_server
+    from tests.test_config import run_cli
+
+    try:
+        server = debian_like_server()
+        port, socket_dir = server.__enter__()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the PostgreSQL tests: {exc}")
+        pytest.skip(str(exc))
+    try:
+        env = {**os.environ, "PGPORT": str(port), "PGHOST": socket_dir}
+        password = "a password " + secrets.token_hex(4)
+        # `sudo -u postgres` as the README says, or runuser where sudo is not installed.
+        as_postgres = ["sudo", "-E", "-u", "postgres"] if shutil.which("sudo") else \
+            ["runuser", "-u", "postgres", "--"]
+        subprocess.run([*as_postgres, "createuser", "--pwprompt", "sezim"],
+                       input=f"{password}\n{password}\n", text=True, env=env, check=True,
+                       capture_output=True, timeout=60)
+        subprocess.run([*as_postgres, "createdb", "--owner", "sezim", "sezim"], env=env,
+                       check=True, capture_output=True, timeout=60)
+        config = tmp_path / "config.toml"
+        config.write_text('[database]\nurl = "postgresql+asyncpg://sezim@127.0.0.1:'
+                          f'{port}/sezim"\n', encoding="utf-8")
+        secrets_env = {"SEZIM_SECRET_KEY": secrets.token_urlsafe(48),
+                       "SEZIM_DATABASE_PASSWORD": password}
+        upgrade = run_cli("db", "upgrade", "--config", str(config), env=secrets_env,
+                          cwd=tmp_path)
+        assert upgrade.returncode == 0, upgrade.stderr
+        added = run_cli("staff", "add", "--telegram-id", "42", "--name", "Aigul", "--role",
+                        "lawyer", "--config", str(config), env=secrets_env, cwd=tmp_path)
+        assert added.returncode == 0, added.stderr
+        wrong = run_cli("staff", "list", "--config", str(config),
+                        env={**secrets_env, "SEZIM_DATABASE_PASSWORD": "not it"},
+                        cwd=tmp_path)
+        assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
+        assert "refused the login" in wrong.stderr
+        assert "not it" not in wrong.stderr and "Traceback" not in wrong.stderr
+    finally:
+        server.__exit__(None, None, None)
