@@ -575,6 +575,7 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
     surge: SurgeDispatcher | None = None
     offset = 0
     delay = 1.0
+    failures = 0
     while not stop.is_set():
         watchdog.alive()  # the loop goes round at least once per long poll
         if surge is not None and surge.pending >= MAX_BACKLOG:
@@ -607,10 +608,15 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
             await asyncio.sleep(retry_seconds(exc.retry_after))
             continue
         except (NetworkError, TimedOut) as exc:
-            log.warning("getUpdates failed (%s); retrying in %.0f s", type(exc).__name__, delay)
+            failures += 1
+            log.warning("the Bot API cannot be reached (%s): trying again in %.0f s "
+                        "(attempt %d)", type(exc).__name__, delay, failures)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
             continue
+        if failures:
+            log.warning("the Bot API is back after %d attempt(s): carrying on", failures)
+            failures = 0
         if updates is None:
             break
         delay = 1.0

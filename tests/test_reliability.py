@@ -309,3 +309,23 @@ async def test_answers_given_behind_a_hanging_one_are_not_repeated_after_a_crash
         await bot.stop()
         await emulator.stop()
     assert "Traceback" not in bot.log.read_text()
+
+
+async def test_the_bot_api_away_while_running_is_waited_for_and_nothing_is_lost(
+    harness: Harness, caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = harness.phone("Aida", language_code="en")
+    await first.send("/start")
+    await harness.settle()
+    port = harness.emulator.port
+    await harness.emulator.stop()  # the network goes
+    await asyncio.sleep(2.5)
+    await harness.emulator.start(port=port)
+    second = harness.phone("Bermet", language_code="en")
+    await second.send("/start")
+    await harness.settle(timeout=60)
+    assert "Are you in danger right now?" in second.last().plain()
+    waits = [r for r in caplog.records if "the Bot API cannot be reached" in r.getMessage()]
+    assert waits and all(r.exc_info is None for r in waits)
+    assert any("the Bot API is back" in r.getMessage() for r in caplog.records)
+    assert harness.running
