@@ -42,10 +42,7 @@ def ensure_environment() -> Path:
         print("installing locked dependencies (first run takes a minute) ...", flush=True)
         pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        # compat: the checkout itself on the path, so a new module needs no reinstall
-        # (and setuptools has nothing to warn about).
-        subprocess.run([*pip, "-c", str(LOCK), "--config-settings", "editable_mode=compat",
-                        "-e", f"{ROOT}[dev]"], check=True)
+        subprocess.run([*pip, "-c", str(LOCK), "-e", f"{ROOT}[dev]"], check=True)
         STAMP.write_text(_fingerprint())
     return python
 
