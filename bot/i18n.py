@@ -42,7 +42,7 @@ def placeholders(template: str) -> set[str]:
 
 
 FACTS = ("org", "hotline", "hotline_hours", "police", "ambulance", "fire", "unified",
-         "children_line", "office_open")
+         "children_line", "office_open", "kept_days")
 
 
 def load_catalog(language: str, directory: Path = CONTENT_DIR) -> dict[str, Any]:
@@ -152,6 +152,8 @@ class Texts:
             "unified": em.unified,
             "children_line": em.children,
             "office_open": org.office_open.strftime("%H:%M"),
+            # How long her phone number is kept after her case closes (the purge's days).
+            "kept_days": str(settings.retention.days_after_close),
         }
         self.resource_ids: list[str] = list(self.catalogs["en"].get("resources", {}))
         # Escaped once: every screen fills these into a dozen texts.

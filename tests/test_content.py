@@ -159,3 +159,40 @@ def test_a_typo_in_a_text_file_stops_the_start_with_one_line(tmp_path: Path, con
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert str(tmp_path / "ru.toml") in lines[0] and expected in lines[0]
+
+
+# Advice the reviews found unsafe or untrue (../shared/reviews/texts-ru-en.md §2), by
+# language: none of it may come back.
+UNSAFE = {
+    "en": ["stay on the line", "End sessions", "Clear the call history", "delete this chat",
+           "the conversation disappears", "deleted after your case is closed",
+           "our office opens at"],
+    "ru": ["не класть трубку", "Завершите незнакомые", "Очищайте историю",
+           "удалить переписку", "переписка исчезнет", "удаляется после закрытия",
+           "офис открывается в"],
+    "ky": ["трубканы коюбай", "сеанстарды бүтүрүңүз", "тарыхын тазалаңыз",
+           "кат алышуу жоголот", "жабылгандан кийин өчүрүлөт", "кеңсебиз {office_open}"],
+}
+MUTE = {"en": "Mute", "ru": "Без звука", "ky": "Үнсүз"}
+RECENT = {"en": "recent", "ru": "недавние", "ky": "акыркы"}
+NO_POLICE_CALL = {"en": "does not call the police", "ru": "не вызывает милицию",
+                  "ky": "милицияны чакырбайт"}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_no_advice_that_could_alert_him_or_promise_what_the_bot_cannot(lang: str) -> None:
+    texts = Texts(Settings())
+    ui = CATALOGS[lang]["ui"]
+    everything = "\n".join([*map(str, ui.values()), *(
+        item["title"] + "\n" + item["body"] for item in CATALOGS[lang]["resources"].values())])
+    for phrase in UNSAFE[lang]:
+        assert phrase not in everything, f"{lang}: {phrase!r}"
+    # Quick exit deletes recent messages, not "the chat" (it stays in her list).
+    assert RECENT[lang] in ui["cmd_exit"]
+    # Archiving is advised only together with muting (else the chat comes back).
+    assert MUTE[lang] in ui["safety_shared"]
+    # She is told the chat does not call the police where she might think it does.
+    for key in ("emergency", "nobody_on_duty", "already_waiting"):
+        assert NO_POLICE_CALL[lang] in ui[key], f"{lang}:{key}"
+    # How long her number is kept is the purge's own figure.
+    assert str(Settings().retention.days_after_close) in texts.t(lang, "ask_phone")
