@@ -19,7 +19,9 @@ class Signal(enum.StrEnum):
     SELF_HARM = "self_harm"
 
 
-_FOLD = str.maketrans({"ё": "е", "ө": "о", "ү": "у", "ң": "н", "’": "'", "`": "'"})
+_FOLD = str.maketrans({"ё": "е", "ө": "о", "ү": "у", "ң": "н", "’": "'", "`": "'",
+                       # Kyrgyz typed in Latin letters, Turkish-style
+                       "ö": "o", "ü": "u", "ñ": "n", "ı": "i"})
 
 # Checked first: a threat against herself is answered differently from a threat by him.
 _SELF_HARM = [
@@ -28,7 +30,7 @@ _SELF_HARM = [
     r"\bхочу\s+умереть\b", r"\bпокончить\s+с\s+собой\b", r"\bсуицид\w*",
     # ky
     r"\bозумду\s+олтур\w*", r"\bолгум\s+келет\b", r"\bжашагым\s+келбейт\b",
-    r"\bоз\s+жанымды\s+кый\w*",
+    r"\bоз\s+жанымды\s+кы(й|я)\w*",
     # en
     r"\bkill\s+myself\b", r"\bsuicid\w*", r"\bwant\s+to\s+die\b", r"\bend\s+my\s+life\b",
     r"\bdon'?t\s+want\s+to\s+live\b",
@@ -47,6 +49,8 @@ _DANGER = [
     r"\bсдавил\w*\s+(мне\s+)?шею\b", r"\bне\s+могу\s+дышать\b",
     # beating now
     r"\bбь(ет|ют)\b(?!\s+ключом)", r"\bизбива\w*", r"\bизбил\w*",
+    r"\bпоби(л|ла|ли)\s+(меня|нас|ребенка|детей|сына|дочь)\b",
+    r"\b(меня|нас)\s+(опять\s+|снова\s+)?поби(л|ла|ли)\b",
     # calls for help
     r"\bпомогите\b(?!\s+(решить|разобраться|понять|найти|выбрать|с\s+(задач|урок|домашн)))",
     r"\bспасите\b", r"\bsos\b", r"\bсрочно\s+(нужна\s+)?помощь\b",
@@ -62,15 +66,21 @@ _DANGER = [
     r"\bбоюсь\s+за\s+(свою\s+)?жизнь\b", r"\bнапился\s+и\s+(буянит|бьет|дерется)\b",
     r"\bугрожа\w*\s+(забрать|убить)\s+(детей|ребенка)\b",
     # --- Kyrgyz (folded: о for ө, у for ү, н for ң)
-    r"\bолтур\w*", r"\bуруп\s+(жатат|олтур\w*|салды|жиберди|атат)\b", r"\bурат\b", r"\bурду\b",
-    r"\bсабап\b", r"\bсабады\w*", r"\bтокмокт\w*", r"\bкол\s+котор\w*", r"\bколу\s+тий\w*",
+    r"\bолтур\w*", r"\bуруп\s+(жатат|жатышат|олтур\w*|салды|жиберди|атат)\b", r"\bурат\b",
+    r"\bсаба(п|йт|шат|ды\w*)\b", r"\bтокмокто(ду|п|йт|шат)\b",
+    r"\bкол\s+котор\w*", r"\bколу\s+тий\w*",
     r"\bмуунт\w*", r"\bтумчукт\w*", r"\bмойнумдан\s+кыс\w*", r"\bтамагымдан\s+алды\b",
-    r"\bдем\s+ала\s+албай\b", r"\bбычак\s+(менен|алды|кармап)\b", r"\bбычагы\s+менен\b",
+    r"\bдем\s+ала\s+албай\b", r"\bбычак(ты)?\s+(менен|алды|алып|кармап)\b",
+    r"\bбычагы\s+менен\b", r"\bкууп\s+(жатат|жатышат|келе\w*|журот)\b",
+    r"\bжан(ынды|ымды|ыбызды)\s+ал(ам|ат|амын|ып)\b",
     r"\bкурал\s+менен\b", r"\bмылтык\w*", r"\bтапанча\w*", r"\bбалта\s+(менен|алды|кармап)\b",
-    r"\bкоркут\w*", r"\bсоюп\s+сал\w*", r"\bорттоп\s+жибер\w*", r"\bкуйгузуп\s+жибер\w*",
-    r"\bжардам\s+(бериниз\w*|бергиле|керек)\b", r"^\s*жардам\s*!*\s*$",
-    r"\bкуткар(гыла|ыныз\w*|чы)\b", r"\bмилиция\s+чакыр\w*", r"\b102\s+чал\w*",
-    r"\bалып\s+кет(инчи|киле)\b", r"\bэшикти\s+буз\w*", r"\bкамап\s+салды\b",
+    r"\bкоркут(?!па)\w*", r"\bсоюп\s+сал\w*", r"\bорттоп\s+жибер\w*", r"\bкуйгузуп\s+жибер\w*",
+    # A plain "жардам керек / бериңиз" is a request, not an emergency; a cry for help is.
+    r"\bжардам\s+(бериниз|бергиле|кылыныз)\w*\s*!+", r"^\s*жардам\s*!+\s*$",
+    r"\bтез\s+жардам\s+(керек|чакыр\w*)",
+    r"\bкуткар(гыла|ыныз\w*|чы)\b", r"\bмилиция\s+чакыр\w*", r"\b102\s*-?(ге|га)?\s+чал\w*",
+    r"\bалып\s+кет(инчи|киле)\b", r"\bэшикти\s+буз\w*",
+    r"\bмени\s+(уйго\s+|бир\s+жерге\s+)?камап\s+сал\w*",
     r"\bуйдон\s+чыгарбай\w*", r"\bтелефонумду\s+алып\s+кой\w*", r"\bкан\s+агып\b",
     r"\bбашымды\s+жарды\b", r"\bзордукта\w*", r"\bомурумдон\s+корк\w*", r"\bкоркуп\s+жатам\b",
     # Kyrgyz in Latin letters
@@ -82,6 +92,7 @@ _DANGER = [
     r"\b(choking|strangling|choked|strangled)\s+(me|her|my)\b", r"\bcan'?t\s+breathe\b",
     r"\b(hitting|beating|punching|kicking)\s+(me|us|my)\b",
     r"\bhe\s+(hit|beat|punched|kicked|hurt)\s+(me|my)\b",
+    r"\bhe\s+(hits|beats|punches|kicks|hurts|chokes|strangles)\s+(me|us|my)\b",
     r"\b(gun|knife|weapon|axe)\b", r"\bhelp\s+me\b(?!\s+(with|to|understand|find|choose))",
     r"\bhelp\s*!+", r"\bcall\s+(the\s+)?police\b", r"\bcall\s+102\b",
     r"\blocked\s+me\s+in\b", r"\bwon'?t\s+let\s+me\s+(out|leave)\b", r"\btook\s+my\s+phone\b",
@@ -100,11 +111,15 @@ def normalise(text: str) -> str:
     return text[:MAX_CHECKED].lower().translate(_FOLD)
 
 
+# Matched before folding: "урду" (hit him, her) and "үрдү" (a dog barked) fold alike.
+_UNFOLDED_DANGER_RE = re.compile(r"\bурду\b")
+
+
 def check(text: str) -> Signal:
     """Whether free text signals danger from someone, self-harm, or neither."""
     folded = normalise(text)
     if _SELF_HARM_RE.search(folded):
         return Signal.SELF_HARM
-    if _DANGER_RE.search(folded):
+    if _DANGER_RE.search(folded) or _UNFOLDED_DANGER_RE.search(text[:MAX_CHECKED].lower()):
         return Signal.DANGER
     return Signal.NONE
