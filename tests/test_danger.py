@@ -30,7 +30,7 @@ MUST_TRIGGER = [
     # Missed before (issue 19, from the Kyrgyz and Russian reviews)
     "Күйөөм мени күндө сабайт", "Мени уруп жатышат", "Бычакты алып кууп жатат",
     "Жаныңды алам деди", "102ге чалыңыз", "öltüröm dedi", "муж меня побил", "he hits me",
-    "тез жардам керек",
+    "тез жардам керек", "жанымды алат",
 ]
 
 MUST_NOT_TRIGGER = [
@@ -53,7 +53,11 @@ MUST_NOT_TRIGGER = [
 
 SELF_HARM = ["убью себя", "покончу с собой", "не хочу жить", "хочу умереть",
              "өзүмдү өлтүрөм", "өлгүм келет", "жашагым келбейт", "I want to kill myself",
-             "I don't want to live", "өз жанымды кыям"]
+             "I don't want to live", "өз жанымды кыям",
+             # issue 19 item 8: spellings and kin
+             "өз жанымды кыйам", "жанымды тием", "өлгүм келип жатат", "жашагым келбей жатат",
+             "өзүмдү асып алам", "olgum kelet", "жить не хочу", "повешусь",
+             "I want to hurt myself", "I'd be better off dead", "өз жанымды алам"]
 
 
 @pytest.mark.parametrize("text", MUST_TRIGGER)
