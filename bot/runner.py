@@ -167,7 +167,7 @@ def _chat_key(update: Update) -> int:
     return -int(update.update_id)
 
 
-URGENT_DATA = {"c:danger:yes", "c:write:yes", "c:exit"}
+URGENT_DATA = {"c:danger:yes", "c:write:yes", "c:exit", "c:raise"}
 # An update still in hand after this long is slow: the bot looks behind it. A surge is a
 # backlog of SURGE_BATCH updates or someone in danger waiting there; otherwise (a locked
 # database, a slow answer) the durable path stays, where nothing unhandled is confirmed.

@@ -346,9 +346,13 @@ async def on_button(update: Update, context: BotContext) -> None:
         name, args = parsed
         if name == "exit":
             return await flow.quick_exit()  # always one tap away, from any message
-        if name == "codeword" and flow.client.step != "code_word":
-            # Offered on notices (a specialist joined) whatever her step: never expired.
-            return await flow.on_button(name, args)
+        if (name == "codeword" and flow.client.step != "code_word") or name == "raise":
+            # Offered on notices (a specialist joined; the numbers after a danger word)
+            # whatever her step: never expired (a "raise" with no waiting request is).
+            try:
+                return await flow.on_button(name, args)
+            except InvalidButton:
+                return flow.expired()
         current = flow.render()
         offered = {b.data for row in current.buttons for b in row}
         is_menu = message is not None and message.message_id == flow.client.menu_message_id

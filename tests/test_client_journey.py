@@ -352,3 +352,25 @@ async def test_a_second_request_while_one_waits_does_not_make_a_second_case(
         await harness.settle()
     assert t(harness, "en", "request_open", number=1) in phone.last().plain()
     assert len(await cases(harness)) == 1
+
+
+async def test_a_danger_word_while_she_waits_gives_the_numbers_and_asks_before_raising(
+    harness: Harness,
+) -> None:
+    """A word that may be a false alarm does not jump her request ahead of others by itself:
+    the numbers come at once, and one tap makes it urgent."""
+    phone = await client_asks(harness, category="legal", lang="en")
+    (case,) = await cases(harness)
+    before = case.urgency
+    assert before != "emergency"
+    await phone.send("he will kill me")
+    await harness.settle()
+    answer = phone.last()
+    assert "102" in answer.plain() and t(harness, "en", "btn_raise") in phone.buttons(answer)
+    (case,) = await cases(harness)
+    assert case.urgency == before
+    await phone.press(t(harness, "en", "btn_raise"), message=answer)
+    await harness.settle()
+    (case,) = await cases(harness)
+    assert case.urgency == "emergency"
+    assert phone.last().plain() == t(harness, "en", "raised_done")

@@ -523,10 +523,11 @@ class Flow:
 
     async def _danger_interrupt(self, signal: danger.Signal, case: Case | None) -> Reply:
         if case is not None and case.status == CaseStatus.WAITING:
-            if case.urgency != Urgency.EMERGENCY:
-                case.urgency = Urgency.EMERGENCY
-                log.info("case %d raised to emergency by the danger-word check", case.id)
-            return Reply([self.notice("emergency_numbers", urgent=True)])
+            # The numbers at once; her request goes first only if she says so (a word can
+            # be a false alarm, and an emergency takes a specialist from someone else).
+            rows = [] if case.urgency == Urgency.EMERGENCY else \
+                [[self.b("btn_raise", "raise")]]
+            return Reply([self.screen(self.t("emergency_numbers"), rows, urgent=True)])
         self.go(EMERGENCY, signal=signal.value)
         return Reply([self.emergency_screen(signal)])
 
@@ -539,6 +540,16 @@ class Flow:
         return reply
 
     # ------------------------------------------------------------------ buttons
+
+    async def _on_raise(self, args: list[str]) -> Reply:
+        """She says she is in danger now: her waiting request goes first."""
+        case = await case_service.open_case_of(self.session, self.client.id)
+        if case is None or case.status != CaseStatus.WAITING:
+            raise InvalidButton("raise")
+        if case.urgency != Urgency.EMERGENCY:
+            case.urgency = Urgency.EMERGENCY
+            log.info("case %d raised to emergency by the client", case.id)
+        return Reply([self.notice("raised_done", urgent=True)])
 
     async def _on_exit(self, args: list[str]) -> Reply:
         return await self.quick_exit()
