@@ -280,7 +280,8 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
                 if args.format == "table":
                     rendered = table.text()
                 elif args.format == "csv":
-                    rendered = table.csv()
+                    # A file gets the byte-order mark Excel needs; the terminal does not.
+                    rendered = table.csv_file() if args.out else table.csv()
                 elif args.format == "json":
                     rendered = stats.breakdown_json(table, result=result,
                                                     external=args.external)

@@ -208,7 +208,7 @@ async def on_export(update: Update, context: BotContext) -> None:
     caption = data.texts.t(None, "export_caption_external" if external else "export_caption",
                            start=start.isoformat(), end=end.isoformat(), by=", ".join(by))
     await context.bot.send_document(
-        chat.id, InputFile(io.BytesIO(table.csv().encode("utf-8")), filename=name),
+        chat.id, InputFile(io.BytesIO(table.csv_file()), filename=name),
         caption=caption)
 
 

@@ -181,7 +181,15 @@ async def test_csv_json_and_table_agree(year_2020: Any, tmp_path: Path) -> None:
         from_csv = list(csv.reader(io.StringIO(grid.csv())))
         assert from_csv == [grid.header, *grid.rows]
         from_json = json.loads(stats.breakdown_json(grid, result=result, external=external))
-        assert [[r[h] for h in from_json["columns"]] for r in from_json["rows"]] == grid.rows
+        # For machines: codes as keys, numbers as numbers, null where suppressed.
+        records = [*from_json["rows"], from_json["total"]]
+        assert [[r[k] for k in grid.column_keys] for r in records] == grid.values
+        assert all(isinstance(r[k], int) or r[k] is None
+                   for r in records for k in grid.column_keys)
+        assert [from_json["labels"]["region"][r["region"]] for r in records] == \
+            [row[0] for row in grid.rows]
+        assert [[("<5" if v is None else str(v)) for v in values] for values in grid.values] \
+            == [row[1:] for row in grid.rows]
         table = grid.text()
         for row in grid.rows:
             line = next(x for x in table.splitlines() if x.startswith(row[0]))
@@ -264,7 +272,16 @@ def test_cli_stats_formats_and_the_annual_report(tmp_path: Path) -> None:
     as_json = json.loads(run_cli(*base, "--format", "json", env=env, cwd=tmp_path).stdout)
     as_csv = list(csv.reader(io.StringIO(run_cli(*base, "--format", "csv", env=env,
                                                  cwd=tmp_path).stdout)))
-    assert as_csv[1:] == [[r[h] for h in as_json["columns"]] for r in as_json["rows"]]
+    records = [*as_json["rows"], as_json["total"]]
+    assert as_csv[1:] == [[as_json["labels"]["region"][r["region"]], str(r["appeals"]),
+                           str(r["people"])] for r in records]
+    # An empty period, by two dimensions, is a table of zeros (it crashed once).
+    empty = run_cli("stats", "--from", "2019-01-01", "--to", "2019-12-31", "--by",
+                    "outcome,for_whom", env=env, cwd=tmp_path)
+    assert empty.returncode == 0, empty.stderr
+    # A CSV file opens in Excel with its letters right: UTF-8 with a byte-order mark.
+    run_cli(*base, "--format", "csv", "--out", str(tmp_path / "f.csv"), env=env, cwd=tmp_path)
+    assert (tmp_path / "f.csv").read_bytes().startswith("\ufeff".encode())
     report = run_cli(*base, "--report", "annual", env=env, cwd=tmp_path)
     assert "410 consultations for 297 people" in report.stdout
     external = run_cli("stats", "--from", "2020-03-25", "--to", "2020-05-10", "--by",

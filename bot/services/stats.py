@@ -118,6 +118,11 @@ class Grid:
     title: str
     header: list[str]
     rows: list[list[str]]
+    # The same table for machines: each row's code (its dimension's value, "total"), each
+    # value column's code, and the numbers (None where suppressed).
+    row_keys: list[str] = field(default_factory=list)
+    column_keys: list[str] = field(default_factory=list)
+    values: list[list[int | None]] = field(default_factory=list)
 
     def text(self) -> str:
         widths = [max(len(r[i]) for r in [self.header, *self.rows])
@@ -138,9 +143,28 @@ class Grid:
         writer.writerows(self.rows)
         return out.getvalue()
 
-    def as_dict(self) -> dict[str, Any]:
+    def csv_file(self) -> bytes:
+        """The CSV as a file: UTF-8 with a byte-order mark, so that Excel reads Cyrillic
+        and Kyrgyz letters right."""
+        return self.csv().encode("utf-8-sig")
+
+    def as_dict(self, dims: Sequence[str] | None = None) -> dict[str, Any]:
+        """Codes as keys, numbers as numbers (null where suppressed); the words in the
+        center's language under "title", "columns" and "labels". A table made without
+        codes (the annual report's sections) keeps its labels, with numbers as numbers."""
+        if dims is None or not self.row_keys:
+            return {"title": self.title, "columns": self.header,
+                    "rows": [dict(zip(self.header, map(_number, row), strict=True))
+                             for row in self.rows]}
+        records = []
+        for key, label, values in zip(self.row_keys, self.rows, self.values, strict=True):
+            record: dict[str, Any] = {dims[0]: key}
+            record.update(zip(self.column_keys, values, strict=True))
+            records.append((record, label[0]))
         return {"title": self.title, "columns": self.header,
-                "rows": [dict(zip(self.header, row, strict=True)) for row in self.rows]}
+                "rows": [r for r, _ in records if r[dims[0]] != "total"],
+                "total": next((r for r, _ in records if r[dims[0]] == "total"), None),
+                "labels": {dims[0]: {r[dims[0]]: label for r, label in records}}}
 
 
 @dataclass
@@ -297,18 +321,24 @@ def grid(result: Breakdown, *, texts: Texts | None = None, language: str = "en",
             lines = [[(r, col) for r in range(n)] for col in (0, 1)]
             hidden = suppress_lines(matrix, lines, protected={(n - 1, 0), (n - 1, 1)})
         rows = []
+        values: list[list[int | None]] = []
         for r, key in enumerate([*keys, "__total__"]):
             label = total_h if key == "__total__" else _label(texts, language, dim, key)
             rows.append([label] + [SUPPRESSED if (r, c) in hidden else str(matrix[r][c])
                                    for c in (0, 1)])
-        return Grid(title, [dim_title[dim], appeals_h, people_h], rows)
+            values.append([None if (r, c) in hidden else matrix[r][c] for c in (0, 1)])
+        return Grid(title, [dim_title[dim], appeals_h, people_h], rows,
+                    row_keys=[*map(_code, keys), "total"], column_keys=["appeals", "people"],
+                    values=values)
     first, second = result.dims
     row_keys = _order(first, {k[0] for k in result.cells}, texts)
     col_keys = _order(second, {k[1] for k in result.cells}, texts)
     matrix = [[result.cells.get((r, c), (0, 0))[0] for c in col_keys] for r in row_keys]
     for row in matrix:
         row.append(sum(row))
-    matrix.append([sum(col) for col in zip(*matrix, strict=True)])
+    # An empty period has no rows: its total row is zeros (the total column included).
+    matrix.append([sum(col) for col in zip(*matrix, strict=True)] if matrix
+                  else [0] * (len(col_keys) + 1))
     nr, nc = len(matrix), len(matrix[0])
     hidden = set()
     if external:
@@ -319,11 +349,25 @@ def grid(result: Breakdown, *, texts: Texts | None = None, language: str = "en",
     header = [f"{dim_title[first]} \\ {dim_title[second]}"] + \
         [_label(texts, language, second, c) for c in col_keys] + [total_h]
     rows = []
+    values = []
     for r, key in enumerate([*row_keys, "__total__"]):
         label = total_h if key == "__total__" else _label(texts, language, first, key)
         rows.append([label] + [SUPPRESSED if (r, c) in hidden else str(matrix[r][c])
                                for c in range(nc)])
-    return Grid(title, header, rows)
+        values.append([None if (r, c) in hidden else matrix[r][c] for c in range(nc)])
+    return Grid(title, header, rows, row_keys=[*map(_code, row_keys), "total"],
+                column_keys=[*map(_code, col_keys), "total"], values=values)
+
+
+def _number(cell: str) -> int | str | None:
+    if cell == SUPPRESSED:
+        return None
+    return int(cell) if cell.isdecimal() and cell.isascii() else cell
+
+
+def _code(key: str | None) -> str:
+    """A dimension's value as JSON keys it ("unknown" for none given)."""
+    return "unknown" if key is None else str(key)
 
 
 # ---------------------------------------------------------------------- the annual report
@@ -494,7 +538,7 @@ def report_json(grids: Sequence[Grid], *, start: date, end: date, external: bool
 
 def breakdown_json(g: Grid, *, result: Breakdown, external: bool) -> str:
     return json.dumps({"from": result.start.isoformat(), "to": result.end.isoformat(),
-                       "by": result.dims, "external": external, **g.as_dict()},
+                       "by": result.dims, "external": external, **g.as_dict(result.dims)},
                       ensure_ascii=False, indent=2)
 
 
