@@ -175,6 +175,21 @@ class Texts:
         escaped = {k: html.escape(str(v), quote=False) for k, v in values.items()}
         return str(template).format_map(_SafeDict({**self._escaped_facts, **escaped}))
 
+    def plural(self, language: str | None, key: str, n: int) -> str:
+        """The form of the word `key` ("one|few|many" forms, "|"-separated) that goes
+        with the number `n`: Russian has three, English two, Kyrgyz one."""
+        forms = self.t(language, key).split("|")
+        lang = self.lang(language)
+        if lang == "ru" and len(forms) == 3:
+            if n % 10 == 1 and n % 100 != 11:
+                return forms[0]
+            if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+                return forms[1]
+            return forms[2]
+        if len(forms) >= 2:
+            return forms[0] if n == 1 else forms[1]
+        return forms[0]
+
     def resource(self, language: str | None, resource_id: str) -> Resource:
         lang = self.lang(language)
         item = self.catalogs[lang]["resources"][resource_id]

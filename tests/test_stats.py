@@ -292,3 +292,21 @@ def test_cli_stats_formats_and_the_annual_report(tmp_path: Path) -> None:
     assert png.returncode == 0 and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     bad = run_cli(*base, "--by", "shoe_size", env=env, cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(("lang", "n", "m", "expected"), [
+    ("en", 1, 1, "1 consultation for 1 person"),
+    ("en", 410, 297, "410 consultations for 297 people"),
+    ("ru", 1, 1, "1 консультация для 1 человека"),
+    ("ru", 3, 2, "3 консультации для 2 человек"),
+    ("ru", 11, 21, "11 консультаций для 21 человека"),
+    ("ru", 144, 121, "144 консультации для 121 человека"),
+    ("ky", 1, 1, "1 адамга 1 кеңеш"),
+])
+def test_the_reports_numbers_agree_with_their_words(lang: str, n: int, m: int,
+                                                    expected: str) -> None:
+    texts = Texts(Settings())
+    line = texts.t(lang, "report_n_for_m", n=n, m=m,
+                   consultations=texts.plural(lang, "word_consultations", n),
+                   people=texts.plural(lang, "word_people", m))
+    assert line == expected

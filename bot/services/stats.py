@@ -464,8 +464,13 @@ async def annual_report(
     for s in SERVICES:
         cells = [SUPPRESSED if external and v < SUPPRESS_BELOW else str(v)
                  for v in service[s]]
-        service_rows.append([_label(texts, language, "outcome", s), *cells,
-                             t("report_n_for_m", n=cells[0], m=cells[1])])
+        n, m = service[s]
+        words = {"consultations": texts.plural(language, "word_consultations", n),
+                 "people": texts.plural(language, "word_people", m)} if texts else \
+            {"consultations": "consultations", "people": "people"}
+        line = texts.t(language, "report_n_for_m", n=cells[0], m=cells[1], **words) \
+            if texts else f"{cells[0]} consultations for {cells[1]} people"
+        service_rows.append([_label(texts, language, "outcome", s), *cells, line])
     grids.append(Grid(t("report_services"),
                       [t("stats_dim_outcome"), t("stats_consultations"), t("stats_people"), ""],
                       service_rows))
