@@ -39,6 +39,11 @@ SERVICES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_cr
             "referral")
 
 
+# The report's lines: the child psychologist's in two, parents and children.
+REPORT_SERVICES = ("legal", "psych", "child_psych_parents", "child_psych_children", "shelter",
+                   "court_civil", "court_criminal", "referral")
+
+
 class StatsError(ValueError):
     """A request for figures that cannot be answered (bad period or breakdown)."""
 
@@ -436,6 +441,16 @@ async def annual_report(
         )).all():
             service[str(outcome)][0] += int(n)
             service[str(outcome)][1] += int(people)
+        # The child psychologist's work, as the report gives it: with parents (about a
+        # child) and with children themselves (who asked for themselves), each counted.
+        for for_me, n, people in (await session.execute(
+            select(Appeal.for_whom == "me", func.count(),
+                   func.count(func.distinct(Appeal.person)))
+            .where(in_period, Appeal.outcome == "child_psych")
+            .group_by(Appeal.for_whom == "me"))).all():
+            part = "child_psych_children" if for_me else "child_psych_parents"
+            service[part][0] += int(n)
+            service[part][1] += int(people)
         n, people = await _totals(session, in_period)
         total[0] += n
         total[1] += people
@@ -461,7 +476,7 @@ async def annual_report(
     # Consultations by service, with distinct people: "410 consultations for 297 people".
     # Each stands alone (not parts of one total), so each is suppressed on its own.
     service_rows = []
-    for s in SERVICES:
+    for s in REPORT_SERVICES:
         cells = [SUPPRESSED if external and v < SUPPRESS_BELOW else str(v)
                  for v in service[s]]
         n, m = service[s]
@@ -470,7 +485,9 @@ async def annual_report(
             {"consultations": "consultations", "people": "people"}
         line = texts.t(language, "report_n_for_m", n=cells[0], m=cells[1], **words) \
             if texts else f"{cells[0]} consultations for {cells[1]} people"
-        service_rows.append([_label(texts, language, "outcome", s), *cells, line])
+        label = texts.t(language, f"report_{s}") if s.startswith("child_psych_") and texts \
+            else _label(texts, language, "outcome", s)
+        service_rows.append([label, *cells, line])
     grids.append(Grid(t("report_services"),
                       [t("stats_dim_outcome"), t("stats_consultations"), t("stats_people"), ""],
                       service_rows))
