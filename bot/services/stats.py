@@ -443,12 +443,13 @@ async def annual_report(
             service[str(outcome)][1] += int(people)
         # The child psychologist's work, as the report gives it: with parents (about a
         # child) and with children themselves (who asked for themselves), each counted.
-        for for_me, n, people in (await session.execute(
-            select(Appeal.for_whom == "me", func.count(),
-                   func.count(func.distinct(Appeal.person)))
+        # People are counted within each part (a person is in one of them: she asks for
+        # herself, or about her child).
+        for for_whom, n, people in (await session.execute(
+            select(Appeal.for_whom, func.count(), func.count(func.distinct(Appeal.person)))
             .where(in_period, Appeal.outcome == "child_psych")
-            .group_by(Appeal.for_whom == "me"))).all():
-            part = "child_psych_children" if for_me else "child_psych_parents"
+            .group_by(Appeal.for_whom))).all():
+            part = "child_psych_children" if for_whom == "me" else "child_psych_parents"
             service[part][0] += int(n)
             service[part][1] += int(people)
         n, people = await _totals(session, in_period)
