@@ -312,3 +312,18 @@ def test_the_reports_numbers_agree_with_their_words(lang: str, n: int, m: int,
                    consultations=texts.plural(lang, "word_consultations", n),
                    people=texts.plural(lang, "word_people", m))
     assert line == expected
+
+
+async def test_a_hidden_count_does_not_show_through_its_word(year_2020: Any) -> None:
+    """Outside the center, a count under 5 shows as <5: its word takes the form of many, so
+    «1 консультация» or «2 консультации» does not tell the number behind it."""
+    db, _ = year_2020
+    texts = Texts(Settings())
+    async with db() as session:
+        grids = await stats.annual_report(session, start=date(2020, 3, 1),
+                                          end=date(2020, 3, 3), texts=texts, language="ru",
+                                          external=True)
+    text = stats.report_text(grids, "2020")
+    hidden = [line for line in text.splitlines() if "<5 консультац" in line]
+    assert hidden and all("<5 консультаций" in line for line in hidden)
+    assert "<5 человека" not in text and "&lt;" not in text  # plain text, not HTML

@@ -525,9 +525,10 @@ class Flow:
         if case is not None and case.status == CaseStatus.WAITING:
             # The numbers at once; her request goes first only if she says so (a word can
             # be a false alarm, and an emergency takes a specialist from someone else).
-            rows = [] if case.urgency == Urgency.EMERGENCY else \
-                [[self.b("btn_raise", "raise")]]
-            return Reply([self.screen(self.t("emergency_numbers"), rows, urgent=True)])
+            if case.urgency == Urgency.EMERGENCY:
+                return Reply([self.notice("emergency_numbers", urgent=True)])
+            text = self.t("emergency_numbers") + "\n\n" + self.t("raise_offer")
+            return Reply([self.screen(text, [[self.b("btn_raise", "raise")]], urgent=True)])
         self.go(EMERGENCY, signal=signal.value)
         return Reply([self.emergency_screen(signal)])
 

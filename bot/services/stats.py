@@ -13,6 +13,7 @@ next smallest cell too (complementary suppression).
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import math
@@ -480,11 +481,16 @@ async def annual_report(
     for s in REPORT_SERVICES:
         cells = [SUPPRESSED if external and v < SUPPRESS_BELOW else str(v)
                  for v in service[s]]
-        n, m = service[s]
+        # A hidden count takes the word form of "many" (5): the form of the real one would
+        # tell whether it is 1 or 2 to 4.
+        n, m = (v if c != SUPPRESSED else SUPPRESS_BELOW for v, c in zip(service[s], cells,
+                                                                         strict=True))
         words = {"consultations": texts.plural(language, "word_consultations", n),
                  "people": texts.plural(language, "word_people", m)} if texts else \
             {"consultations": "consultations", "people": "people"}
-        line = texts.t(language, "report_n_for_m", n=cells[0], m=cells[1], **words) \
+        # Plain text (a table cell), not Telegram's HTML: "<5" stays "<5".
+        line = html.unescape(texts.t(language, "report_n_for_m", n=cells[0], m=cells[1],
+                                     **words)) \
             if texts else f"{cells[0]} consultations for {cells[1]} people"
         label = texts.t(language, f"report_{s}") if s.startswith("child_psych_") and texts \
             else _label(texts, language, "outcome", s)
