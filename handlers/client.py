@@ -126,6 +126,10 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         await delete_now(app, client_id=client_id, chat_id=chat.id,
                          message_id=update.effective_message.message_id)
     if reply.relay_case_id is not None and update.effective_message is not None:
+        if reply.edited and reply.relay_to is not None:
+            await deliver_to_staff(app, [Delivery(
+                reply.relay_to[0], Screen(data.texts.t(None, "client_edited")),
+                reply.relay_case_id, card=False)])
         try:
             await relay.client_to_staff(app, case_id=reply.relay_case_id, to=reply.relay_to,
                                         client_chat_id=chat.id,
@@ -324,11 +328,21 @@ async def on_media(update: Update, context: BotContext) -> None:
 
 
 async def on_edited(update: Update, context: BotContext) -> None:
-    """Edited messages are not relayed again: ask her to send it anew."""
-    chat = update.effective_chat
-    if chat is None:
+    """A message she edited: in a conversation its new version goes to her specialist, told
+    it is an edit (her code word is kept back as ever); elsewhere she is asked to send it
+    anew."""
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None:
         return
+    text = message.text or message.caption or ""
+
     async def action(flow: Flow) -> Reply:
+        brief = await case_service.open_case_brief(flow.session, flow.client.id)
+        if brief is not None and brief.status == CaseStatus.ACTIVE:
+            reply = await flow.on_text(text) if text else flow.relay(brief)
+            if reply.relay_case_id is not None:
+                reply.edited = True
+            return reply
         return Reply([Screen(flow.t("edited"))])
     await run_flow(update, context, action)
 

@@ -740,3 +740,23 @@ async def test_a_retried_copy_anchors_the_deletion_of_the_one_lost_before_it(
     await send(harness, client, "ok")
     await quick_exit(harness, client)
     assert only_the_neutral_word(harness, client)
+
+
+async def test_a_message_she_edits_in_a_conversation_reaches_her_specialist_anew(
+    harness: Harness,
+) -> None:
+    client, lawyer = await in_conversation(harness)
+    sent = await client.send("He took my passport")
+    await harness.settle()
+    await client.edit(sent, "He took my passport and my money")
+    await harness.settle()
+    note, copy = [m.plain() for m in lawyer.bot_messages()[-2:]]
+    assert note == s(harness, "client_edited")
+    assert copy == "He took my passport and my money"
+    # Her code word, edited in, is kept back as ever.
+    word = await client.send("ok")
+    await harness.settle()
+    seen = len(lawyer.bot_messages())
+    await client.edit(word, WORD)
+    await harness.settle()
+    assert len(lawyer.bot_messages()) == seen

@@ -91,6 +91,8 @@ class Reply:
     delete_incoming: bool = False
     # Her message held her code word in a conversation: it goes nowhere, and nothing is said.
     kept_back: bool = False
+    # The relayed message is one she edited: her specialist is told before the new version.
+    edited: bool = False
 
 
 @dataclass
