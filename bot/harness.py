@@ -125,10 +125,10 @@ class Harness:
         phone = self.phone(first_name)
         data = self.app.bot_data
         async with data.sessions() as session, session.begin():
-            member = await staff_service.add_staff(
+            change = await staff_service.upsert_staff(
                 session, crypto=data.crypto, telegram_id=phone.id, name=first_name,
                 roles=roles, now=self.clock.now())
-            member.duty_override = on_duty
+            change.member.duty_override = on_duty
         return phone
 
     async def settle(self, timeout: float = 15.0) -> None:

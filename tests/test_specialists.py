@@ -463,10 +463,10 @@ async def test_roster_decides_who_is_on_duty_across_midnight(tmp_path: object) -
     crypto = Crypto("r" * 40)
     now = datetime(2026, 11, 1, tzinfo=UTC)
     async with sessions() as session, session.begin():
-        await staff_service.add_staff(session, crypto=crypto, telegram_id=1, name="Night",
-                                      roles=["psychologist"], now=now)
-        day = await staff_service.add_staff(session, crypto=crypto, telegram_id=2,
-                                            name="Day", roles=["lawyer"], now=now)
+        await staff_service.upsert_staff(session, crypto=crypto, telegram_id=1, name="Night",
+                                         roles=["psychologist"], now=now)
+        day = (await staff_service.upsert_staff(session, crypto=crypto, telegram_id=2,
+                                                name="Day", roles=["lawyer"], now=now)).member
         assert await staff_service.sync_roster(session, settings=settings) == 6
 
     async def names(local: str) -> set[str]:

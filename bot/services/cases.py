@@ -192,7 +192,8 @@ async def update_region(session: AsyncSession, *, case: Case, region: str | None
 
 
 # Built once: it runs for most of a client's updates.
-# A paused case is not hers to whoever holds her phone now: it is left out (`paused_case_of`).
+# A paused case is not hers to whoever holds her phone now: it is left out (she comes back
+# to it only with her code word: `resumable_case_of`).
 NOT_OPEN = (CaseStatus.CLOSED, CaseStatus.PAUSED)
 _OPEN_CASE = (select(Case)
               .where(Case.client_id == bindparam("client_id"), Case.status.not_in(NOT_OPEN))
@@ -210,13 +211,6 @@ async def open_cases_of(session: AsyncSession, client_id: int) -> list[Case]:
     return list((await session.scalars(
         select(Case).where(Case.client_id == client_id, Case.status.not_in(NOT_OPEN))
         .order_by(Case.id))).all())
-
-
-async def paused_case_of(session: AsyncSession, client_id: int) -> Case | None:
-    """The client's newest case paused by quick exit."""
-    return await session.scalar(
-        select(Case).where(Case.client_id == client_id, Case.status == CaseStatus.PAUSED)
-        .order_by(Case.id.desc()).limit(1))
 
 
 async def resumable_case_of(session: AsyncSession, client_id: int, *,

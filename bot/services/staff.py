@@ -94,24 +94,6 @@ class StaffChange:
     created: bool  # a new member (else her name and roles were changed)
 
 
-async def add_staff(
-    session: AsyncSession,
-    *,
-    crypto: Crypto,
-    telegram_id: int,
-    name: str,
-    roles: Iterable[str],
-    now: datetime,
-    actor: str = "cli",
-    actor_staff_id: int | None = None,
-) -> Staff:
-    """Add a member, or change the name and roles of one (`upsert_staff`)."""
-    change = await upsert_staff(session, crypto=crypto, telegram_id=telegram_id, name=name,
-                                roles=roles, now=now, actor=actor,
-                                actor_staff_id=actor_staff_id)
-    return change.member
-
-
 async def upsert_staff(
     session: AsyncSession,
     *,
