@@ -7,6 +7,7 @@ to Telegram only after that, so nothing she wrote is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -58,6 +59,36 @@ def reason(error: BaseException) -> str:
     return f"{kind}: {detail[0][:120]}" if detail else kind
 
 
+async def until_reachable(what: str, attempt: Callable[[], Awaitable[object]],
+                          passing: Callable[[BaseException], bool],
+                          stop: asyncio.Event | None = None) -> bool:
+    """Run `attempt` until it does not fail with a passing error (`passing`), waiting
+    longer each time, one warning line per attempt and no traceback (whose URL would
+    carry the token), and a line when `what` is back; False if `stop` was set meanwhile."""
+    delay, tries = FIRST_WAIT, 0
+    while True:
+        try:
+            await attempt()
+        except Exception as exc:
+            if not passing(exc):
+                raise
+            tries += 1
+            log.warning("%s cannot be reached (%s): trying again in %.0f s (attempt %d)",
+                        what, reason(exc), delay, tries)
+            if stop is None:
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return False
+            delay = min(delay * 2, LONGEST_WAIT)
+            continue
+        if tries:
+            log.warning("%s is back after %d attempt(s): carrying on", what, tries)
+        return True
+
+
 class DatabaseOutage:
     """Shared by everything that meets the outage: one of them asks the database again,
     with backoff; the others wait for its answer."""
@@ -66,34 +97,12 @@ class DatabaseOutage:
         self._ping = ping
         self._lock = asyncio.Lock()
         self.failed: set[int] = set()  # updates whose handling met the outage
-        self.outages = 0
 
-    async def reachable(self) -> bool:
-        try:
-            await asyncio.wait_for(self._ping(), 10)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
-            if not is_outage(exc):
-                log.warning("the database answered with an error: %s", type(exc).__name__)
-            return False
-        return True
-
-    async def wait_until_back(self, error: BaseException | None = None) -> None:
+    async def wait_until_back(self) -> None:
         async with self._lock:
-            if await self.reachable():
-                return
-            self.outages += 1
-            delay, attempt = FIRST_WAIT, 0
-            kind = reason(error) if error is not None else "no answer"
-            while True:
-                attempt += 1
-                log.warning("the database cannot be reached (%s): trying again in %.0f s "
-                            "(attempt %d); nothing is lost meanwhile", kind, delay, attempt)
-                await asyncio.sleep(delay)
-                if await self.reachable():
-                    log.warning("the database is back after %d attempt(s): carrying on",
-                                attempt)
-                    return
-                delay = min(delay * 2, LONGEST_WAIT)
+            # Any failure of the ping means "not yet", whatever the database answers.
+            await until_reachable("the database", lambda: asyncio.wait_for(self._ping(), 10),
+                                  lambda _: True)
 
 
 def pinger(sessions: Callable[[], object]) -> Callable[[], Awaitable[object]]:

@@ -41,7 +41,7 @@ from bot.clock import Clock
 from bot.config import ENV_WEBHOOK_SECRET, PLACEHOLDER_SECRETS, Settings, secret_from
 from bot.crypto import Crypto
 from bot.db import create_engine, sessionmaker, work_priority
-from bot.outage import is_outage, reason
+from bot.outage import is_outage, until_reachable
 from bot.services import danger
 from bot.services import staff as staff_service
 from bot.telegram_bot import SezimBot
@@ -637,7 +637,7 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
                     if not is_outage(exc):
                         raise
                     # Nothing of these was taken: asked for again once the database is back.
-                    await app.bot_data.outage.wait_until_back(exc)
+                    await app.bot_data.outage.wait_until_back()
             continue
         assert surge is not None
         await surge.take(updates)
@@ -745,33 +745,6 @@ async def _bot_api_answers(settings: Settings, token: str) -> None:
             raise _ServerError(f"HTTP {response.status}")
 
 
-async def _until_reachable(what: str, attempt: Callable[[], Awaitable[None]],
-                           passing: Callable[[BaseException], bool],
-                           stop: asyncio.Event) -> bool:
-    """Run `attempt` until it does not fail with a passing error (`passing`), waiting
-    longer each time, one warning line per attempt and no traceback (whose URL would
-    carry the token); False if `stop` was set meanwhile."""
-    delay, tries = 1.0, 0
-    while True:
-        try:
-            await attempt()
-        except Exception as exc:
-            if not passing(exc):
-                raise
-            tries += 1
-            log.warning("%s cannot be reached (%s): trying again in %.0f s (attempt %d)",
-                        what, reason(exc), delay, tries)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            if stop.is_set():
-                return False
-            delay = min(delay * 2, 30.0)
-            continue
-        if tries:
-            log.warning("%s is back after %d attempt(s): carrying on", what, tries)
-        return True
-
-
 async def _watch_webhook(stop: asyncio.Event) -> None:
     """In webhook mode there is no polling loop to tell systemd the bot is alive."""
     watchdog = sdnotify.Watchdog()
@@ -793,10 +766,10 @@ async def serve(
     A database or Bot API that cannot be reached at start is waited for (one line per
     attempt); a wrong key or token stops here."""
     if upgrade:
-        if not await _until_reachable("the database", lambda: upgrade_database(settings),
+        if not await until_reachable("the database", lambda: upgrade_database(settings),
                                       is_outage, stop):
             return
-    if not await _until_reachable("the Bot API", lambda: _bot_api_answers(settings, token),
+    if not await until_reachable("the Bot API", lambda: _bot_api_answers(settings, token),
                                   _unreachable, stop):
         return
     app = build_application(settings, token=token, clock=clock)

@@ -129,14 +129,19 @@ def test_the_redactor_hides_secrets_in_messages_arguments_and_tracebacks() -> No
     assert text.count("<redacted>") >= 5 and "Traceback" in text
 
 
-async def _check(workdir: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+async def _cli(workdir: Path, env: dict[str, str], *argv: str) -> tuple[int, str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("SEZIM_")}
     full.update(env)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "check", cwd=workdir, env=full,
+        sys.executable, "-m", "bot", *argv, cwd=workdir, env=full,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
-    return int(proc.returncode or 0), out.decode().splitlines()
+    return int(proc.returncode or 0), out.decode()
+
+
+async def _check(workdir: Path, env: dict[str, str]) -> tuple[int, list[str]]:
+    code, out = await _cli(workdir, env, "check")
+    return code, out.splitlines()
 
 
 async def test_check_before_going_live_names_each_problem_on_one_line(
@@ -150,12 +155,9 @@ async def test_check_before_going_live_names_each_problem_on_one_line(
     assert any(line.startswith("FAIL  database") and "db upgrade" in line for line in lines)
     assert any(line.startswith("ok    token") for line in lines)
     # Migrated, a lawyer on the roster on weekdays only: the weekend shows as a gap.
-    run = {**{k: v for k, v in os.environ.items() if not k.startswith("SEZIM_")}, **env}
     for argv in (["db", "upgrade"], ["staff", "add", "--telegram-id", "42", "--name", "Aigul",
                                      "--role", "lawyer"]):
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *argv,
-                                                    cwd=tmp_path, env=run)
-        assert await proc.wait() == 0
+        assert (await _cli(tmp_path, env, *argv))[0] == 0
     with (tmp_path / "config.toml").open("a", encoding="utf-8") as fh:
         fh.write('[[roster]]\nmember = "Aigul"\nrole = "lawyer"\n'
                  'days = ["mon", "tue", "wed", "thu", "fri"]\nstart = 09:00:00\n'
@@ -173,16 +175,6 @@ async def test_check_before_going_live_names_each_problem_on_one_line(
     assert any(line.startswith("FAIL  key") and "not the key" in line for line in lines)
     assert any(line.startswith("FAIL  token") and "rejected" in line for line in lines)
     assert all("z" * 35 not in line for line in lines)
-
-
-async def _cli(workdir: Path, env: dict[str, str], *argv: str) -> tuple[int, str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("SEZIM_")}
-    full.update(env)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *argv, cwd=workdir, env=full,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), 120)
-    return int(proc.returncode or 0), out.decode()
 
 
 async def test_a_backup_taken_while_the_bot_works_restores_staff_and_cases(
