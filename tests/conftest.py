@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from datetime import UTC, datetime
+
 from bot.clock import FakeClock
 from bot.harness import Harness
 from tests.pg import postgres_server
@@ -21,7 +23,9 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    # A fixed Tuesday, 10:00 in Bishkek: the office is open and a call in one hour or three
+    # can be offered, whenever the suite runs.
+    return FakeClock(datetime(2026, 12, 1, 4, 0, tzinfo=UTC))
 
 
 @pytest.fixture
