@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from datetime import UTC, datetime
 
 from bot.clock import FakeClock
 from bot.harness import Harness
