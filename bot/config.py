@@ -65,6 +65,9 @@ class Organization(_Section):
     # Working hours for statistics ("out of hours" appeals) and the waiting message.
     office_open: time = time(9, 0)
     office_close: time = time(18, 0)
+    # Said to clients only where true: "our help is free", and the club for women over 55.
+    free_of_charge: bool = False
+    club_55: bool = False
 
     @field_validator("timezone")
     @classmethod

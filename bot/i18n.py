@@ -42,7 +42,10 @@ def placeholders(template: str) -> set[str]:
 
 
 FACTS = ("org", "hotline", "hotline_hours", "police", "ambulance", "fire", "unified",
-         "children_line", "office_open", "kept_days")
+         "children_line", "office_open", "kept_days", *("help_terms", "club_55"))
+# Facts said in the reader's language, from texts chosen by the configuration: "free" and
+# the 55+ club only where [organization] says the center offers them.
+LANGUAGE_FACTS = ("help_terms", "club_55")
 
 
 def load_catalog(language: str, directory: Path = CONTENT_DIR) -> dict[str, Any]:
@@ -190,10 +193,18 @@ class Texts:
             return forms[0] if n == 1 else forms[1]
         return forms[0]
 
+    def language_facts(self, language: str | None) -> dict[str, str]:
+        org = self.settings.organization
+        return {
+            "help_terms": self.t(language, "help_free" if org.free_of_charge
+                                 else "help_confidential"),
+            "club_55": self.t(language, "club_55_line") if org.club_55 else "",
+        }
+
     def resource(self, language: str | None, resource_id: str) -> Resource:
         lang = self.lang(language)
         item = self.catalogs[lang]["resources"][resource_id]
-        facts = self._escaped_facts
+        facts = {**self._escaped_facts, **self.language_facts(lang)}
         return Resource(
             resource_id,
             str(item["title"]).format_map(_SafeDict(facts)),

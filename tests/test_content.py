@@ -36,7 +36,49 @@ MAX_BUTTON_LABEL = 40
 def test_the_resource_library_has_the_topics_the_center_publishes() -> None:
     assert RESOURCE_IDS == sorted([
         "safety_plan", "quarantine_stress", "healthy_relationships", "children_quarantine",
-        "digital_safety", "legal_rights", "services"])
+        "digital_safety", "legal_rights", "services",
+        # issue 19: what the reviews found missing
+        "strangulation", "sexual_violence", "leaving", "divorce", "bride_kidnapping",
+        "helping_others", "older_women", "for_children", "perpetrator_programmes",
+        "transit_home"])
+    for lang in LANGUAGES:
+        titles = [Texts(Settings()).resource(lang, rid).title for rid in RESOURCE_IDS]
+        assert not any("карантин" in t.lower() or "quarantine" in t.lower() for t in titles)
+
+
+# What a woman in danger reads before anything else: short enough for one phone screen.
+EMERGENCY_PATH = ("emergency", "emergency_self_harm", "emergency_numbers", "raise_offer",
+                  "raised_done", "not_now", "already_waiting", "waiting_text",
+                  "nobody_on_duty", "screened_in_note", "home")
+MAX_EMERGENCY_TEXT = 1000
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_emergency_path_is_short_enough_to_read_in_a_hurry(lang: str) -> None:
+    texts = Texts(Settings())
+    for key in EMERGENCY_PATH:
+        visible = parse_html(texts.t(lang, key, **SAMPLE_VALUES))
+        assert len(visible) <= MAX_EMERGENCY_TEXT, f"{lang}:{key} is {len(visible)} characters"
+
+
+def test_free_help_and_the_55_club_are_said_only_where_the_center_says_so() -> None:
+    plain = Texts(Settings())
+    offered = Texts(Settings.model_validate(
+        {"organization": {"free_of_charge": True, "club_55": True}}))
+    for lang in LANGUAGES:
+        quiet = plain.resource(lang, "services").body
+        said = offered.resource(lang, "services").body
+        assert "55+" not in quiet and "55+" in said
+        free = {"en": "free", "ru": "бесплатн", "ky": "акысыз"}[lang]
+        assert free not in quiet.lower() and free in said.lower()
+        # Nor does any other topic promise free help from the center.
+        # (The state's children's line is free: that topic says so.)
+        for rid in set(RESOURCE_IDS) - {"for_children"}:
+            body = plain.resource(lang, rid).body.lower()
+            for line in body.splitlines():
+                if free in line:
+                    allowed = ("111", "children", "детей", "бала", "consent", "place")
+                    assert any(w in line for w in allowed), f"{lang}:{rid}: {line}"
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
