@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,7 +24,8 @@ LANGUAGES = ("ky", "ru", "en")
 Language = Literal["ky", "ru", "en"]
 ROLES = ("psychologist", "lawyer", "child_psychologist", "coordinator", "admin")
 Role = Literal["psychologist", "lawyer", "child_psychologist", "coordinator", "admin"]
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 ENV_TOKEN = "SEZIM_BOT_TOKEN"
 ENV_SECRET = "SEZIM_SECRET_KEY"
@@ -65,6 +66,9 @@ class Organization(_Section):
     # Working hours for statistics ("out of hours" appeals) and the waiting message.
     office_open: time = time(9, 0)
     office_close: time = time(18, 0)
+    office_days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    # Days the office is closed (public holidays), as dates: 2027-01-01.
+    holidays: list[date] = Field(default_factory=list)
     # Said to clients only where true: "our help is free", and the club for women over 55.
     free_of_charge: bool = False
     club_55: bool = False

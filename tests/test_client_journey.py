@@ -181,7 +181,7 @@ async def test_callback_at_a_safe_time_with_a_phone_number_stored_encrypted(
         await harness.settle()
     await phone.press(t(harness, "ru", "contact_call_later"))
     await harness.settle()
-    await phone.press(t(harness, "ru", "slot_tomorrow", time="19:00"))
+    await phone.press(t(harness, "ru", "slot_today", time="17:00"))
     await harness.settle()
     await phone.send("12345")
     await harness.settle()

@@ -28,7 +28,8 @@ SAMPLE_VALUES = {"number": 123456, "total": 11, "minutes": 15, "limit": 2000, "h
                  "urgency": "high", "category": "legal", "count": 3, "label": "L",
                  "value": "V", "outcome": "Legal consultation", "reason": "r",
                  "start": "2026-01-01", "end": "2026-12-31", "by": "region", "n": 410,
-                 "m": 297, "source": "by the roster", "consultations": "c", "people": "p"}
+                 "m": 297, "source": "by the roster", "day": "Monday", "consultations": "c",
+                 "people": "p"}
 BUTTON_PREFIXES = ("btn_", "for_", "cat_", "contact_", "outcome_", "slot_", "role_")
 MAX_BUTTON_LABEL = 40
 

@@ -35,6 +35,7 @@ from bot.crypto import Crypto
 from bot.i18n import Texts
 from bot.services import staff as staff_service
 from bot.services.clients import ClientRecord
+from bot.services.hours import Hours
 from bot.services.screening import flags_from_text
 from bot.services.screens import Button, Screen
 from models import Appeal, Case, CaseOffer, CaseStatus, DueTime, Staff, Urgency
@@ -101,9 +102,8 @@ def timeout_for(urgency: str, settings: Settings) -> timedelta:
 
 
 def out_of_hours(now: datetime, settings: Settings) -> bool:
-    local = staff_service.local_time(now, settings.organization.tz)
-    org = settings.organization
-    return local.weekday() >= 5 or not (org.office_open <= local.time() < org.office_close)
+    """Outside the weekly office hours, or on a holiday."""
+    return not Hours.of(settings).is_open(now)
 
 
 _cases = cast(Table, Case.__table__)

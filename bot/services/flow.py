@@ -11,9 +11,11 @@ Everything here is free of Telegram types: a `Reply` says what to show, the hand
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +26,7 @@ from bot.i18n import LANGUAGE_NAMES, Texts
 from bot.services import cases as case_service
 from bot.services import code_word, danger, screening
 from bot.services.clients import ClientRecord, mark_back, mark_exit
+from bot.services.hours import Hours
 from bot.services.phone import normalise_kg_phone
 from bot.services.screens import Button, Screen, small_number
 from bot.services.staff import local_time
@@ -60,7 +63,7 @@ STEPS = {NEW, HOME, EMERGENCY, SAFETY, FOR, CATEGORY, REGION, SCREEN, QUESTION, 
          PHONE, CONFIRM, WAITING, LIBRARY, RESOURCE, CASE_REGION, FORGET, LANGUAGE, AUTODELETE,
          NOT_NOW, RATE, CODE_WORD}
 TRIAGE_ORDER = [FOR, CATEGORY, REGION, SCREEN, QUESTION, CONTACT, TIME, PHONE, CONFIRM]
-TIME_SLOTS = ("in1h", "in3h", "tm10", "tm14", "tm19")
+SLOT_CODE = re.compile(r"r\d|a\d{12}")
 AUTODELETE_CHOICES = {"60": 60, "1440": 1440, "0": None}
 DEFAULT_AUTODELETE = 60
 
@@ -265,27 +268,29 @@ class Flow:
             self.nav_row(),
         ])
 
-    def _slot_time(self, slot: str) -> datetime:
-        local = local_time(self.now, self.settings.organization.tz)
-        if slot == "in1h":
-            return self.now + timedelta(hours=1)
-        if slot == "in3h":
-            return self.now + timedelta(hours=3)
-        hour = int(slot[2:])
-        tomorrow = (local + timedelta(days=1)).replace(hour=hour, minute=0, second=0,
-                                                       microsecond=0)
-        return tomorrow.astimezone(self.now.tzinfo)
+    def _hours(self) -> Hours:
+        return Hours.of(self.settings)
+
+    def _role(self) -> str:
+        return case_service.role_for(self.data.get("cat"))
+
+    def when_label(self, moment: datetime) -> str:
+        """A time as she reads it: "Today 14:00", "Tomorrow 10:00", "Monday 09:00"."""
+        return when_label(self.texts, self.lang, moment, now=self.now,
+                          tz=self.settings.organization.tz)
 
     def _render_t_time(self) -> Screen:
-        labels = {
-            "in1h": self.t("slot_in_hours", hours=1),
-            "in3h": self.t("slot_in_hours", hours=3),
-            "tm10": self.t("slot_tomorrow", time="10:00"),
-            "tm14": self.t("slot_tomorrow", time="14:00"),
-            "tm19": self.t("slot_tomorrow", time="19:00"),
-        }
-        buttons = [Button(labels[s], f"c:tm:{s}") for s in TIME_SLOTS]
-        return self.screen(self.t("ask_time"), [buttons[:2], buttons[2:], self.nav_row()])
+        slots = self._hours().slots(self._role(), self.now)
+        if not slots:
+            return self.screen(self.t("ask_time_none"), [
+                [self.b("contact_chat_now", "ct:chat_now")], self.nav_row()])
+        buttons = [Button(self.t("slot_in_hours", hours=s.hours) if s.hours
+                          else self.when_label(s.when), f"c:tm:{s.code}") for s in slots]
+        text = self.t("ask_time")
+        if slots[0].hours is None:
+            text += "\n" + self.t("ask_time_earliest", time=self.when_label(slots[0].when))
+        rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+        return self.screen(text, [*rows, self.nav_row()])
 
     def _render_t_phone(self) -> Screen:
         return self.screen(self.t("ask_phone"), [self.nav_row()])
@@ -663,7 +668,11 @@ class Flow:
             return self.screen(self.t(key, number=case.id, time=local.strftime("%d.%m %H:%M")),
                                rows)
         if held is not None and held.nobody_on_duty:
-            return self.screen(self.t("nobody_on_duty", number=case.id), rows, urgent=True)
+            text = self.t("nobody_on_duty", number=case.id)
+            nxt = self._hours().next_on_duty(case_service.role_for(case.category), self.now)
+            if nxt is not None and nxt > self.now:
+                text += "\n" + self.t("next_shift", time=self.when_label(nxt))
+            return self.screen(text, rows, urgent=True)
         return self.screen(self.t("case_sent_now", number=case.id), rows)
 
     async def _on_safe(self, args: list[str]) -> Reply:
@@ -803,9 +812,12 @@ class Flow:
         return Reply([self.render()], edit=True)
 
     async def _on_tm(self, args: list[str]) -> Reply:
-        if not args or args[0] not in TIME_SLOTS:
+        if len(args) != 1 or not SLOT_CODE.fullmatch(args[0]):
             raise InvalidButton("tm")
-        self.data["when"] = self._slot_time(args[0]).isoformat()
+        slot = self._hours().slot(self._role(), self.now, args[0])
+        if slot is None:  # an older screen's time, no longer one a specialist can keep
+            return self.expired()
+        self.data["when"] = slot.when.astimezone(self.now.tzinfo).isoformat()  # stored as UTC
         if self.data.get("contact") == "call_later":
             self.go(PHONE)
         else:
@@ -908,3 +920,20 @@ def parse_callback(data: str | None) -> tuple[str, list[str]] | None:
     if not parts[0] or not all(p.replace("_", "").isalnum() for p in parts if p):
         return None
     return parts[0], parts[1:]
+
+
+def when_label(texts: Texts, language: str, moment: datetime, *, now: datetime,
+               tz: ZoneInfo) -> str:
+    """A time as a client or a specialist reads it: "Today 14:00", "Tomorrow 10:00",
+    "Monday 09:00" within the week, else "07.01 09:00"."""
+    local, today = moment.astimezone(tz), now.astimezone(tz).date()
+    clock = local.strftime("%H:%M")
+    ahead = (local.date() - today).days
+    if ahead == 0:
+        return texts.t(language, "slot_today", time=clock)
+    if ahead == 1:
+        return texts.t(language, "slot_tomorrow", time=clock)
+    if 1 < ahead < 7:
+        day = texts.t(language, "weekdays").split("|")[local.weekday()]
+        return texts.t(language, "slot_day", day=day, time=clock)
+    return local.strftime("%d.%m %H:%M")
