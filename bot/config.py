@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -194,6 +202,20 @@ class Content(_Section):
     dir: Path | None = None
 
 
+PartnerService = Literal["psychological", "legal", "shelter", "medical", "children", "hotline"]
+
+
+class Partner(_Section):
+    """A partner center the bot names to a client of the regions it serves (never an
+    address: a name, a phone number and hours)."""
+
+    name: str = Field(min_length=1, max_length=120)
+    regions: list[str] = Field(min_length=1)
+    phone: str = Field(pattern=r"^\+?[0-9][0-9 ()-]{1,30}$")
+    hours: str = Field(default="", max_length=60)
+    services: list[PartnerService] = Field(default_factory=list)
+
+
 class Shift(_Section):
     member: str = Field(min_length=1, max_length=64)
     role: Role
@@ -214,6 +236,7 @@ class Settings(_Section):
     security: Security = Security()
     content: Content = Content()
     roster: list[Shift] = Field(default_factory=list)
+    partners: list[Partner] = Field(default_factory=list)
 
     # Filled from the environment after validation; never read from a committed file.
     source: str = "defaults"
@@ -225,6 +248,21 @@ class Settings(_Section):
         if len(set(codes)) != len(codes):
             raise ValueError("region codes must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _partners_serve_known_regions(self) -> Settings:
+        codes = {r.code for r in self.regions}
+        for partner in self.partners:
+            unknown = [c for c in partner.regions if c not in codes]
+            if unknown:
+                raise ValueError(f"partner {partner.name!r} names unknown region {unknown[0]!r}")
+        return self
+
+    def partners_for(self, region: str | None) -> list[Partner]:
+        """The partners serving `region`; all of them when her region is not known."""
+        if region is None:
+            return list(self.partners)
+        return [p for p in self.partners if region in p.regions]
 
     @property
     def token(self) -> str | None:

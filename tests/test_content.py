@@ -29,7 +29,7 @@ SAMPLE_VALUES = {"number": 123456, "total": 11, "minutes": 15, "limit": 2000, "h
                  "value": "V", "outcome": "Legal consultation", "reason": "r",
                  "start": "2026-01-01", "end": "2026-12-31", "by": "region", "n": 410,
                  "m": 297, "source": "by the roster", "day": "Monday", "consultations": "c",
-                 "people": "p"}
+                 "people": "p", "phone": "+996 312 000000"}
 BUTTON_PREFIXES = ("btn_", "for_", "cat_", "contact_", "outcome_", "slot_", "role_")
 MAX_BUTTON_LABEL = 40
 
@@ -209,12 +209,13 @@ def test_a_typo_in_a_text_file_stops_the_start_with_one_line(tmp_path: Path, con
 UNSAFE = {
     "en": ["stay on the line", "End sessions", "Clear the call history", "delete this chat",
            "the conversation disappears", "deleted after your case is closed",
-           "our office opens at"],
+           "our office opens at", "the conversation is deleted"],
     "ru": ["не класть трубку", "Завершите незнакомые", "Очищайте историю",
            "удалить переписку", "переписка исчезнет", "удаляется после закрытия",
-           "офис открывается в"],
+           "офис открывается в", "переписка удаляется"],
     "ky": ["трубканы коюбай", "сеанстарды бүтүрүңүз", "тарыхын тазалаңыз",
-           "кат алышуу жоголот", "жабылгандан кийин өчүрүлөт", "кеңсебиз {office_open}"],
+           "кат алышуу жоголот", "жабылгандан кийин өчүрүлөт", "кеңсебиз {office_open}",
+           "кат алышуу өчүрүлөт"],
 }
 MUTE = {"en": "forever", "ru": "навсегда", "ky": "навсегда"}
 RECENT = {"en": "recent", "ru": "недавние", "ky": "акыркы"}

@@ -191,6 +191,15 @@ async def update_region(session: AsyncSession, *, case: Case, region: str | None
             appeal.region = region
 
 
+async def last_region(session: AsyncSession, client_id: int) -> str | None:
+    """The region she gave on her latest request, if any (to name partners near her)."""
+    region = await session.scalar(
+        select(Case.region).where(Case.client_id == client_id, Case.region.is_not(None),
+                                  Case.purged_at.is_(None))
+        .order_by(Case.id.desc()).limit(1))
+    return None if region in (None, "unspecified", "abroad") else str(region)
+
+
 # Built once: it runs for most of a client's updates.
 # A paused case is not hers to whoever holds her phone now: it is left out (she comes back
 # to it only with her code word: `resumable_case_of`).
@@ -512,7 +521,7 @@ class CaseError(Exception):
 
 
 OUTCOMES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_criminal",
-            "referral", "no_contact", "client_left")
+            "referral", "partner", "no_contact", "client_left")
 
 
 @dataclass

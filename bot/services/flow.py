@@ -353,7 +353,11 @@ class Flow:
         if rid not in self.texts.resource_ids:
             return self._render_library()
         item = self.texts.resource(self.lang, rid)
-        return self.screen(f"<b>{item.title}</b>\n\n{item.body}", [
+        body = item.body
+        if rid == "services":
+            region = self.data.get("partners_region")
+            body += self.partners_text(str(region) if region else None)
+        return self.screen(f"<b>{item.title}</b>\n\n{body}", [
             [self.b("btn_library", "info"), self.b("btn_home", "home")],
         ])
 
@@ -623,8 +627,26 @@ class Flow:
         rid = args[0] if args else ""
         if rid not in self.texts.resource_ids:
             raise InvalidButton("res")
-        self.go(RESOURCE, res=rid)
+        region = self.data.get("region")
+        if rid == "services" and not region:
+            region = await case_service.last_region(self.session, self.client.id)
+        self.go(RESOURCE, res=rid, partners_region=region)
         return Reply([self._render_resource()], edit=True)
+
+    def partners_text(self, region: str | None) -> str:
+        """The partner centers serving her region (all, if it is not known), as lines to
+        add under a text; empty when the configuration names none."""
+        partners = self.settings.partners_for(region)
+        if not partners:
+            return ""
+        lines = [self.t("partners_title")]
+        for p in partners:
+            where = "" if region else ", ".join(
+                self.texts.region_name(self.lang, code) for code in p.regions)
+            key = "partner_line_hours" if p.hours else "partner_line"
+            lines.append(self.t(key, name=p.name + (f" ({where})" if where else ""),
+                                phone=p.phone, hours=p.hours))
+        return "\n\n" + "\n".join(lines)
 
     async def _on_write(self, args: list[str]) -> Reply:
         if args == ["no"]:
@@ -672,6 +694,8 @@ class Flow:
             nxt = self._hours().next_on_duty(case_service.role_for(case.category), self.now)
             if nxt is not None and nxt > self.now:
                 text += "\n" + self.t("next_shift", time=self.when_label(nxt))
+            if case.region:
+                text += self.partners_text(case.region)
             return self.screen(text, rows, urgent=True)
         return self.screen(self.t("case_sent_now", number=case.id), rows)
 
@@ -753,12 +777,13 @@ class Flow:
             if case is not None:
                 await case_service.update_region(self.session, case=case, region=code)
             self.go(WAITING, remember=False)
-            return Reply([self._region_thanks()], edit=True)
+            return Reply([self._region_thanks(code)], edit=True)
         self.go(SCREEN, region=code)
         return Reply([self.render()], edit=True)
 
-    def _region_thanks(self) -> Screen:
-        return self.screen(self.t("region_thanks"), [self._code_word_row()])
+    def _region_thanks(self, region: str | None = None) -> Screen:
+        text = self.t("region_thanks") + (self.partners_text(region) if region else "")
+        return self.screen(text, [self._code_word_row()])
 
     async def _current_case(self) -> Case | None:
         case_id = self.data.get("case")

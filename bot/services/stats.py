@@ -37,12 +37,12 @@ SUPPRESSED = "<5"
 PERIODS = ("this_month", "last_month", "this_quarter", "this_year", "last_year")
 # Outcomes that are consultations, in the order of the center's annual report.
 SERVICES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_criminal",
-            "referral")
+            "referral", "partner")
 
 
 # The report's lines: the child psychologist's in two, parents and children.
 REPORT_SERVICES = ("legal", "psych", "child_psych_parents", "child_psych_children", "shelter",
-                   "court_civil", "court_criminal", "referral")
+                   "court_civil", "court_criminal", "referral", "partner")
 
 
 class StatsError(ValueError):
