@@ -13,6 +13,7 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler, filters
 from bot.app import BotContext, BotData, SezimApp
 from bot.delivery import answer_button, keep_for_deletion, say_to_chat
 from bot.outage import is_outage
+from bot.services import clients
 from bot.services import staff as staff_service
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,12 @@ async def gate(update: Update, context: BotContext) -> None:
             # Not answered, but in her chat all the same: quick exit must find it.
             await keep_for_deletion(context.application, chat.id, [message.message_id])
         if guard.should_warn(user.id):
-            texts = context.bot_data.texts
+            # In the language she chose, not her phone's (once per flood: one read).
+            async with data.sessions() as session:
+                language = await clients.language_of(session, crypto=data.crypto,
+                                                     chat_id=chat.id)
             await say_to_chat(context.application, chat.id,
-                              texts.t(user.language_code, "slow_down"))
+                              data.texts.t(language or user.language_code, "slow_down"))
         if update.callback_query is not None:
             await answer_button(update.callback_query)
         raise ApplicationHandlerStop

@@ -107,6 +107,23 @@ async def test_a_flood_gets_one_calm_answer_and_quick_exit_still_works(
     assert phone.last().plain() == t(harness, "en", "exit_done")
 
 
+async def test_slow_down_is_said_in_the_language_she_chose_not_her_phones(
+    harness: Harness,
+) -> None:
+    phone = await started(harness, language="en")
+    await phone.send("/language")
+    await harness.settle()
+    await phone.press("Кыргызча")
+    await harness.settle()
+    assert harness.settings is not None
+    for i in range(harness.settings.limits.messages_per_minute + 5):
+        await phone.send(f"message {i}")
+    await harness.settle()
+    texts = [m.plain() for m in phone.all_bot_messages()]
+    assert t(harness, "ky", "slow_down") in texts
+    assert t(harness, "en", "slow_down") not in texts
+
+
 async def test_group_chats_and_channel_posts_are_ignored_without_error(
     harness: Harness,
 ) -> None:

@@ -58,6 +58,24 @@ async def test_unknown_language_code_falls_back_to_the_default(harness: Harness)
     assert "Вы сейчас в опасности?" in phone.last().plain()
 
 
+async def test_after_i_am_in_danger_a_shared_phone_gets_two_lines_not_eight(
+    harness: Harness,
+) -> None:
+    phone = await start(harness, language="ky")
+    await phone.press(t(harness, "ky", "btn_danger_yes"))
+    await harness.settle()
+    await phone.press(t(harness, "ky", "btn_write_yes"))
+    await harness.settle()
+    await phone.press(t(harness, "ky", "btn_safe_shared"))
+    await harness.settle()
+    texts = [m.plain() for m in phone.messages()]
+    assert t(harness, "ky", "safety_shared_short") in texts
+    assert t(harness, "ky", "safety_shared") not in texts
+    assert len(t(harness, "ky", "safety_shared_short")) < 300
+    (client,) = await clients(harness)
+    assert client.auto_delete_minutes == 60
+
+
 async def test_danger_now_gives_the_numbers_in_the_first_answer(harness: Harness) -> None:
     phone = await start(harness, language="en")
     await phone.press(t(harness, "en", "btn_danger_yes"))

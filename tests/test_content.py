@@ -234,7 +234,8 @@ def test_no_advice_that_could_alert_him_or_promise_what_the_bot_cannot(lang: str
     # Quick exit deletes recent messages, not "the chat" (it stays in her list).
     assert RECENT[lang] in ui["cmd_exit"]
     # Archiving is advised only together with muting (else the chat comes back).
-    assert MUTE[lang] in ui["safety_shared"]
+    assert MUTE[lang] in ui["safety_shared"] and MUTE[lang] in ui["safety_shared_short"]
+    assert RECENT[lang] in ui["safety_shared_short"]
     # She is told the chat does not call the police where she might think it does.
     for key in ("emergency", "nobody_on_duty", "already_waiting"):
         assert NO_POLICE_CALL[lang] in ui[key], f"{lang}:{key}"

@@ -79,6 +79,14 @@ class ClientRecord:
 _NOT_WRITTEN = {"id", "has_code_word", "offer_code_word"}
 
 
+async def language_of(session: AsyncSession, *, crypto: Crypto, chat_id: int) -> str | None:
+    """The language she chose, if she has a record (for a notice sent before her update
+    is read, such as "slow down")."""
+    language = await session.scalar(select(_table.c.language).where(
+        _table.c.chat_hmac.in_(crypto.lookups(chat_id)), _table.c.erased.is_(False)))
+    return str(language) if language else None
+
+
 async def load_or_create(
     session: AsyncSession, *, crypto: Crypto, chat_id: int, language_code: str | None,
     now: datetime,

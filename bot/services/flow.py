@@ -706,7 +706,9 @@ class Flow:
         if args == ["shared"]:
             self.client.shared_device = True
             self.client.auto_delete_minutes = DEFAULT_AUTODELETE
-            screens.append(Screen(self.t("safety_shared")))
+            # After "I'm in danger", two lines, not eight: the rest is in the library.
+            short = self.data.get("next") == CASE_REGION
+            screens.append(Screen(self.t("safety_shared_short" if short else "safety_shared")))
         else:
             self.client.shared_device = False
         return self._after_safety(screens)
