@@ -241,3 +241,18 @@ def test_no_advice_that_could_alert_him_or_promise_what_the_bot_cannot(lang: str
         assert NO_POLICE_CALL[lang] in ui[key], f"{lang}:{key}"
     # How long her number is kept is the purge's own figure.
     assert str(Settings().retention.days_after_close) in texts.t(lang, "ask_phone")
+
+
+GENDERED_CLIENT = {"en": (" her ", " she ", " hers "), "ru": ("клиентк", "её ", " она ", "ответила"),
+                   "ky": ()}  # Kyrgyz has no grammatical gender
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_staff_texts_fit_any_specialist_and_any_client(lang: str) -> None:
+    """Men, minors and in-laws are among those who write; any colleague takes a case."""
+    keys = list(CATALOGS["en"]["ui"])
+    staff = keys[keys.index("card_title"):keys.index("stats_title")]
+    for key in staff:
+        text = " " + CATALOGS[lang]["ui"][key].lower() + " "
+        for form in GENDERED_CLIENT[lang]:
+            assert form not in text, f"{lang}:{key} says {form.strip()!r}"
