@@ -243,7 +243,8 @@ def test_no_advice_that_could_alert_him_or_promise_what_the_bot_cannot(lang: str
     assert str(Settings().retention.days_after_close) in texts.t(lang, "ask_phone")
 
 
-GENDERED_CLIENT = {"en": (" her ", " she ", " hers "), "ru": ("клиентк", "её ", " она ", "ответила"),
+GENDERED_CLIENT = {"en": (" her ", " she ", " hers "),
+                   "ru": ("клиентк", "её ", " она ", "ответила"),
                    "ky": ()}  # Kyrgyz has no grammatical gender
 
 
