@@ -39,13 +39,16 @@ CLIENT_WORDS = {
 LAWYER_WORDS = {
     "ru": ("Здравствуйте, я юрист центра. Он не может просто так забрать детей: "
            "место жительства детей решает суд. Вы можете подать заявление в милицию и "
-           "попросить временный охранный ордер. Сохраните эти сообщения."),
+           "попросить временный охранный ордер. Его сообщения — доказательство: не храните "
+           "их на общем телефоне, пришлите мне сюда или доверенному человеку."),
     "ky": ("Саламатсызбы, мен борбордун юристимин. Ал балдарды жөн эле алып кете албайт: "
            "балдардын кайда жашашын сот чечет. Милицияга арыз берип, убактылуу коргоо "
-           "ордерин сурасаңыз болот. Бул билдирүүлөрдү сактап коюңуз."),
+           "ордерин сурасаңыз болот. Анын билдирүүлөрү — далил: аларды жалпы телефондо "
+           "сактабаңыз, мага ушул жерге же ишенген адамыңызга жөнөтүңүз."),
     "en": ("Hello, I am the center's lawyer. He cannot simply take the children: a court "
            "decides where they live. You can file a complaint with the police and ask for a "
-           "temporary protection order. Keep these messages."),
+           "temporary protection order. His messages are evidence: do not keep them on a shared "
+           "phone; send them to me here or to someone you trust."),
 }
 
 
@@ -180,7 +183,7 @@ async def _play(h: Harness, language: str) -> None:
     await step("The lawyer closes the case", lawyer.send("/close"))
     await step("Outcome: legal consultation", lawyer.press(t("outcome_legal", staff_lang)))
     await step("She rates the help", client.press("⭐⭐⭐⭐⭐"))
-    await step("Quick exit: the conversation disappears from her phone",
+    await step("Quick exit: the recent messages are deleted from her phone",
                client.press(t("btn_exit")))
     print("\nWhat her phone shows now:")
     print(client.screen() or "(nothing)")
