@@ -141,13 +141,13 @@ async def _play(h: Harness, language: str) -> None:
     await step("He comes back: quick exit. The psychologist is told at once",
                night.press(texts.t("ky", "btn_exit")))
     await step("The psychologist writes: not delivered, and she is told so",
-               psychologist.send("Сиз коопсузсузбу?"))
+               psychologist.send("Азыр коопсуз жердесизби?"))
     await step("He picks up her phone and writes: a new person's greeting, nothing relayed",
                night.send("Бул ким?"))
     await step("Later she is alone again and types her code word: back in the conversation",
                night.send("тулпар"))
-    await step("The psychologist writes again", psychologist.send("Сиз кайттыңыз. Сиз "
-                                                                 "коопсузсузбу?"))
+    await step("The psychologist writes again",
+               psychologist.send("Кайтып келгениңиз жакшы болду. Азыр коопсуз жердесизби?"))
     await step("Quick exit", night.press(texts.t("ky", "btn_exit")))
 
     # Scene 2: a woman asks for legal help.

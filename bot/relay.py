@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.error import Forbidden, TelegramError
 
 from bot.delivery import SentBefore, keep_for_deletion
-from models import Case, CaseStatus, Client, RelayLink, Staff
+from models import Case, CaseStatus, Client, RelayLink, Staff, WaitingMessage
 
 if TYPE_CHECKING:
     from bot.app import SezimApp
@@ -62,13 +63,58 @@ async def client_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int,
     """Copy her message to the specialist who owns the case: `to`, her id and encrypted
     Telegram id as her update read them with the case (`cases.open_case_brief`), None if
     she is no longer active staff. Returns the copy's id."""
-    data = app.bot_data
     if to is None:
         raise RelayFailed("her specialist is gone")
     owner_id, owner_chat_enc = to
+    return await copy_to_staff(app, case_id=case_id, client_chat_id=client_chat_id,
+                               message_id=message_id, staff_id=owner_id,
+                               staff_chat_id=app.bot_data.crypto.decrypt_int(owner_chat_enc))
+
+
+async def hold_waiting(session: AsyncSession, *, case_id: int, message_id: int,
+                       now: datetime) -> None:
+    """Keep the id of a message she sent while `case_id` waited, for its taker."""
+    await session.execute(insert(cast(Table, WaitingMessage.__table__)), [
+        {"case_id": case_id, "message_id": message_id, "sent_at": now}])
+
+
+async def waiting_count(session: AsyncSession, *, case_id: int) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(WaitingMessage)
+        .where(WaitingMessage.case_id == case_id)) or 0)
+
+
+async def copy_waiting(app: SezimApp, *, case_id: int, client_chat_id: int, staff_id: int,
+                       staff_chat_id: int) -> tuple[int, int]:
+    """Copy to the specialist who took `case_id` what she wrote while it waited, in the
+    order she sent it, then forget the ids. Returns (copied, no longer there): a message
+    auto-delete or she removed cannot be copied."""
+    data = app.bot_data
+    async with data.sessions() as session, session.begin():
+        ids = list((await session.scalars(
+            select(WaitingMessage.message_id).where(WaitingMessage.case_id == case_id)
+            .order_by(WaitingMessage.message_id))).all())
+        await session.execute(delete(WaitingMessage).where(WaitingMessage.case_id == case_id))
+    copied = 0
+    for message_id in ids:
+        try:
+            await copy_to_staff(app, case_id=case_id, client_chat_id=client_chat_id,
+                                message_id=message_id, staff_id=staff_id,
+                                staff_chat_id=staff_chat_id)
+            copied += 1
+        except RelayFailed:
+            continue
+    return copied, len(ids) - copied
+
+
+async def copy_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int, message_id: int,
+                        staff_id: int, staff_chat_id: int) -> int:
+    """Copy one message of hers to a specialist's chat, keeping the pair of ids so a reply
+    to the copy reaches her. Returns the copy's id."""
+    data = app.bot_data
+    owner_id = staff_id
     try:
-        copy = await app.bot.copy_message(data.crypto.decrypt_int(owner_chat_enc),
-                                          client_chat_id, message_id)
+        copy = await app.bot.copy_message(staff_chat_id, client_chat_id, message_id)
     except TelegramError as exc:
         log.warning("relay to the specialist of case %d failed: %s", case_id,
                     type(exc).__name__)

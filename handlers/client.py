@@ -125,6 +125,10 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         # Her code word does not stay in her chat.
         await delete_now(app, client_id=client_id, chat_id=chat.id,
                          message_id=update.effective_message.message_id)
+    if reply.hold_for_case is not None and update.effective_message is not None:
+        async with data.sessions() as session, session.begin():
+            await relay.hold_waiting(session, case_id=reply.hold_for_case, now=now,
+                                     message_id=update.effective_message.message_id)
     if reply.relay_case_id is not None and update.effective_message is not None:
         if reply.edited and reply.relay_to is not None:
             await deliver_to_staff(app, [Delivery(
@@ -318,11 +322,17 @@ async def on_media(update: Update, context: BotContext) -> None:
             return await flow.on_contact_shared(contact.phone_number)
         reply = await flow.on_text(caption) if caption else None
         if reply is not None and (reply.relay_case_id or reply.delete_incoming or
-                                  reply.kept_back or any(s.urgent for s in reply.screens)):
-            return reply  # relayed, urgent, or her code word (she is back, or it is kept back)
+                                  reply.kept_back or reply.hold_for_case or
+                                  any(s.urgent for s in reply.screens)):
+            # relayed, urgent, kept for her specialist, or her code word (she is back, or
+            # it is kept back)
+            return reply
         case = await case_service.open_case_brief(flow.session, flow.client.id)
         if case is not None and case.status == CaseStatus.ACTIVE:
             return flow.relay(case)
+        if case is not None and case.status == CaseStatus.WAITING and not caption:
+            # A photo, a voice message, a document while she waits: for her specialist.
+            return Reply([flow.notice("waiting_text")], hold_for_case=case.id)
         return Reply([Screen(flow.t("media_not_read")), flow.render()])
     await run_flow(update, context, action)
 

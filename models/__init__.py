@@ -288,6 +288,20 @@ class RelayLink(Base):
     )
 
 
+class WaitingMessage(Base):
+    """A message she sent while her request waited: its id only, to copy it to the
+    specialist who takes the case (then the row goes). Dropped at quick exit."""
+
+    __tablename__ = "waiting_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_waiting_messages_case", "case_id", "message_id"),)
+
+
 class AuditEntry(Base):
     """Every staff action: who, what, which case. No client data in `detail`."""
 

@@ -38,7 +38,7 @@ from bot.services.clients import ClientRecord
 from bot.services.hours import Hours
 from bot.services.screening import flags_from_text
 from bot.services.screens import Button, Screen
-from models import Appeal, Case, CaseOffer, CaseStatus, DueTime, Staff, Urgency
+from models import Appeal, Case, CaseOffer, CaseStatus, DueTime, Staff, Urgency, WaitingMessage
 
 log = logging.getLogger(__name__)
 
@@ -680,6 +680,8 @@ async def close(
     await session.execute(_CLOSE, {"closing": case.id, "closed_at": case.closed_at or now,
                                    "outcome": outcome})
     await scheduling.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
+    # Closed before anyone took it: what she wrote meanwhile goes to no one.
+    await session.execute(sql_delete(WaitingMessage).where(WaitingMessage.case_id == case.id))
     await _record_outcome(session, appeal_id=case.appeal_id, outcome=outcome,
                           first_reply_at=case.first_reply_at, created_at=case.created_at)
     if member.active_case_id == case.id:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
+    delete,
     insert,
     or_,
     select,
@@ -29,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crypto import Crypto
-from models import Client
+from models import Case, Client, WaitingMessage
 
 _table = cast(Table, Client.__table__)
 # Whether she is offered to choose a code word: she has none, or whoever writes now may not
@@ -142,6 +143,14 @@ async def mark_exit(session: AsyncSession, client_id: int, now: datetime) -> Non
     it lands (`delivery.SentBefore`)."""
     await session.execute(update(_table).where(_table.c.id == client_id)
                           .values(exited_at=now))
+    # What she wrote while waiting is not copied to anyone after she left.
+    await drop_waiting(session, client_id=client_id)
+
+
+async def drop_waiting(session: AsyncSession, *, client_id: int) -> None:
+    """Forget the ids of what she wrote while her requests waited (quick exit, /forget)."""
+    await session.execute(delete(WaitingMessage).where(WaitingMessage.case_id.in_(
+        select(Case.id).where(Case.client_id == client_id))))
 
 
 async def mark_back(session: AsyncSession, client_id: int) -> None:

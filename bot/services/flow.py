@@ -96,6 +96,9 @@ class Reply:
     kept_back: bool = False
     # The relayed message is one she edited: her specialist is told before the new version.
     edited: bool = False
+    # Her message came while this request waited: its id is kept, and it is copied to the
+    # specialist who takes the case, after the card.
+    hold_for_case: int | None = None
 
 
 @dataclass
@@ -456,8 +459,16 @@ class Flow:
             return self.relay(brief)
         case = None if brief is None else \
             await case_service.open_case_of(self.session, self.client.id)
+        waiting = case is not None and case.status == CaseStatus.WAITING
+        if waiting and word is not None and not self.client.offer_code_word and \
+                await self._is_her_code_word(word):
+            # Her code word typed while she waits: answered as any message, copied to no one.
+            return Reply([self.notice("waiting_text")])
         if signal is not danger.Signal.NONE:
-            return await self._danger_interrupt(signal, case)
+            reply = await self._danger_interrupt(signal, case)
+            if waiting and case is not None:
+                reply.hold_for_case = case.id
+            return reply
         if len(text) > self.settings.limits.max_text_length:
             return Reply([Screen(self.t("too_long", limit=self.settings.limits.max_text_length)),
                           self.render()])
@@ -472,7 +483,7 @@ class Flow:
         if step == NEW:
             return self.start()
         if case is not None and case.status == CaseStatus.WAITING:
-            return Reply([self.notice("waiting_text")])
+            return Reply([self.notice("waiting_text")], hold_for_case=case.id)
         return Reply([Screen(self.t("use_buttons")), self.render()])
 
     async def _choose_code_word(self, text: str) -> Reply:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.services import clients
 from models import (
     Appeal,
     Case,
@@ -74,6 +75,7 @@ async def forget_client(session: AsyncSession, *, client: Client, now: datetime,
     deleted yet; the record is then emptied instead and kept, with only those ids and her
     chat, until they are (`drop_erased`)."""
     report = PurgeReport()
+    await clients.drop_waiting(session, client_id=client.id)
     cases = (await session.scalars(select(Case).where(Case.client_id == client.id))).all()
     for case in cases:
         if case.status != CaseStatus.CLOSED:
