@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.config import WEEKDAYS, ConfigError, Settings, looks_like_token, require_secret_key
-from bot.services.staff import in_shift, local_time
+from bot.config import ConfigError, Settings, looks_like_token, require_secret_key
+from bot.services.hours import Hours
 
 # The roles a client's request goes to (coordinators and admins are not on a roster).
 SPECIALISTS = ("psychologist", "lawyer", "child_psychologist")
-STEP = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -105,25 +104,17 @@ def _duty(settings: Settings, members: dict[str, set[str]], now: datetime) -> li
         elif shift.role not in roles:
             lines.append(Line("FAIL", "roster", f"entry {index}: {shift.member} lacks the "
                                                 f"role {shift.role}"))
-    tz = settings.organization.tz
-    start = local_time(now, tz).replace(minute=0 if now.minute < 30 else 30, second=0,
-                                        microsecond=0)
-    slots = [start + STEP * i for i in range(int(timedelta(days=7) / STEP))]
+    hours = Hours.of(settings, members)
     for role in SPECIALISTS:
-        shifts = [(WEEKDAYS.index(day), s.start.hour * 60 + s.start.minute,
-                   s.end.hour * 60 + s.end.minute)
-                  for s in settings.roster if s.role == role
-                  and role in members.get(s.member.casefold(), set()) for day in s.days]
-        covered = [any(in_shift(d, a, b, slot) for d, a, b in shifts) for slot in slots]
+        gaps = hours.gaps(role, now)
         if not any(role in roles for roles in members.values()):
             lines.append(Line("note", "duty", f"{role}: no member has this role (such "
                                               "requests go to the coordinators)"))
             continue
-        if not any(covered):
+        if gaps and gaps[0][1] - gaps[0][0] >= timedelta(days=7):
             lines.append(Line("FAIL", "duty", f"{role}: nobody on the roster in the next 7 "
                                               "days (her requests wait for a coordinator)"))
             continue
-        gaps = _ranges([slot for slot, on in zip(slots, covered, strict=True) if not on])
         if not gaps:
             lines.append(Line("ok", "duty", f"{role}: someone on duty at every hour of the "
                                             "next 7 days"))
@@ -132,16 +123,6 @@ def _duty(settings: Settings, members: dict[str, set[str]], now: datetime) -> li
         more = f" and {len(gaps) - 4} more" if len(gaps) > 4 else ""
         lines.append(Line("note", "duty", f"{role}: nobody on duty {shown}{more}"))
     return lines
-
-
-def _ranges(slots: list[datetime]) -> list[tuple[datetime, datetime]]:
-    ranges: list[tuple[datetime, datetime]] = []
-    for slot in slots:
-        if ranges and ranges[-1][1] == slot:
-            ranges[-1] = (ranges[-1][0], slot + STEP)
-        else:
-            ranges.append((slot, slot + STEP))
-    return ranges
 
 
 async def _token(settings: Settings) -> Line:

@@ -288,6 +288,17 @@ class RelayLink(Base):
     )
 
 
+class CoverageGap(Base):
+    """A stretch with nobody of a role on duty, already told to the coordinators: they are
+    told once per gap (until the next shift of the role begins, or a day without one)."""
+
+    __tablename__ = "coverage_gaps"
+
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alerted_at: Mapped[datetime]
+    until: Mapped[datetime | None]
+
+
 class WaitingMessage(Base):
     """A message she sent while her request waited: its id only, to copy it to the
     specialist who takes the case (then the row goes). Dropped at quick exit."""

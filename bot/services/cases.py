@@ -35,10 +35,20 @@ from bot.crypto import Crypto
 from bot.i18n import Texts
 from bot.services import staff as staff_service
 from bot.services.clients import ClientRecord
-from bot.services.hours import Hours
+from bot.services.hours import Hours, when_label
 from bot.services.screening import flags_from_text
 from bot.services.screens import Button, Screen
-from models import Appeal, Case, CaseOffer, CaseStatus, DueTime, Staff, Urgency, WaitingMessage
+from models import (
+    Appeal,
+    Case,
+    CaseOffer,
+    CaseStatus,
+    CoverageGap,
+    DueTime,
+    Staff,
+    Urgency,
+    WaitingMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -461,6 +471,10 @@ async def _offer_next(
     if specialists is None:
         specialists = await _specialists_on_duty(session, settings=settings, now=now)
     outcome = RouteOutcome(nobody_on_duty=not specialists)
+    if new:
+        outcome.deliveries.extend(await _coverage(session, case=case, settings=settings,
+                                                  texts=texts, now=now,
+                                                  specialists=specialists))
     chats = {m.id: m.chat_enc for m in specialists}
     chosen: list[int] = []
     if case.escalation_level < LEVEL_BROADCAST and specialists:
@@ -487,15 +501,54 @@ async def _offer_next(
         for staff_id in [m.id for m in specialists] + [m.id for m in coordinators]:
             if staff_id not in chosen:
                 chosen.append(staff_id)
-    outcome.deliveries = await _deliver_cards(session, case=case, staff_ids=chosen,
-                                              offered=offered, texts=texts, crypto=crypto,
-                                              now=now, chats=chats)
+    outcome.deliveries += await _deliver_cards(session, case=case, staff_ids=chosen,
+                                               offered=offered, texts=texts, crypto=crypto,
+                                               now=now, chats=chats)
     if case.escalation_level < LEVEL_BROADCAST:
         await scheduling.schedule(session, kind=ESCALATE, ref_id=case.id,
                                   due_at=now + timeout_for(case.urgency, settings), new=new)
     log.info("case %d offered at level %d to %d member(s)", case.id, case.escalation_level,
              len(chosen))
     return outcome
+
+
+def covers(member: staff_service.DutyMember, role: str) -> bool:
+    """Whether `member` can take a case for `role` (a psychologist, a child's case)."""
+    return role in member.role_names or (
+        role == "child_psychologist" and "psychologist" in member.role_names)
+
+
+async def _coverage(
+    session: AsyncSession, *, case: Case, settings: Settings, texts: Texts, now: datetime,
+    specialists: list[staff_service.DutyMember],
+) -> list[Delivery]:
+    """A new case whose role nobody on duty has: the coordinators are told, once per gap,
+    when the role's next shift begins. A role covered again ends its gap."""
+    role = role_for(case.category)
+    gap = await session.get(CoverageGap, role)
+    if any(covers(m, role) for m in specialists):
+        if gap is not None:
+            await session.delete(gap)
+        return []
+    if gap is not None and (aware(gap.until) > now if gap.until is not None
+                            else aware(gap.alerted_at) > now - timedelta(days=1)):
+        return []  # told already, this gap
+    hours = Hours.of(settings)
+    until = hours.next_on_duty(role, now) if hours.has_roster(role) else None
+    if gap is None:
+        session.add(CoverageGap(role=role, alerted_at=now, until=until))
+    else:
+        gap.alerted_at, gap.until = now, until
+    role_name = texts.t(None, f"role_{role}")
+    text = texts.t(None, "coverage_gap", number=case.id, role=role_name,
+                   time=when_label(texts, None, until, now=now, tz=settings.organization.tz)) \
+        if until is not None else texts.t(None, "coverage_gap_none", number=case.id,
+                                          role=role_name)
+    coordinators = [m for m in await staff_service.list_staff(session)
+                    if "coordinator" in m.role_names]
+    log.info("case %d: no %s on duty; %d coordinator(s) told", case.id, role,
+             len(coordinators))
+    return [Delivery(m.id, Screen(text), case.id, card=False) for m in coordinators]
 
 
 async def escalate(

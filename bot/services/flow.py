@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +25,7 @@ from bot.i18n import LANGUAGE_NAMES, Texts
 from bot.services import cases as case_service
 from bot.services import code_word, danger, screening
 from bot.services.clients import ClientRecord, mark_back, mark_exit
-from bot.services.hours import Hours
+from bot.services.hours import Hours, when_label
 from bot.services.phone import normalise_kg_phone
 from bot.services.screens import Button, Screen, small_number
 from bot.services.staff import local_time
@@ -959,19 +958,3 @@ def parse_callback(data: str | None) -> tuple[str, list[str]] | None:
         return None
     return parts[0], parts[1:]
 
-
-def when_label(texts: Texts, language: str, moment: datetime, *, now: datetime,
-               tz: ZoneInfo) -> str:
-    """A time as a client or a specialist reads it: "Today 14:00", "Tomorrow 10:00",
-    "Monday 09:00" within the week, else "07.01 09:00"."""
-    local, today = moment.astimezone(tz), now.astimezone(tz).date()
-    clock = local.strftime("%H:%M")
-    ahead = (local.date() - today).days
-    if ahead == 0:
-        return texts.t(language, "slot_today", time=clock)
-    if ahead == 1:
-        return texts.t(language, "slot_tomorrow", time=clock)
-    if 1 < ahead < 7:
-        day = texts.t(language, "weekdays").split("|")[local.weekday()]
-        return texts.t(language, "slot_day", day=day, time=clock)
-    return local.strftime("%d.%m %H:%M")

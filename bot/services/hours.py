@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import WEEKDAYS, Settings
+from bot.i18n import Texts
 
 # A call or a message at a set time is offered only between these local hours.
 DAY_STARTS = time(8, 0)
@@ -26,6 +27,8 @@ CLOCK_SLOTS = (time(10, 0), time(14, 0), time(17, 0), time(19, 0))
 RELATIVE_SLOTS = (1, 3)  # hours from now
 SLOTS_SHOWN = 4
 DAYS_AHEAD = 8
+# The roster's coverage is looked at in half hours.
+STEP = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,18 @@ class Hours:
     roster: tuple[RosterShift, ...]
 
     @classmethod
-    def of(cls, settings: Settings) -> Hours:
+    def of(cls, settings: Settings, members: dict[str, set[str]] | None = None) -> Hours:
+        """From the configuration; with `members` (name, case-folded → roles), only the
+        roster's shifts of members who exist and have the shift's role."""
         org = settings.organization
+        shifts = [s for s in settings.roster if members is None
+                  or s.role in members.get(s.member.casefold(), set())]
         return cls(
             tz=org.tz, days=frozenset(WEEKDAYS.index(d) for d in org.office_days),
             opens=org.office_open, closes=org.office_close,
             holidays=frozenset(org.holidays),
             roster=tuple(RosterShift(s.role, WEEKDAYS.index(d), s.start, s.end)
-                         for s in settings.roster for d in s.days),
+                         for s in shifts for d in s.days),
         )
 
     def local(self, moment: datetime) -> datetime:
@@ -103,14 +110,32 @@ class Hours:
                 return opening
         return None
 
-    def _roles_on_roster(self, role: str) -> tuple[str, ...]:
+    def _roles_on_roster(self, role: str, fallback: bool = True) -> tuple[str, ...]:
         # A child psychologist's cases go to a psychologist when none is on duty (routing).
-        return (role, "psychologist") if role == "child_psychologist" else (role,)
+        return (role, "psychologist") if role == "child_psychologist" and fallback \
+            else (role,)
 
-    def rostered(self, role: str, moment: datetime) -> bool:
+    def rostered(self, role: str, moment: datetime, fallback: bool = True) -> bool:
         local = self.local(moment)
-        roles = self._roles_on_roster(role)
+        roles = self._roles_on_roster(role, fallback)
         return any(s.role in roles and s.covers(local) for s in self.roster)
+
+    def gaps(self, role: str, moment: datetime, *, days: int = 7,
+             fallback: bool = False) -> list[tuple[datetime, datetime]]:
+        """The stretches of the coming `days` with nobody of `role` on the roster, in
+        local time, to the half hour."""
+        local = self.local(moment)
+        start = local.replace(minute=0 if local.minute < 30 else 30, second=0, microsecond=0)
+        ranges: list[tuple[datetime, datetime]] = []
+        for i in range(int(timedelta(days=days) / STEP)):
+            slot = start + STEP * i
+            if self.rostered(role, slot, fallback):
+                continue
+            if ranges and ranges[-1][1] == slot:
+                ranges[-1] = (ranges[-1][0], slot + STEP)
+            else:
+                ranges.append((slot, slot + STEP))
+        return ranges
 
     def has_roster(self, role: str) -> bool:
         roles = self._roles_on_roster(role)
@@ -172,3 +197,20 @@ class Hours:
         """The slot a button names, if it is still one to offer (else None: the screen
         is shown again with the times that hold now)."""
         return next((s for s in self.slots(role, moment) if s.code == code), None)
+
+
+def when_label(texts: Texts, language: str | None, moment: datetime, *, now: datetime,
+               tz: ZoneInfo) -> str:
+    """A time as a client or a specialist reads it: "Today 14:00", "Tomorrow 10:00",
+    "Monday 09:00" within the week, else "07.01 09:00"."""
+    local, today = moment.astimezone(tz), now.astimezone(tz).date()
+    clock = local.strftime("%H:%M")
+    ahead = (local.date() - today).days
+    if ahead == 0:
+        return texts.t(language, "slot_today", time=clock)
+    if ahead == 1:
+        return texts.t(language, "slot_tomorrow", time=clock)
+    if 1 < ahead < 7:
+        day = texts.t(language, "weekdays").split("|")[local.weekday()]
+        return texts.t(language, "slot_day", day=day, time=clock)
+    return local.strftime("%d.%m %H:%M")
