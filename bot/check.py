@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from bot.config import ConfigError, Settings, looks_like_token, require_secret_key
 from bot.services.hours import Hours
+from bot.services.staff import SPECIALIST_ROLES as SPECIALISTS
 
 # The roles a client's request goes to (coordinators and admins are not on a roster).
-SPECIALISTS = ("psychologist", "lawyer", "child_psychologist")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ her old buttons included. Staff commands from anyone else get a refusal.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, select
@@ -37,13 +38,16 @@ from bot.services import cases as case_service
 from bot.services import clients as client_service
 from bot.services import code_word as code_word_service
 from bot.services import staff as staff_service
+from bot.services.hours import Hours, when_label
 from bot.services.screens import Button, Screen, small_number
+from bot.services.staff import SPECIALIST_ROLES
 from handlers.common import StaffFilter
 from models import Case, CaseStatus, Client, Staff
 
 log = logging.getLogger(__name__)
 
-STAFF_COMMANDS = ("duty", "queue", "cases", "close", "codeword", "staff", "stats", "export")
+STAFF_COMMANDS = ("duty", "queue", "cases", "close", "codeword", "roster", "staff", "stats",
+                  "export")
 
 
 def _t(context: BotContext, key: str, **values: Any) -> str:
@@ -152,6 +156,45 @@ async def on_queue(update: Update, context: BotContext) -> None:
         await staff_service.audit(session, now=data.clock.now(), action="view.queue",
                                   staff_id=member.id)
     await _send_queue(update, context, waiting, count)
+
+
+async def on_roster(update: Update, context: BotContext) -> None:
+    """/roster: who is on duty now, and the gaps of the next seven days by role."""
+    data = context.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        member = await _member(session, context, update)
+        duty = await staff_service.on_duty(session, settings=data.settings, now=now)
+        members = {m.name.casefold(): set(m.role_names)
+                   for m in await staff_service.list_staff(session)}
+        await staff_service.audit(session, now=now, action="view.roster", staff_id=member.id)
+    texts, tz = data.texts, data.settings.organization.tz
+
+    def roles_of(names: Iterable[str]) -> str:
+        return ", ".join(_t(context, f"role_{r}") for r in sorted(names)
+                         if r in SPECIALIST_ROLES)
+
+    on = [f"• {m.name} ({roles_of(m.role_names)})" for m in duty
+          if staff_service.is_specialist(m)]
+    lines = [_t(context, "roster_now")] + (on or [_t(context, "roster_nobody")])
+    lines.append("")
+    lines.append(_t(context, "roster_gaps"))
+    hours = Hours.of(data.settings, members)
+    for role in SPECIALIST_ROLES:
+        gaps = hours.gaps(role, now)
+        name = _t(context, f"role_{role}")
+        if not gaps:
+            lines.append(_t(context, "roster_role_covered", role=name))
+            continue
+        shown = ", ".join(
+            f"{when_label(texts, None, a, now=now, tz=tz)} – {b.astimezone(tz):%H:%M}"
+            if (b - a) < timedelta(days=1) and a.date() == b.date()
+            else f"{when_label(texts, None, a, now=now, tz=tz)} – "
+                 f"{when_label(texts, None, b, now=now, tz=tz)}"
+            for a, b in gaps[:6])
+        more = _t(context, "roster_more", count=len(gaps) - 6) if len(gaps) > 6 else ""
+        lines.append(_t(context, "roster_role_gaps", role=name, gaps=shown + more))
+    await _say(update, context, "\n".join(lines))
 
 
 async def on_cases(update: Update, context: BotContext) -> None:
@@ -557,6 +600,7 @@ def register(app: SezimApp) -> None:
     app.add_handler(CommandHandler("duty", on_duty, filters=is_staff))
     app.add_handler(CommandHandler("queue", on_queue, filters=is_staff))
     app.add_handler(CommandHandler("cases", on_cases, filters=is_staff))
+    app.add_handler(CommandHandler("roster", on_roster, filters=is_staff))
     app.add_handler(CommandHandler("close", on_close, filters=is_staff))
     app.add_handler(CommandHandler("codeword", on_code_word, filters=is_staff))
     # Card buttons: matched for staff only; from anyone else they fall to the client's
