@@ -155,7 +155,7 @@ ROLE_COMMANDS = {
     "psychologist": SPECIALIST_COMMANDS,
     "lawyer": SPECIALIST_COMMANDS,
     "child_psychologist": SPECIALIST_COMMANDS,
-    "coordinator": (*SPECIALIST_COMMANDS, "stats", "export"),
+    "coordinator": (*SPECIALIST_COMMANDS, "block", "unblock", "stats", "export"),
     "admin": ("staff", "stats", "export", "queue"),
 }
 

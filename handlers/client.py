@@ -26,8 +26,8 @@ from bot.delivery import (
     side_by_side,
     sweep_chat,
 )
+from bot.services import blocks, clients, retention
 from bot.services import cases as case_service
-from bot.services import clients, retention
 from bot.services.cases import Delivery
 from bot.services.flow import Flow, InvalidButton, Reply, parse_callback
 from bot.services.screens import Screen
@@ -58,6 +58,13 @@ async def run_flow(update: Update, context: BotContext, action: FlowAction) -> N
                                   now=now, app=context.application,
                                   auto_delete_minutes=client.auto_delete_minutes,
                                   chat_id=chat.id)
+        if not _leaving(update) and await blocks.is_blocked(session, crypto=data.crypto,
+                                                            chat_id=chat.id, now=now):
+            # Blocked by a coordinator: the emergency numbers to every message, nothing
+            # to staff (a block must never silence a person in danger).
+            async def numbers(flow: Flow) -> Reply:
+                return Reply([flow.notice("emergency_numbers")])
+            action = numbers
         flow = Flow(session=session, client=client, telegram_id=user.id, texts=data.texts,
                     settings=data.settings, crypto=data.crypto, now=now)
         reply = await action(flow)
@@ -68,6 +75,15 @@ async def run_flow(update: Update, context: BotContext, action: FlowAction) -> N
         language = client.language
     await show(context, update, client_id=client_id, reply=reply, menu_id=menu_id,
                auto_delete=auto_delete, language=language)
+
+
+def _leaving(update: Update) -> bool:
+    """Quick exit and /forget work for everyone, blocked or not."""
+    if update.callback_query is not None:
+        return (update.callback_query.data or "").startswith(("c:exit", "c:fg:"))
+    message = update.message
+    command = (message.text or "").strip().split("@")[0].split(" ")[0] if message else ""
+    return command in ("/exit", "/forget")
 
 
 async def show(context: BotContext, update: Update, *, client_id: int, reply: Reply,

@@ -34,6 +34,7 @@ from bot.delivery import (
     send_screen,
     side_by_side,
 )
+from bot.services import blocks as block_service
 from bot.services import cases as case_service
 from bot.services import clients as client_service
 from bot.services import code_word as code_word_service
@@ -46,8 +47,8 @@ from models import Case, CaseStatus, Client, Staff
 
 log = logging.getLogger(__name__)
 
-STAFF_COMMANDS = ("duty", "queue", "cases", "close", "codeword", "roster", "staff", "stats",
-                  "export")
+STAFF_COMMANDS = ("duty", "queue", "cases", "close", "codeword", "roster", "block", "unblock",
+                  "staff", "stats", "export")
 
 
 def _t(context: BotContext, key: str, **values: Any) -> str:
@@ -265,6 +266,59 @@ async def on_code_word(update: Update, context: BotContext) -> None:
                                        else "code_word_reset_none", number=case.id))
     except case_service.CaseError as exc:
         await _say(update, context, _t(context, exc.key, **exc.values))
+
+
+async def on_block(update: Update, context: BotContext) -> None:
+    """/block N [DAYS] REASON: a coordinator blocks the sender of case N (audited). They
+    still get the emergency numbers to every message; nothing of theirs reaches staff."""
+    args = context.args or []
+    number = small_number(args[0].lstrip("#")) if args else None
+    days = block_service.DEFAULT_DAYS
+    rest = args[1:]
+    if rest and rest[0].isdigit():
+        days, rest = int(rest[0]), rest[1:]
+    reason = rest[0].lower() if len(rest) == 1 else ""
+    if number is None or reason not in block_service.REASONS:
+        await _say(update, context, _t(context, "block_usage"))
+        return
+    data = context.bot_data
+    now = data.clock.now()
+    try:
+        async with data.sessions() as session, session.begin():
+            member = await _actor(session, context, update)
+            done = await block_service.block(session, crypto=data.crypto, case_id=number,
+                                             member=member, days=days, reason=reason,
+                                             now=now)
+    except (block_service.BlockError, case_service.CaseError) as exc:
+        await _say(update, context, _t(context, exc.key, **exc.values))
+        return
+    until = done.until.astimezone(data.settings.organization.tz).strftime("%d.%m.%Y")
+    text = _t(context, "blocked", number=number, until=until,
+              reason=_t(context, f"block_reason_{reason}"))
+    if done.open_cases:
+        text += "\n" + _t(context, "blocked_open_cases",
+                           numbers=", ".join(f"#{n}" for n in done.open_cases))
+    await _say(update, context, text)
+
+
+async def on_unblock(update: Update, context: BotContext) -> None:
+    """/unblock N: the sender of case N may write to staff again (audited)."""
+    args = context.args or []
+    number = small_number(args[0].lstrip("#")) if len(args) == 1 else None
+    if number is None:
+        await _say(update, context, _t(context, "unblock_usage"))
+        return
+    data = context.bot_data
+    try:
+        async with data.sessions() as session, session.begin():
+            member = await _actor(session, context, update)
+            done = await block_service.unblock(session, case_id=number, member=member,
+                                               now=data.clock.now())
+    except (block_service.BlockError, case_service.CaseError) as exc:
+        await _say(update, context, _t(context, exc.key, **exc.values))
+        return
+    await _say(update, context, _t(context, "unblocked" if done else "not_blocked",
+                                   number=number))
 
 
 async def on_card_button(update: Update, context: BotContext) -> None:
@@ -601,6 +655,8 @@ def register(app: SezimApp) -> None:
     app.add_handler(CommandHandler("queue", on_queue, filters=is_staff))
     app.add_handler(CommandHandler("cases", on_cases, filters=is_staff))
     app.add_handler(CommandHandler("roster", on_roster, filters=is_staff))
+    app.add_handler(CommandHandler("block", on_block, filters=is_staff))
+    app.add_handler(CommandHandler("unblock", on_unblock, filters=is_staff))
     app.add_handler(CommandHandler("close", on_close, filters=is_staff))
     app.add_handler(CommandHandler("codeword", on_code_word, filters=is_staff))
     # Card buttons: matched for staff only; from anyone else they fall to the client's

@@ -288,6 +288,23 @@ class RelayLink(Base):
     )
 
 
+class Block(Base):
+    """A sender a coordinator blocked: by the HMAC of the Telegram id (so /forget does not
+    lift it), until a date. The sender still gets the emergency numbers; nothing of theirs
+    reaches staff. Deleted when it expires."""
+
+    __tablename__ = "blocks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_hmac: Mapped[bytes] = mapped_column(LargeBinary(32))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(16))
+    until: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_blocks_chat_hmac", "chat_hmac"),)
+
+
 class CoverageGap(Base):
     """A stretch with nobody of a role on duty, already told to the coordinators: they are
     told once per gap (until the next shift of the role begins, or a day without one)."""

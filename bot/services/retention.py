@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.services import clients
+from bot.services import blocks, clients
 from models import (
     Appeal,
     Case,
@@ -152,6 +152,7 @@ async def _delete_client(session: AsyncSession, *, client_id: int, now: datetime
 async def purge(session: AsyncSession, *, settings: Settings, now: datetime) -> PurgeReport:
     """Apply the retention policy now."""
     report = PurgeReport()
+    await blocks.purge_expired(session, now=now)
     keep = timedelta(days=settings.retention.days_after_close)
     expired = (await session.scalars(
         select(Case).where(Case.status == CaseStatus.CLOSED, Case.purged_at.is_(None),
