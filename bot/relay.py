@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram.error import Forbidden, TelegramError
+from telegram import Message
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.delivery import SentBefore, keep_for_deletion
 from models import Case, CaseStatus, Client, RelayLink, Staff, WaitingMessage
@@ -196,3 +197,62 @@ async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: 
             "created_at": now}])
         await session.execute(_FIRST_REPLY, {"case_id": target.case_id, "now": now})
     return int(copy.message_id)
+
+
+_HER_COPY = select(_links.staff_message_id).where(
+    _links.case_id == bindparam("case_id"), _links.staff_id == bindparam("staff_id"),
+    _links.client_message_id == bindparam("message_id"))
+
+
+async def _edit_copy(app: SezimApp, chat_id: int, message_id: int, edited: Message) -> bool:
+    """Give the copy `message_id` in `chat_id` the edited message's new text or caption."""
+    try:
+        if edited.text is not None:
+            await app.bot.edit_message_text(edited.text, chat_id=chat_id, message_id=message_id,
+                                            entities=edited.entities)
+        elif edited.caption is not None:
+            await app.bot.edit_message_caption(chat_id=chat_id, message_id=message_id,
+                                               caption=edited.caption,
+                                               caption_entities=edited.caption_entities)
+        else:
+            return False
+    except BadRequest as exc:
+        # The same text again is an edit already shown; anything else (the copy was
+        # deleted, it is too old) did not reach the other side.
+        return "not modified" in str(exc)
+    except TelegramError as exc:
+        log.warning("an edit could not be relayed: %s", type(exc).__name__)
+        return False
+    return True
+
+
+async def edit_staff_copy(app: SezimApp, *, case_id: int, to: tuple[int, bytes],
+                          edited: Message) -> bool:
+    """She edited a message she had sent to her specialist: edit the specialist's copy.
+    False when there is no copy to edit (then it is relayed anew, said to be an edit)."""
+    staff_id, staff_chat_enc = to
+    async with app.bot_data.sessions() as session:
+        copy_id = await session.scalar(_HER_COPY, {"case_id": case_id, "staff_id": staff_id,
+                                                   "message_id": edited.message_id})
+    if copy_id is None:
+        return False
+    return await _edit_copy(app, app.bot_data.crypto.decrypt_int(staff_chat_enc), int(copy_id),
+                            edited)
+
+
+async def edit_client_copy(app: SezimApp, *, staff_id: int, edited: Message) -> bool | None:
+    """A specialist edited a message relayed to her client: edit the client's copy. None
+    when the message was not relayed (nothing to do); False when the edit could not reach
+    her (she left with quick exit, the copy is gone)."""
+    target = await staff_reply_target(app, staff_id=staff_id,
+                                      replied_message_id=edited.message_id)
+    async with app.bot_data.sessions() as session:
+        link = (await session.execute(_LINK, {"staff_id": staff_id,
+                                              "message_id": edited.message_id})).first()
+    if link is None:
+        return None
+    if target is None or target.case_id != link.case_id or target.paused or \
+            target.client_chat_enc is None:
+        return False
+    return await _edit_copy(app, app.bot_data.crypto.decrypt_int(target.client_chat_enc),
+                            int(link.client_message_id), edited)

@@ -145,6 +145,11 @@ async def _carry_out(context: BotContext, update: Update, *, client_id: int, rep
         async with data.sessions() as session, session.begin():
             await relay.hold_waiting(session, case_id=reply.hold_for_case, now=now,
                                      message_id=update.effective_message.message_id)
+    if reply.relay_case_id is not None and update.effective_message is not None and \
+            reply.edited and reply.relay_to is not None and await relay.edit_staff_copy(
+                app, case_id=reply.relay_case_id, to=reply.relay_to,
+                edited=update.effective_message):
+        reply.relay_case_id = None  # her specialist's copy now reads as she corrected it
     if reply.relay_case_id is not None and update.effective_message is not None:
         if reply.edited and reply.relay_to is not None:
             await deliver_to_staff(app, [Delivery(

@@ -638,6 +638,19 @@ async def on_staff_message(update: Update, context: BotContext) -> None:
         await _say(update, context, _t(context, "client_unreachable", number=target.case_id))
 
 
+async def on_staff_edited(update: Update, context: BotContext) -> None:
+    """A specialist edited a message she had sent a client: the client's copy is edited
+    too. Not relayed (she left with quick exit, the copy is gone): she is told."""
+    message = update.effective_message
+    member_id = context.bot_data.actors.get(update.update_id)
+    if message is None or member_id is None:
+        return
+    done = await relay.edit_client_copy(context.application, staff_id=member_id,
+                                        edited=message)
+    if done is False:
+        await _say(update, context, _t(context, "edit_not_delivered"))
+
+
 async def refuse(update: Update, context: BotContext) -> None:
     """A staff command from someone who is not (or no longer) staff."""
     chat = update.effective_chat
@@ -666,6 +679,7 @@ def register(app: SezimApp) -> None:
         MessageHandler(is_staff & filters.UpdateType.MESSAGE & ~filters.COMMAND,
                        on_staff_message)
     )
+    app.add_handler(MessageHandler(is_staff & filters.UpdateType.EDITED, on_staff_edited))
 
 
 def register_refusals(app: SezimApp) -> None:

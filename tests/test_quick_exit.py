@@ -742,17 +742,31 @@ async def test_a_retried_copy_anchors_the_deletion_of_the_one_lost_before_it(
     assert only_the_neutral_word(harness, client)
 
 
-async def test_a_message_she_edits_in_a_conversation_reaches_her_specialist_anew(
+async def test_an_edit_in_a_conversation_edits_the_copy_on_the_other_side_both_ways(
     harness: Harness,
 ) -> None:
     client, lawyer = await in_conversation(harness)
     sent = await client.send("He took my passport")
     await harness.settle()
+    seen = len(lawyer.bot_messages())
     await client.edit(sent, "He took my passport and my money")
     await harness.settle()
-    note, copy = [m.plain() for m in lawyer.bot_messages()[-2:]]
-    assert note == s(harness, "client_edited")
-    assert copy == "He took my passport and my money"
+    # The lawyer's copy now reads as she corrected it; nothing new is sent.
+    assert len(lawyer.bot_messages()) == seen
+    copy = lawyer.bot_messages()[-1]
+    assert copy.plain() == "He took my passport and my money" and copy.edited
+    # A caption she corrects, too.
+    photo = await client.send_photo("his mesage")
+    await harness.settle()
+    await client.edit(photo, "his message from last night")
+    await harness.settle()
+    assert "his message from last night" in lawyer.bot_messages()[-1].plain()
+    # The lawyer corrects herself: the client's copy changes.
+    answer = await lawyer.send("Go to the police statoin tomorrow")
+    await harness.settle()
+    await lawyer.edit(answer, "Go to the police station tomorrow")
+    await harness.settle()
+    assert client.bot_messages()[-1].plain() == "Go to the police station tomorrow"
     # Her code word, edited in, is kept back as ever.
     word = await client.send("ok")
     await harness.settle()
@@ -760,3 +774,10 @@ async def test_a_message_she_edits_in_a_conversation_reaches_her_specialist_anew
     await client.edit(word, WORD)
     await harness.settle()
     assert len(lawyer.bot_messages()) == seen
+    assert WORD not in lawyer.text()
+    # After her quick exit, the lawyer's edit reaches nothing, and she is told.
+    await quick_exit(harness, client)
+    await lawyer.edit(answer, "Go to the police station on Monday")
+    await harness.settle()
+    assert lawyer.last().plain() == s(harness, "edit_not_delivered")
+    assert "Monday" not in client.text()

@@ -455,7 +455,10 @@ class BotAPIEmulator:
         msg = chat.by_id(message_id)
         if msg is None or msg.from_bot:
             raise ValueError("no such message of hers")
-        msg.text = text
+        if msg.media is not None:
+            msg.caption = text
+        else:
+            msg.text = text
         msg.edited = True
         self._push_update({"edited_message": self._message_dict(msg)})
         await self._notify(user_id)
@@ -860,6 +863,18 @@ class BotAPIEmulator:
         msg.reply_markup = markup
         msg.edited = True
         self._answered_in(msg.chat_id)
+        return self._message_dict(msg)
+
+    async def api_editMessageCaption(self, params: dict[str, Any]) -> dict[str, Any]:
+        msg = self._editable(params)
+        if msg.media is None:
+            raise bad_request("there is no caption in the message to edit")
+        caption = self._visible_text(params.get("caption", ""), params.get("parse_mode"),
+                                     1024, "message caption")
+        if msg.caption == caption:
+            raise bad_request("message is not modified")
+        msg.caption = caption
+        msg.edited = True
         return self._message_dict(msg)
 
     async def api_editMessageReplyMarkup(self, params: dict[str, Any]) -> dict[str, Any]:
