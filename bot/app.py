@@ -150,7 +150,7 @@ async def set_commands(app: SezimApp) -> None:
 
 
 # Each role's commands, in the order her menu shows them.
-SPECIALIST_COMMANDS = ("duty", "queue", "cases", "close", "codeword", "roster")
+SPECIALIST_COMMANDS = ("duty", "queue", "cases", "reply", "close", "codeword", "roster")
 ROLE_COMMANDS = {
     "psychologist": SPECIALIST_COMMANDS,
     "lawyer": SPECIALIST_COMMANDS,

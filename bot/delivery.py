@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import re
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -92,7 +94,10 @@ async def side_by_side(*sends: Awaitable[Any]) -> None:
 async def answer_button(query: CallbackQuery, text: str | None = None, *,
                         show_alert: bool = False) -> None:
     """Stop a tapped button's spinner (with a short note). Never worth losing the update
-    over: if Telegram refuses, the spinner stops by itself."""
+    over: if Telegram refuses, the spinner stops by itself. A note is plain text (Telegram
+    shows no formatting there): the texts' tags are taken out."""
+    if text is not None:
+        text = html.unescape(re.sub(r"</?[a-z]+>", "", text))[:200]
     try:
         await query.answer(text, show_alert=show_alert)
     except TelegramError:

@@ -43,6 +43,7 @@ def placeholders(template: str) -> set[str]:
 
 FACTS = ("org", "hotline", "hotline_hours", "police", "ambulance", "fire", "unified",
          "children_line", "office_open", "kept_days", *("help_terms", "club_55"))
+TOPIC_TABLES = ("resources", "replies")
 # Facts said in the reader's language, from texts chosen by the configuration: "free" and
 # the 55+ club only where [organization] says the center offers them.
 LANGUAGE_FACTS = ("help_terms", "club_55")
@@ -93,18 +94,20 @@ def check_catalogs(catalogs: dict[str, dict[str, Any]], origin: dict[str, str]) 
                 may = ", ".join("{" + name + "}" for name in sorted(known[key]))
                 raise ConfigError(f"{where}: unknown placeholder {{{unknown[0]}}} (this text "
                                   f"may use {may})")
-        resources = catalog.get("resources", {})
-        for rid in reference.get("resources", {}):
-            if rid not in resources:
-                raise ConfigError(f"{origin[lang]}: [resources.{rid}] is missing")
-        for rid, item in resources.items():
-            for field in ("title", "body"):
-                where = f"{origin[lang]}: [resources.{rid}] {field}"
-                if not isinstance(item, dict) or field not in item:
-                    raise ConfigError(f"{where} is missing")
-                unknown = sorted(_placeholders_of(item[field], where) - set(FACTS))
-                if unknown:
-                    raise ConfigError(f"{where}: unknown placeholder {{{unknown[0]}}}")
+        # The library's topics and the specialists' quick replies: a title, a body.
+        for table in TOPIC_TABLES:
+            items = catalog.get(table, {})
+            for rid in reference.get(table, {}):
+                if rid not in items:
+                    raise ConfigError(f"{origin[lang]}: [{table}.{rid}] is missing")
+            for rid, item in items.items():
+                for field in ("title", "body"):
+                    where = f"{origin[lang]}: [{table}.{rid}] {field}"
+                    if not isinstance(item, dict) or field not in item:
+                        raise ConfigError(f"{where} is missing")
+                    unknown = sorted(_placeholders_of(item[field], where) - set(FACTS))
+                    if unknown:
+                        raise ConfigError(f"{where}: unknown placeholder {{{unknown[0]}}}")
 
 
 def load_catalogs(override: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -124,10 +127,11 @@ def load_catalogs(override: Path | None = None) -> dict[str, dict[str, Any]]:
             merged = catalogs[lang]
             for key, value in own.get("ui", {}).items():
                 merged["ui"][key] = value
-            for rid, item in own.get("resources", {}).items():
-                base = merged.setdefault("resources", {}).get(rid, {})
-                merged["resources"][rid] = {**base, **item} if isinstance(item, dict) else item
-            unknown_tables = sorted(set(own) - {"ui", "resources"})
+            for table in TOPIC_TABLES:
+                for rid, item in own.get(table, {}).items():
+                    base = merged.setdefault(table, {}).get(rid, {})
+                    merged[table][rid] = {**base, **item} if isinstance(item, dict) else item
+            unknown_tables = sorted(set(own) - {"ui", *TOPIC_TABLES})
             if unknown_tables:
                 raise ConfigError(f"{origin[lang]}: unknown table [{unknown_tables[0]}]")
     check_catalogs(catalogs, origin)
@@ -210,6 +214,19 @@ class Texts:
             str(item["title"]).format_map(_SafeDict(facts)),
             str(item["body"]).format_map(_SafeDict(facts)),
         )
+
+    @property
+    def reply_ids(self) -> list[str]:
+        return list(self.catalogs["en"].get("replies", {}))
+
+    def reply(self, language: str | None, reply_id: str) -> Resource:
+        """One of the center's quick replies (`[replies]`): a title for the specialist's
+        button, the text the client reads."""
+        lang = self.lang(language)
+        item = self.catalogs[lang]["replies"][reply_id]
+        facts = {**self._escaped_facts, **self.language_facts(lang)}
+        return Resource(reply_id, str(item["title"]).format_map(_SafeDict(facts)),
+                        str(item["body"]).format_map(_SafeDict(facts)))
 
     def region_name(self, language: str | None, code: str | None) -> str:
         region = self.settings.region(code)

@@ -34,6 +34,7 @@ from bot.delivery import (
     send_screen,
     side_by_side,
 )
+from bot.i18n import LANGUAGE_NAMES
 from bot.services import blocks as block_service
 from bot.services import cases as case_service
 from bot.services import clients as client_service
@@ -47,8 +48,8 @@ from models import Case, CaseStatus, Client, Staff
 
 log = logging.getLogger(__name__)
 
-STAFF_COMMANDS = ("duty", "queue", "cases", "close", "codeword", "roster", "block", "unblock",
-                  "staff", "stats", "export")
+STAFF_COMMANDS = ("duty", "queue", "cases", "close", "reply", "codeword", "roster", "block",
+                  "unblock", "staff", "stats", "export")
 
 
 def _t(context: BotContext, key: str, **values: Any) -> str:
@@ -321,6 +322,80 @@ async def on_unblock(update: Update, context: BotContext) -> None:
                                    number=number))
 
 
+async def on_reply(update: Update, context: BotContext) -> None:
+    """/reply [N]: the center's quick replies and the library's topics, to send to the
+    client of case N (else her current case) in the client's language, one tap each."""
+    args = context.args or []
+    data = context.bot_data
+    number = small_number(args[0].lstrip("#")) if args else None
+    try:
+        async with data.sessions() as session:
+            member = await _actor(session, context, update)
+            case_id = number or member.active_case_id
+            if case_id is None:
+                raise case_service.CaseError("no_active_case")
+            case, client = await _conversation(session, member, case_id)
+    except case_service.CaseError as exc:
+        await _say(update, context, _t(context, exc.key, **exc.values))
+        return
+    texts, staff_lang = data.texts, data.texts.lang(None)
+    rows = [[Button(texts.reply(staff_lang, rid).title, f"s:qr:{case.id}:{rid}")]
+            for rid in texts.reply_ids]
+    rows += [[Button(texts.resource(staff_lang, rid).title, f"s:qt:{case.id}:{rid}")]
+             for rid in texts.resource_ids]
+    language = LANGUAGE_NAMES.get(texts.lang(client.language), "")
+    await _say(update, context, _t(context, "quick_title", number=case.id, lang_name=language),
+               rows)
+
+
+async def _conversation(session: AsyncSession, member: staff_service.Actor,
+                        case_id: int) -> tuple[Case, Row[Any]]:
+    """Her own live conversation `case_id` and its client, or `CaseError` saying why not."""
+    case = await session.get(Case, case_id)
+    if case is None or case.client_id is None:
+        raise case_service.CaseError("case_gone")
+    if case.owner_id != member.id:
+        raise case_service.CaseError("not_your_case", number=case.id)
+    if case.status == CaseStatus.PAUSED:
+        raise case_service.CaseError("not_delivered_paused", number=case.id)
+    if case.status != CaseStatus.ACTIVE:
+        raise case_service.CaseError("already_closed", number=case.id)
+    client = await _client_of(session, case.client_id)
+    if client is None:
+        raise case_service.CaseError("case_gone")
+    return case, client
+
+
+async def _send_quick(update: Update, context: BotContext, case_id: int, kind: str,
+                      item_id: str) -> None:
+    """A quick reply or a topic, in the client's language, to the client of `case_id`."""
+    data = context.bot_data
+    texts = data.texts
+    ids = texts.reply_ids if kind == "qr" else texts.resource_ids
+    if item_id not in ids:
+        raise case_service.CaseError("expired_button")
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        member = await _actor(session, context, update)
+        case, client = await _conversation(session, member, case_id)
+        await staff_service.audit(session, now=now, action="case.quick_reply",
+                                  staff_id=member.id, case_id=case.id, detail=item_id)
+    lang = texts.lang(client.language)
+    if kind == "qr":
+        text = texts.reply(lang, item_id).body
+        title = texts.reply(None, item_id).title
+    else:
+        topic = texts.resource(lang, item_id)
+        text = f"<b>{topic.title}</b>\n\n{topic.body}"
+        title = texts.resource(None, item_id).title
+    delivered = await _tell_client(context, client_id=case.client_id,
+                                   chat_id=data.crypto.decrypt_int(client.chat_id_enc),
+                                   text=text, facts=ClientFacts.of(client))
+    key = "quick_sent" if delivered else "client_unreachable"
+    await _say(update, context, _t(context, key, number=case.id, title=title,
+                                   lang_name=LANGUAGE_NAMES.get(lang, lang)))
+
+
 async def on_card_button(update: Update, context: BotContext) -> None:
     """Take, Pass, Close with outcome, Use: every one checked against the database."""
     query = update.callback_query
@@ -357,6 +432,8 @@ async def on_card_button(update: Update, context: BotContext) -> None:
         elif action in ("noanswer", "later"):
             await _call_again(update, context, case_id, minutes=30 if action == "noanswer"
                               else 120)
+        elif action in ("qr", "qt") and len(parts) == 4:
+            await _send_quick(update, context, case_id, action, parts[3])
         elif action == "use":
             async with data.sessions() as session, session.begin():
                 member = await _member(session, context, update)
@@ -531,9 +608,10 @@ class ClientFacts:
 
 async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: int, text: str,
                        buttons: list[list[Button]] | None = None,
-                       facts: ClientFacts | None = None) -> None:
+                       facts: ClientFacts | None = None) -> bool:
     """A message to a client, recorded for quick exit; it becomes her menu if it has buttons.
-    `facts`: her record's, when the caller has just read them."""
+    `facts`: her record's, when the caller has just read them. Whether it reached her and
+    stays (not deleted on arrival because she left meanwhile)."""
     data = context.bot_data
     found = facts
     if client_id and found is None:
@@ -547,15 +625,16 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
         message_id = await send_screen(context.application, chat_id, Screen(text, rows))
     except TelegramError as exc:
         log.warning("message to a client not delivered: %s", type(exc).__name__)
-        return
+        return False
     if client_id is None or found is None:
-        return
+        return True
     # Recorded for quick exit; deleted at once had she left or erased herself meanwhile.
     if not await keep_for_deletion(context.application, chat_id, [message_id],
                                    sent=SentBefore(found.exited_at)):
-        return
+        return False
     async with data.sessions() as session, session.begin():
         await client_service.set_menu(session, client_id, message_id)
+    return True
 
 
 async def _close(update: Update, context: BotContext, case_id: int, outcome: str) -> None:
@@ -668,6 +747,7 @@ def register(app: SezimApp) -> None:
     app.add_handler(CommandHandler("queue", on_queue, filters=is_staff))
     app.add_handler(CommandHandler("cases", on_cases, filters=is_staff))
     app.add_handler(CommandHandler("roster", on_roster, filters=is_staff))
+    app.add_handler(CommandHandler("reply", on_reply, filters=is_staff))
     app.add_handler(CommandHandler("block", on_block, filters=is_staff))
     app.add_handler(CommandHandler("unblock", on_unblock, filters=is_staff))
     app.add_handler(CommandHandler("close", on_close, filters=is_staff))

@@ -29,7 +29,9 @@ SAMPLE_VALUES = {"number": 123456, "total": 11, "minutes": 15, "limit": 2000, "h
                  "value": "V", "outcome": "Legal consultation", "reason": "r",
                  "start": "2026-01-01", "end": "2026-12-31", "by": "region", "n": 410,
                  "m": 297, "source": "by the roster", "day": "Monday", "consultations": "c",
-                 "people": "p", "phone": "+996 312 000000"}
+                 "people": "p", "phone": "+996 312 000000", "until": "08.12.2026",
+                 "numbers": "#1", "gaps": "Mon 09:00 – 18:00", "lang_name": "English",
+                 "title": "Greeting"}
 BUTTON_PREFIXES = ("btn_", "for_", "cat_", "contact_", "outcome_", "slot_", "role_")
 MAX_BUTTON_LABEL = 40
 
@@ -88,6 +90,8 @@ def test_every_text_exists_in_every_language(lang: str) -> None:
     assert set(ui) == set(UI_KEYS), {"missing": set(UI_KEYS) - set(ui),
                                      "extra": set(ui) - set(UI_KEYS)}
     assert set(CATALOGS[lang]["resources"]) == set(RESOURCE_IDS)
+    # The specialists' quick replies, the same in every language.
+    assert set(CATALOGS[lang]["replies"]) == set(CATALOGS["en"]["replies"]) != set()
     for key in UI_KEYS:
         assert ui[key].strip(), f"{lang}:{key} is empty"
         assert placeholders(ui[key]) == placeholders(CATALOGS["en"]["ui"][key]), \
