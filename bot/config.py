@@ -141,6 +141,9 @@ class Escalation(_Section):
 
 class Retention(_Section):
     days_after_close: int = Field(default=30, ge=0, le=3650)
+    # Months a closed case stays linked to her (by an HMAC of her Telegram id) so that her
+    # next request's card lists it; 0: never linked. /forget removes the link at once.
+    returning_months: int = Field(default=12, ge=0, le=60)
     # Conversation steps left untouched this long are dropped.
     idle_state_hours: int = Field(default=72, ge=1, le=720)
 

@@ -18,12 +18,12 @@ import logging
 from datetime import datetime
 
 from cryptography.fernet import InvalidToken
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import ENV_SECRET, ConfigError
 from bot.crypto import Crypto
-from models import Case, Client, KeyCheck, Staff
+from models import Block, Case, Client, KeyCheck, Staff
 
 WRONG_KEY = (f"{ENV_SECRET} is not the key this database was created with: with it every "
              "staff member would be locked out and no client found. Start with the key "
@@ -39,10 +39,12 @@ log = logging.getLogger(__name__)
 async def rotate(session: AsyncSession, *, crypto: Crypto) -> dict[str, int]:
     """Re-encrypt and re-key everything; returns how many rows of each kind."""
     counts = {"clients": 0, "staff": 0, "phones": 0}
+    moved: dict[bytes, bytes] = {}  # a client's HMAC under the old key → under the new
     for client in (await session.scalars(select(Client))).all():
         chat_id = crypto.decrypt_int(client.chat_id_enc)
         client.chat_id_enc = crypto.encrypt(chat_id)
-        client.chat_hmac = crypto.lookup(chat_id)
+        moved[bytes(client.chat_hmac)] = crypto.lookup(chat_id)
+        client.chat_hmac = moved[bytes(client.chat_hmac)]
         pending = (client.step_data or {}).get("phone")
         if isinstance(pending, str):
             client.step_data = {**client.step_data,
@@ -57,6 +59,14 @@ async def rotate(session: AsyncSession, *, crypto: Crypto) -> dict[str, int]:
         assert case.phone_enc is not None
         case.phone_enc = crypto.rotate(case.phone_enc)
         counts["phones"] += 1
+    # The links that only an HMAC makes (her earlier cases, a block) follow her record;
+    # one whose record is gone matches only while the old key is still configured.
+    for old, new in moved.items():
+        if old != new:
+            await session.execute(update(Case).where(Case.chat_hmac == old)
+                                  .values(chat_hmac=new))
+            await session.execute(update(Block).where(Block.chat_hmac == old)
+                                  .values(chat_hmac=new))
     log.info("rotated keys: %d client(s), %d staff, %d phone number(s)", counts["clients"],
              counts["staff"], counts["phones"])
     return counts

@@ -502,6 +502,8 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         client_lang = client.language if client else None
         facts = ClientFacts.of(client) if client else None
         phone = case_service.call_phone(case, data.crypto)
+        earlier = await case_service.earlier_cases(session, case=case, settings=data.settings,
+                                                   now=now)
         name = member.name
         role = case_service.role_for(case.category)
         query = update.callback_query
@@ -514,7 +516,8 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
     async def my_card() -> None:
         if query.message is not None:
             card = case_service.card(case, texts=data.texts, language=data.texts.lang(None),
-                                     now=now, phone=phone, with_buttons=False)
+                                     now=now, phone=phone, with_buttons=False,
+                                     earlier=earlier)
             buttons: list[list[Button]] = []
             if case.contact == "call_later":
                 # A call: the number is shown only here, with what came of the call.

@@ -246,10 +246,14 @@ class Case(Base):
     # case and when (for the specialist only: someone else may be holding her phone).
     after_exit_case_id: Mapped[int | None] = mapped_column(Integer)
     after_exit_at: Mapped[datetime | None]
+    # The HMAC of her Telegram id, kept after the 30-day purge for `[retention]
+    # returning_months` so that her next request's card lists this one; /forget removes it.
+    chat_hmac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     __table_args__ = (
         Index("ix_cases_status_created", "status", "created_at"),
         Index("ix_cases_owner_status", "owner_id", "status"),
+        Index("ix_cases_chat_hmac", "chat_hmac"),
     )
 
 

@@ -16,6 +16,7 @@ due time ran), the claim fails and nothing is offered twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -181,6 +182,7 @@ async def create_case(
         rating=None, purged_at=None, paused_at=None, paused_from=None,
         after_exit_case_id=after_exit.id if after_exit is not None else None,
         after_exit_at=after_exit.paused_at if after_exit is not None else None,
+        chat_hmac=crypto.lookup(telegram_id) if settings.retention.returning_months else None,
     )
     # A plain INSERT, then the row as the session's entity without reading it back (every
     # column is known): routing changes it, and the session writes what changed.
@@ -305,7 +307,8 @@ async def _offered(session: AsyncSession, case_id: int) -> set[int]:
 
 
 def card(case: Case | Row[Any], *, texts: Texts, language: str, now: datetime,
-         phone: str | None = None, with_buttons: bool = True) -> Screen:
+         phone: str | None = None, with_buttons: bool = True,
+         earlier: Sequence[Earlier] = ()) -> Screen:
     """The case card a specialist sees: everything she needs to decide, nothing more."""
     t = texts.t
     waited = max(0, int((now - aware(case.created_at)).total_seconds() // 60))
@@ -340,11 +343,51 @@ def card(case: Case | Row[Any], *, texts: Texts, language: str, now: datetime,
     if case.status == CaseStatus.PAUSED and case.paused_at is not None:
         key = "card_paused_call" if case.contact == "call_later" else "card_paused"
         lines.append(t(language, key, time=_local_text(aware(case.paused_at), tz)))
+    if earlier:
+        lines.append(t(language, "card_earlier"))
+        for e in earlier:
+            lines.append(t(
+                language, "card_earlier_line", number=e.id,
+                date=staff_service.local_time(e.created_at, tz).strftime("%d.%m.%Y"),
+                category=t(language, f"cat_{e.category}") if e.category else "—",
+                outcome=t(language, f"outcome_{e.outcome}") if e.outcome else
+                t(language, "card_earlier_open"), name=e.owner or "—"))
     buttons: list[list[Button]] = []
     if with_buttons:
         buttons = [[Button(t(language, "btn_take"), f"s:take:{case.id}"),
                     Button(t(language, "btn_pass"), f"s:pass:{case.id}")]]
     return Screen("\n".join(lines), buttons, urgent=case.urgency != Urgency.STANDARD)
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """One of her earlier requests, as her new card lists it."""
+
+    id: int
+    created_at: datetime
+    category: str | None
+    outcome: str | None
+    owner_id: int | None
+    owner: str | None
+
+
+EARLIER_SHOWN = 5
+
+
+async def earlier_cases(session: AsyncSession, *, case: Case | Row[Any], settings: Settings,
+                        now: datetime) -> list[Earlier]:
+    """Her requests before `case` within `[retention] returning_months`, newest first, by
+    the HMAC link (gone after /forget). Who handled each is named."""
+    if case.chat_hmac is None or not settings.retention.returning_months:
+        return []
+    since = now - timedelta(days=30 * settings.retention.returning_months)
+    rows = (await session.execute(
+        select(Case.id, Case.created_at, Case.category, Case.outcome, Case.owner_id,
+               Staff.name)
+        .outerjoin(Staff, Staff.id == Case.owner_id)
+        .where(Case.chat_hmac == case.chat_hmac, Case.id < case.id, Case.created_at >= since)
+        .order_by(Case.id.desc()).limit(EARLIER_SHOWN))).all()
+    return [Earlier(r[0], aware(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def _local_text(moment: datetime, tz: Any) -> str:
@@ -368,6 +411,7 @@ def outcome_buttons(texts: Texts, language: str, case_id: int) -> list[list[Butt
 async def _deliver_cards(
     session: AsyncSession, *, case: Case, staff_ids: list[int], offered: set[int],
     texts: Texts, crypto: Crypto, now: datetime, chats: dict[int, bytes],
+    earlier: Sequence[Earlier] = (),
 ) -> list[Delivery]:
     """Cards for `staff_ids`; an offer row for each not `offered` the case before.
     `chats`: the encrypted Telegram ids known of them."""
@@ -380,7 +424,7 @@ async def _deliver_cards(
     for staff_id in staff_ids:
         # No phone number here: it is shown only to whoever takes the call.
         deliveries.append(Delivery(staff_id, card(case, texts=texts, language=language,
-                                                   now=now), case.id,
+                                                   now=now, earlier=earlier), case.id,
                                    chat_enc=chats.get(staff_id)))
     return deliveries
 
@@ -475,6 +519,8 @@ async def _offer_next(
         outcome.deliveries.extend(await _coverage(session, case=case, settings=settings,
                                                   texts=texts, now=now,
                                                   specialists=specialists))
+    earlier = await earlier_cases(session, case=case, settings=settings, now=now) \
+        if new else []
     chats = {m.id: m.chat_enc for m in specialists}
     chosen: list[int] = []
     if case.escalation_level < LEVEL_BROADCAST and specialists:
@@ -483,7 +529,11 @@ async def _offer_next(
         if not fitting and role == "child_psychologist":
             fitting = [m for m in specialists
                        if "psychologist" in m.role_names and m.id not in offered]
-        if fitting:
+        last = earlier[0].owner_id if earlier else None
+        if last is not None and any(m.id == last for m in fitting):
+            # She wrote before: first to the one who helped her then, if on duty for it.
+            chosen = [last]
+        elif fitting:
             load = await _load(session, [m.id for m in fitting])
             # Among equally loaded, the case number picks who is first: requests created at
             # the same moment (on PostgreSQL their transactions do not see each other's
@@ -503,7 +553,7 @@ async def _offer_next(
                 chosen.append(staff_id)
     outcome.deliveries += await _deliver_cards(session, case=case, staff_ids=chosen,
                                                offered=offered, texts=texts, crypto=crypto,
-                                               now=now, chats=chats)
+                                               now=now, chats=chats, earlier=earlier)
     if case.escalation_level < LEVEL_BROADCAST:
         await scheduling.schedule(session, kind=ESCALATE, ref_id=case.id,
                                   due_at=now + timeout_for(case.urgency, settings), new=new)

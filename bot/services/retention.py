@@ -77,7 +77,11 @@ async def forget_client(session: AsyncSession, *, client: Client, now: datetime,
     report = PurgeReport()
     await clients.drop_waiting(session, client_id=client.id)
     cases = (await session.scalars(select(Case).where(Case.client_id == client.id))).all()
+    # Her earlier requests, purged or not, no longer link to her.
+    await session.execute(update(Case).where(Case.chat_hmac == client.chat_hmac)
+                          .values(chat_hmac=None))
     for case in cases:
+        case.chat_hmac = None
         if case.status != CaseStatus.CLOSED:
             if case.owner_id is not None:
                 report.ended.append((case.owner_id, case.id))
@@ -162,6 +166,11 @@ async def purge(session: AsyncSession, *, settings: Settings, now: datetime) -> 
         await purge_case(session, case=case, now=now)
         report.cases += 1
     await session.flush()
+    # Past `returning_months`, a closed case no longer links to her.
+    months = settings.retention.returning_months
+    await session.execute(update(Case).where(
+        Case.chat_hmac.is_not(None), Case.status == CaseStatus.CLOSED,
+        Case.closed_at <= now - timedelta(days=30 * months)).values(chat_hmac=None))
     # Clients with nothing open whose last word is older than the retention period.
     open_clients = select(Case.client_id).where(Case.client_id.is_not(None),
                                                 Case.status != CaseStatus.CLOSED)
