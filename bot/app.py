@@ -150,7 +150,8 @@ async def set_commands(app: SezimApp) -> None:
 
 
 # Each role's commands, in the order her menu shows them.
-SPECIALIST_COMMANDS = ("duty", "queue", "cases", "reply", "close", "codeword", "roster")
+SPECIALIST_COMMANDS = ("duty", "queue", "cases", "reply", "close", "log", "codeword",
+                       "roster")
 ROLE_COMMANDS = {
     "psychologist": SPECIALIST_COMMANDS,
     "lawyer": SPECIALIST_COMMANDS,

@@ -113,6 +113,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("rotate-key", parents=[common],
                    help="re-encrypt everything under the first of SEZIM_SECRET_KEY's keys")
 
+    ap = sub.add_parser("appeal", help="appeals that came by the hotline or in person")
+    ap_sub = ap.add_subparsers(dest="appeal_command", metavar="ACTION", required=True)
+    ap_add = ap_sub.add_parser(
+        "add", parents=[common],
+        help="record appeals from a spreadsheet saved as CSV, with the columns date, "
+             "channel (hotline, walk_in), region, kind, for_whom, outcome")
+    ap_add.add_argument("file", help="the CSV file ('-': standard input)")
+
     st = sub.add_parser("stats", parents=[common], help="anonymous figures for reports")
     st.add_argument("--from", dest="start", type=_date, help="first day (default: 1 January)")
     st.add_argument("--to", dest="end", type=_date, help="last day (default: today)")
@@ -123,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--out", help="write to this file (required for png)")
     st.add_argument("--report", choices=("annual",),
                     help="the annual report's figures instead of one breakdown")
+    st.add_argument("--during", nargs=2, type=_date, metavar=("FROM", "TO"),
+                    help="with --report: also count the appeals of these days (a state of "
+                         "emergency, a campaign)")
     st.add_argument("--external", action="store_true",
                     help="suppress cells under 5, for figures that leave the center")
     st.add_argument("--language", choices=("ky", "ru", "en"),
@@ -178,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _backup(settings, Path(args.file))
         if args.command == "stats":
             return asyncio.run(_stats(settings, args))
+        if args.command == "appeal":
+            return asyncio.run(_appeal_add(settings, args.file))
         if args.command == "rotate-key":
             return asyncio.run(_rotate_key(settings))
     except ConfigError as exc:
@@ -254,8 +267,10 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     try:
         async with sessions() as session:
             if args.report:
-                grids = await stats.annual_report(session, start=start, end=end, texts=texts,
-                                                  language=language, external=args.external)
+                grids = await stats.annual_report(
+                    session, start=start, end=end, texts=texts, language=language,
+                    external=args.external,
+                    during=tuple(args.during) if args.during else None)
                 heading = texts.t(language, "report_heading", start=start.isoformat(),
                                   end=end.isoformat())
                 rendered: str | bytes
@@ -492,6 +507,36 @@ async def _check(settings: Settings) -> int:
     failed = sum(1 for line in lines if line.status == "FAIL")
     print("all checks passed" if not failed else f"{failed} check(s) failed")
     return 1 if failed else 0
+
+
+async def _appeal_add(settings: Settings, file: str) -> int:
+    """All the file's appeals, or none: a bad line is named and nothing is written."""
+    from bot.services import appeals
+
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        print(f"sezim-bot: cannot read {file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    except UnicodeDecodeError:
+        print(f"sezim-bot: {file} is not UTF-8 text (in Excel: Save As, CSV UTF-8)",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        rows = appeals.parse_csv(text, settings)
+    except appeals.AppealError as exc:
+        print(f"sezim-bot: {file}: {exc}; nothing was recorded", file=sys.stderr)
+        return EXIT_CONFIG
+    engine, sessions = await _with_session(settings)
+    try:
+        async with sessions() as session, session.begin():
+            count = await appeals.record(session, rows, settings=settings)
+    finally:
+        await engine.dispose()
+    by = {c: sum(r.channel == c for r in rows) for c in appeals.CHANNELS}
+    print(f"recorded {count} appeal(s): " + ", ".join(f"{n} {c.replace('_', '-')}"
+                                                      for c, n in by.items()))
+    return 0
 
 
 async def _purge(settings: Settings) -> int:

@@ -8,9 +8,9 @@ her old buttons included. Staff commands from anyone else get a refusal.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, select
@@ -22,7 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import relay, scheduling
-from bot.app import BotContext, SezimApp, staff_commands
+from bot.app import BotContext, BotData, SezimApp, staff_commands
 from bot.clock import aware
 from bot.delivery import (
     SentBefore,
@@ -35,6 +35,7 @@ from bot.delivery import (
     side_by_side,
 )
 from bot.i18n import LANGUAGE_NAMES
+from bot.services import appeals as appeal_service
 from bot.services import blocks as block_service
 from bot.services import cases as case_service
 from bot.services import clients as client_service
@@ -48,8 +49,8 @@ from models import Case, CaseStatus, Client, Staff
 
 log = logging.getLogger(__name__)
 
-STAFF_COMMANDS = ("duty", "queue", "cases", "close", "reply", "codeword", "roster", "block",
-                  "unblock", "staff", "stats", "export")
+STAFF_COMMANDS = ("duty", "queue", "cases", "close", "reply", "log", "codeword", "roster",
+                  "block", "unblock", "staff", "stats", "export")
 
 
 def _t(context: BotContext, key: str, **values: Any) -> str:
@@ -394,6 +395,102 @@ async def _send_quick(update: Update, context: BotContext, case_id: int, kind: s
     key = "quick_sent" if delivered else "client_unreachable"
     await _say(update, context, _t(context, key, number=case.id, title=title,
                                    lang_name=LANGUAGE_NAMES.get(lang, lang)))
+
+
+# /log: an appeal that came by the hotline or in person, in a few taps. Each button carries
+# the choices so far (indices), so nothing is kept between the taps.
+_LOG_CHANNELS = {"h": "hotline", "w": "walk_in"}
+
+
+async def on_log(update: Update, context: BotContext) -> None:
+    """/log: record an appeal that came by the hotline or in person (anonymous)."""
+    async with context.bot_data.sessions() as session:
+        await _actor(session, context, update)
+    await _say(update, context, _t(context, "log_channel"), [
+        [Button(_t(context, "channel_hotline"), "s:lg:h"),
+         Button(_t(context, "channel_walk_in"), "s:lg:w")]])
+
+
+def _log_step(context: BotContext, parts: list[str]) -> Screen | None:
+    """The next question for the choices in `parts` (after "s", "lg"), or None when all
+    are made. Raises ValueError for data no button of ours carries."""
+    settings = context.bot_data.settings
+    lists: list[tuple[str, Sequence[str], str]] = [
+        ("log_region", [r.code for r in settings.regions], "region"),
+        ("log_kind", case_service.CATEGORIES, "cat_"),
+        ("log_for", case_service.FOR_WHOM, "for_"),
+        ("log_outcome", appeal_service.OFFLINE_OUTCOMES, "outcome_"),
+    ]
+    if not parts or parts[0] not in _LOG_CHANNELS or len(parts) > 1 + len(lists):
+        raise ValueError("log")
+    for index, chosen in enumerate(parts[1:]):
+        if chosen != "-" and not (chosen.isdigit() and int(chosen) < len(lists[index][1])):
+            raise ValueError("log")
+    step = len(parts) - 1
+    if step == len(lists):
+        return None
+    question, values, prefix = lists[step]
+    lang = context.bot_data.texts.lang(None)
+    prefix_data = "s:lg:" + ":".join(parts)
+    buttons = [Button(context.bot_data.texts.region_name(lang, v) if prefix == "region"
+                      else _t(context, f"{prefix}{v}"), f"{prefix_data}:{i}")
+               for i, v in enumerate(values)]
+    rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([Button(_t(context, "btn_skip"), f"{prefix_data}:-")])
+    return Screen(_t(context, question), rows)
+
+
+async def on_log_button(update: Update, context: BotContext) -> None:
+    query = update.callback_query
+    assert query is not None and query.data is not None
+    data = context.bot_data
+    parts = query.data.split(":")[2:]
+    try:
+        screen = _log_step(context, parts)
+    except ValueError:
+        await answer_button(query, _t(context, "expired_button"), show_alert=True)
+        return
+    if screen is not None and query.message is not None:
+        await edit_screen(context.application, query.message.chat.id,
+                          query.message.message_id, screen)
+        await answer_button(query)
+        return
+
+    def pick(index: int, values: Sequence[str]) -> str | None:
+        return None if parts[index] == "-" else values[int(parts[index])]
+
+    appeal = appeal_service.OfflineAppeal(
+        day=stats_today(data), channel=_LOG_CHANNELS[parts[0]],
+        region=pick(1, [r.code for r in data.settings.regions]),
+        category=pick(2, case_service.CATEGORIES), for_whom=pick(3, case_service.FOR_WHOM),
+        outcome=pick(4, appeal_service.OFFLINE_OUTCOMES))
+    now = data.clock.now()
+    try:
+        async with data.sessions() as session, session.begin():
+            member = await _actor(session, context, update)
+            await appeal_service.record(session, [appeal], settings=data.settings)
+            await staff_service.audit(session, now=now, action="appeal.log",
+                                      staff_id=member.id, detail=appeal.channel)
+    except case_service.CaseError as exc:
+        await answer_button(query, _t(context, exc.key, **exc.values), show_alert=True)
+        return
+    lang = data.texts.lang(None)
+    summary = ", ".join(x for x in (
+        _t(context, f"channel_{appeal.channel}"),
+        data.texts.region_name(lang, appeal.region) if appeal.region else None,
+        _t(context, f"cat_{appeal.category}") if appeal.category else None,
+        _t(context, f"for_{appeal.for_whom}") if appeal.for_whom else None,
+        _t(context, f"outcome_{appeal.outcome}") if appeal.outcome else None) if x)
+    if query.message is not None:
+        await edit_screen(context.application, query.message.chat.id,
+                          query.message.message_id,
+                          Screen(_t(context, "log_done", summary=summary)))
+    await answer_button(query)
+
+
+def stats_today(data: BotData) -> date:
+    """Today in the center's time zone."""
+    return data.clock.now().astimezone(data.settings.organization.tz).date()
 
 
 async def on_card_button(update: Update, context: BotContext) -> None:
@@ -751,13 +848,15 @@ def register(app: SezimApp) -> None:
     app.add_handler(CommandHandler("cases", on_cases, filters=is_staff))
     app.add_handler(CommandHandler("roster", on_roster, filters=is_staff))
     app.add_handler(CommandHandler("reply", on_reply, filters=is_staff))
+    app.add_handler(CommandHandler("log", on_log, filters=is_staff))
     app.add_handler(CommandHandler("block", on_block, filters=is_staff))
     app.add_handler(CommandHandler("unblock", on_unblock, filters=is_staff))
     app.add_handler(CommandHandler("close", on_close, filters=is_staff))
     app.add_handler(CommandHandler("codeword", on_code_word, filters=is_staff))
     # Card buttons: matched for staff only; from anyone else they fall to the client's
     # handler, which answers "this menu has expired".
-    app.add_handler(CallbackQueryHandler(on_card_button, pattern=r"^s:(?!st:)"))
+    app.add_handler(CallbackQueryHandler(on_log_button, pattern=r"^s:lg:"))
+    app.add_handler(CallbackQueryHandler(on_card_button, pattern=r"^s:(?!st:|lg:)"))
     app.add_handler(
         MessageHandler(is_staff & filters.UpdateType.MESSAGE & ~filters.COMMAND,
                        on_staff_message)

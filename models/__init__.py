@@ -193,6 +193,9 @@ class Appeal(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     minutes_to_reply: Mapped[int | None] = mapped_column(Integer)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
+    # How the appeal came: "telegram" (a case), "hotline" or "walk_in" (recorded by staff).
+    channel: Mapped[str] = mapped_column(String(12), default="telegram",
+                                         server_default="telegram")
 
     # Covering indexes for the reports (bench/stats_annual.py): each ends with the day, so a
     # period is a range inside the index and no table row is read.
@@ -201,6 +204,7 @@ class Appeal(Base):
         Index("ix_appeals_month_person_day", "month", "person", "day"),
         Index("ix_appeals_outcome_person_day", "outcome", "person", "day"),
         Index("ix_appeals_person_day", "person", "day"),
+        Index("ix_appeals_channel_day", "channel", "day"),
         Index("ix_appeals_region_month_day", "region", "month", "day"),
         Index("ix_appeals_region_month_person_day", "region", "month", "person", "day"),
         Index("ix_appeals_urgency_screen_hours_reply_day", "urgency", "screen", "out_of_hours",

@@ -98,9 +98,15 @@ async def test_the_annual_report_gives_the_centers_figures(year_2020: Any) -> No
     # The child psychologist's, as the report gives them: parents and children apart.
     assert "92 consultations for 81 people" in text and "52 consultations for 40 people" in text
     assert "144 consultations" not in text
-    assert "24 consultations for 24 people" in text
+    # Every line of the report's "Our services" the records can give.
+    assert "19 consultations for 19 people" in text and "7 consultations for 7 people" in text
+    assert "5 consultations for 5 people" in text and "6 consultations for 6 people" in text
+    assert "56 consultations for 56 people" in text  # the transit home
+    channels = next(g for g in grids if g.title == texts.t("en", "report_by_channel"))
+    assert [texts.t("en", "channel_hotline"), "926"] in channels.rows
+    assert channels.rows[-1][1] == "2110"  # every appeal, all channels together
     shares = next(g for g in grids if g.title == texts.t("en", "report_shares"))
-    assert shares.rows[0][1] == "1184"
+    assert shares.rows[0][1] == "2110"
     reply = next(g for g in grids if g.title == texts.t("en", "report_reply_times"))
     emergency = reply.rows[0]
     assert int(emergency[1]) > 0 and 0 <= float(emergency[2]) <= float(emergency[3]) <= 6
@@ -245,7 +251,7 @@ async def test_stats_and_export_only_for_coordinators_and_admins(harness: Harnes
     await coordinator.send("/stats 2020-01-01 2020-12-31 category")
     chart, table = await coordinator.wait_reply(2)
     assert chart.media and chart.media["type"] == "photo"
-    assert "Юридическая" in table.plain() and "1184" in table.plain()
+    assert "Юридическая" in table.plain() and "2110" in table.plain()
     await coordinator.send("/export 2020-03-25 2020-05-10 region external")
     (document,) = await coordinator.wait_reply()
     assert document.media and document.media["type"] == "document"
@@ -270,7 +276,7 @@ def test_cli_stats_formats_and_the_annual_report(tmp_path: Path) -> None:
     base = ["stats", "--from", "2020-01-01", "--to", "2020-12-31", "--language", "en"]
     table = run_cli(*base, "--by", "region", env=env, cwd=tmp_path)
     assert table.returncode == 0, table.stderr
-    assert "Bishkek city" in table.stdout and "1184" in table.stdout
+    assert "Bishkek city" in table.stdout and "2110" in table.stdout
     as_json = json.loads(run_cli(*base, "--format", "json", env=env, cwd=tmp_path).stdout)
     as_csv = list(csv.reader(io.StringIO(run_cli(*base, "--format", "csv", env=env,
                                                  cwd=tmp_path).stdout)))

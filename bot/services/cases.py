@@ -624,7 +624,8 @@ class CaseError(Exception):
 
 
 OUTCOMES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_criminal",
-            "referral", "partner", "no_contact", "client_left")
+            "rights_civil", "rights_criminal", "referral", "partner", "no_contact",
+            "client_left")
 
 
 @dataclass

@@ -37,12 +37,14 @@ SUPPRESSED = "<5"
 PERIODS = ("this_month", "last_month", "this_quarter", "this_year", "last_year")
 # Outcomes that are consultations, in the order of the center's annual report.
 SERVICES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_criminal",
-            "referral", "partner")
+            "rights_civil", "rights_criminal", "referral", "partner")
 
 
 # The report's lines: the child psychologist's in two, parents and children.
 REPORT_SERVICES = ("legal", "psych", "child_psych_parents", "child_psych_children", "shelter",
-                   "court_civil", "court_criminal", "referral", "partner")
+                   "court_civil", "court_criminal", "rights_civil", "rights_criminal",
+                   "referral", "partner")
+CHANNELS = ("telegram", "hotline", "walk_in")
 
 
 class StatsError(ValueError):
@@ -410,6 +412,7 @@ def _counts_grid(title: str, header: list[str], counts: list[tuple[str, int]], t
 async def annual_report(
     session: AsyncSession, *, start: date, end: date, texts: Texts | None = None,
     language: str = "en", external: bool = False,
+    during: tuple[date, date] | None = None,
 ) -> list[Grid]:
     """The shape of the center's annual report, straight from the appeal records.
 
@@ -425,6 +428,7 @@ async def annual_report(
     by_region: dict[str | None, int] = defaultdict(int)
     by_month: dict[str | None, int] = defaultdict(int)
     service: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_channel: dict[str, int] = defaultdict(int)
     total = [0, 0]
     mix: dict[tuple[str, str | None, bool, int | None], int] = defaultdict(int)
     for first, last in years(start, end):
@@ -456,6 +460,10 @@ async def annual_report(
         n, people = await _totals(session, in_period)
         total[0] += n
         total[1] += people
+        for channel, n in (await session.execute(
+            select(Appeal.channel, func.count()).where(in_period).group_by(Appeal.channel)
+        )).all():
+            by_channel[str(channel)] += int(n)
         for urgency, screen, hours, minutes, n in (await session.execute(_hinted(
             select(Appeal.urgency, Appeal.screen, Appeal.out_of_hours, Appeal.minutes_to_reply,
                    func.count()).where(in_period)
@@ -474,6 +482,12 @@ async def annual_report(
                      [(str(m), by_month[m]) for m in months], total[0], t("stats_total"),
                      external),
     ]
+
+    # How appeals came: "926 hotline calls", and every appeal together.
+    grids.append(_counts_grid(
+        t("report_by_channel"), [t("report_channel"), t("stats_appeals")],
+        [(t(f"channel_{c}"), by_channel.get(c, 0)) for c in CHANNELS], total[0],
+        t("stats_total"), external))
 
     # Consultations by service, with distinct people: "410 consultations for 297 people".
     # Each stands alone (not parts of one total), so each is suppressed on its own.
@@ -521,6 +535,18 @@ async def annual_report(
         [t("report_share_screened_in"), share(screened_in, screened)],
         [t("report_share_out_of_hours"), share(out_of_hours, total[0])],
     ]))
+
+    if during is not None:
+        # "115 appeals were received from all regions during the state of emergency".
+        first, last = during
+        n_during, regions_during = (await session.execute(
+            select(func.count(), func.count(func.distinct(Appeal.region)))
+            .where(Appeal.day.between(first, last)))).one()
+        grids.append(Grid(t("report_during_title"), [t("report_measure"), t("report_value")], [
+            [t("report_during", start=first.isoformat(), end=last.isoformat()),
+             count(int(n_during))],
+            [t("stats_dim_region"), str(int(regions_during))],
+        ]))
 
     # Minutes to the first specialist reply by urgency: median and 90th percentile.
     reply_rows = []
