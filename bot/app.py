@@ -150,8 +150,8 @@ async def set_commands(app: SezimApp) -> None:
 
 
 # Each role's commands, in the order her menu shows them.
-SPECIALIST_COMMANDS = ("duty", "queue", "cases", "reply", "close", "log", "codeword",
-                       "roster")
+SPECIALIST_COMMANDS = ("duty", "queue", "cases", "reply", "handover", "close", "log",
+                       "codeword", "roster")
 ROLE_COMMANDS = {
     "psychologist": SPECIALIST_COMMANDS,
     "lawyer": SPECIALIST_COMMANDS,

@@ -40,17 +40,18 @@ from bot.services import blocks as block_service
 from bot.services import cases as case_service
 from bot.services import clients as client_service
 from bot.services import code_word as code_word_service
+from bot.services import handover as handover_service
 from bot.services import staff as staff_service
 from bot.services.hours import Hours, when_label
 from bot.services.screens import Button, Screen, small_number
 from bot.services.staff import SPECIALIST_ROLES
 from handlers.common import StaffFilter
-from models import Case, CaseStatus, Client, Staff
+from models import Case, CaseStatus, Client, Handover, HandoverCard, Staff
 
 log = logging.getLogger(__name__)
 
-STAFF_COMMANDS = ("duty", "queue", "cases", "close", "reply", "log", "codeword", "roster",
-                  "block", "unblock", "staff", "stats", "export")
+STAFF_COMMANDS = ("duty", "queue", "cases", "close", "reply", "handover", "log", "codeword",
+                  "roster", "block", "unblock", "staff", "stats", "export")
 
 
 def _t(context: BotContext, key: str, **values: Any) -> str:
@@ -397,6 +398,138 @@ async def _send_quick(update: Update, context: BotContext, case_id: int, kind: s
                                    lang_name=LANGUAGE_NAMES.get(lang, lang)))
 
 
+async def on_handover(update: Update, context: BotContext) -> None:
+    """/handover [N]: offer the live case N (else her current one) to a colleague on duty
+    or to everyone of a role on duty; a coordinator may hand over any case."""
+    args = context.args or []
+    data = context.bot_data
+    number = small_number(args[0].lstrip("#")) if args else None
+    try:
+        async with data.sessions() as session:
+            member = await _actor(session, context, update)
+            case_id = number or member.active_case_id
+            if case_id is None:
+                raise case_service.CaseError("no_active_case")
+            case = await handover_service.live_case(session, case_id=case_id, member=member)
+            others = await handover_service.colleagues(session, case=case,
+                                                       settings=data.settings,
+                                                       now=data.clock.now())
+    except case_service.CaseError as exc:
+        await _say(update, context, _t(context, exc.key, **exc.values))
+        return
+    if not others:
+        await _say(update, context, _t(context, "handover_nobody"))
+        return
+    rows = [[Button(_t(context, "handover_to", name=c.name, roles=_roles_text(context, c.roles)),
+                    f"s:hv:{case.id}:m{c.id}")] for c in others]
+    for index, role in enumerate(SPECIALIST_ROLES):
+        if any(handover_service.covers_role(c, role) for c in others):
+            rows.append([Button(_t(context, "handover_to_role",
+                                   role=_t(context, f"role_{role}")),
+                                f"s:hv:{case.id}:r{index}")])
+    await _say(update, context, _t(context, "handover_ask", number=case.id), rows)
+
+
+def _roles_text(context: BotContext, roles: Iterable[str]) -> str:
+    return ", ".join(_t(context, f"role_{r}") for r in sorted(roles) if r in SPECIALIST_ROLES)
+
+
+async def _offer_handover(update: Update, context: BotContext, case_id: int,
+                          target: str) -> None:
+    query = update.callback_query
+    assert query is not None
+    data = context.bot_data
+    app = context.application
+    now = data.clock.now()
+    to_staff = small_number(target[1:]) if target.startswith("m") else None
+    role_index = small_number(target[1:]) if target.startswith("r") else None
+    role = SPECIALIST_ROLES[role_index] if role_index is not None and \
+        role_index < len(SPECIALIST_ROLES) else None
+    if to_staff is None and role is None:
+        raise case_service.CaseError("expired_button")
+    async with data.sessions() as session, session.begin():
+        member = await _actor(session, context, update)
+        offered = await handover_service.offer(session, case_id=case_id, member=member,
+                                               settings=data.settings, now=now,
+                                               to_staff_id=to_staff, role=role)
+        case = await session.get(Case, case_id)
+        assert case is not None
+        earlier = await case_service.earlier_cases(session, case=case, settings=data.settings,
+                                                   now=now)
+        giver = await session.get(Staff, offered.handover.from_staff_id) \
+            if offered.handover.from_staff_id else None
+        handover_id = offered.handover.id
+    card = case_service.card(case, texts=data.texts, language=data.texts.lang(None), now=now,
+                             with_buttons=False, earlier=earlier)
+    screen = Screen(card.text + "\n\n" + _t(context, "handover_card",
+                                             name=giver.name if giver else "—"),
+                    [[Button(_t(context, "btn_take_over"), f"s:ht:{handover_id}")]],
+                    urgent=card.urgent)
+    sent: list[tuple[int, int]] = []
+    for colleague in offered.targets:
+        try:
+            message_id = await send_screen(app, data.crypto.decrypt_int(colleague.chat_enc),
+                                           screen)
+        except TelegramError as exc:
+            log.warning("handover card not delivered: %s", type(exc).__name__)
+            continue
+        sent.append((colleague.id, message_id))
+    who = ", ".join(c.name for c in offered.targets) if to_staff is not None else \
+        _t(context, "handover_to_role", role=_t(context, f"role_{role}"))
+    prompt = Screen(_t(context, "handover_offered", number=case_id, who=who))
+    prompt_id: int | None = None
+    if query.message is not None and await edit_screen(app, query.message.chat.id,
+                                                       query.message.message_id, prompt):
+        prompt_id = query.message.message_id
+    async with data.sessions() as session, session.begin():
+        for staff_id, message_id in sent:
+            session.add(HandoverCard(handover_id=handover_id, staff_id=staff_id,
+                                     message_id=message_id))
+        handover = await session.get(Handover, handover_id)
+        if handover is not None:
+            handover.prompt_message_id = prompt_id
+
+
+async def _take_over(update: Update, context: BotContext, handover_id: int) -> None:
+    query = update.callback_query
+    assert query is not None
+    data = context.bot_data
+    app = context.application
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        member = await _actor(session, context, update)
+        done = await handover_service.take_over(session, handover_id=handover_id,
+                                                member=member, now=now)
+        case = done.case
+        client = await _client_of(session, case.client_id)
+        previous = await session.get(Staff, done.from_staff_id) if done.from_staff_id else None
+        others = []
+        for staff_id, message_id in done.others:
+            other = await session.get(Staff, staff_id)
+            if other is not None:
+                others.append((data.crypto.decrypt_int(other.tg_id_enc), message_id))
+    if query.message is not None:
+        await edit_screen(app, query.message.chat.id, query.message.message_id,
+                          Screen(_t(context, "handover_taken_you", number=case.id)))
+    await answer_button(query)
+    for chat_id, message_id in others:
+        await edit_screen(app, chat_id, message_id,
+                          Screen(_t(context, "taken_by", number=case.id, name=member.name)))
+    if previous is not None:
+        await say_to_chat(app, data.crypto.decrypt_int(previous.tg_id_enc),
+                          _t(context, "handover_done", number=case.id, name=member.name))
+    if client is not None and client.chat_id_enc is not None:
+        texts = data.texts
+        language = client.language
+        await _tell_client(
+            context, client_id=case.client_id, chat_id=data.crypto.decrypt_int(client.chat_id_enc),
+            text=texts.t(language, "specialist_changed",
+                         role=texts.t(language, f"role_{done.role}")),
+            buttons=[[Button(texts.t(language, "btn_info"), "c:info")],
+                     [Button(texts.t(language, "btn_end"), "c:end")]],
+            facts=ClientFacts.of(client))
+
+
 # /log: an appeal that came by the hotline or in person, in a few taps. Each button carries
 # the choices so far (indices), so nothing is kept between the taps.
 _LOG_CHANNELS = {"h": "hotline", "w": "walk_in"}
@@ -529,6 +662,11 @@ async def on_card_button(update: Update, context: BotContext) -> None:
         elif action in ("noanswer", "later"):
             await _call_again(update, context, case_id, minutes=30 if action == "noanswer"
                               else 120)
+        elif action == "hv" and len(parts) == 4:
+            await _offer_handover(update, context, case_id, parts[3])
+        elif action == "ht":
+            await _take_over(update, context, case_id)  # answers the button itself
+            return
         elif action in ("qr", "qt") and len(parts) == 4:
             await _send_quick(update, context, case_id, action, parts[3])
         elif action == "use":
@@ -803,6 +941,22 @@ async def on_staff_message(update: Update, context: BotContext) -> None:
     if member_id is None:
         raise case_service.CaseError("not_staff")
     replied = message.reply_to_message
+    if replied is not None:
+        async with data.sessions() as session:
+            colleagues = await handover_service.note_target(
+                session, staff_id=member_id, prompt_message_id=replied.message_id)
+            chats = [] if colleagues is None else [
+                data.crypto.decrypt_int(m.tg_id_enc) for m in
+                [await session.get(Staff, c) for c in colleagues] if m is not None]
+        if colleagues is not None:
+            # A handover note: copied to the colleagues, never stored.
+            for chat_id in chats:
+                try:
+                    await app.bot.copy_message(chat_id, staff_chat.id, message.message_id)
+                except TelegramError as exc:
+                    log.warning("handover note not delivered: %s", type(exc).__name__)
+            await _say(update, context, _t(context, "handover_note_sent", count=len(chats)))
+            return
     target = await relay.staff_reply_target(
         app, staff_id=member_id, replied_message_id=replied.message_id if replied else None)
     if target is None:
@@ -849,6 +1003,7 @@ def register(app: SezimApp) -> None:
     app.add_handler(CommandHandler("roster", on_roster, filters=is_staff))
     app.add_handler(CommandHandler("reply", on_reply, filters=is_staff))
     app.add_handler(CommandHandler("log", on_log, filters=is_staff))
+    app.add_handler(CommandHandler("handover", on_handover, filters=is_staff))
     app.add_handler(CommandHandler("block", on_block, filters=is_staff))
     app.add_handler(CommandHandler("unblock", on_unblock, filters=is_staff))
     app.add_handler(CommandHandler("close", on_close, filters=is_staff))

@@ -296,6 +296,40 @@ class RelayLink(Base):
     )
 
 
+class Handover(Base):
+    """A live case offered by its specialist (or a coordinator) to a colleague or to a role:
+    the first colleague to take it continues. The note, if any, is copied, never stored;
+    only the id of the message it is written under is kept."""
+
+    __tablename__ = "handovers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    from_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    to_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    role: Mapped[str | None] = mapped_column(String(24))
+    by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    prompt_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    taken_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    taken_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_handovers_case", "case_id"),)
+
+
+class HandoverCard(Base):
+    """A colleague's card for a handover: changed once someone takes it."""
+
+    __tablename__ = "handover_cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handover_id: Mapped[int] = mapped_column(ForeignKey("handovers.id", ondelete="CASCADE"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_handover_cards_handover", "handover_id"),)
+
+
 class Block(Base):
     """A sender a coordinator blocked: by the HMAC of the Telegram id (so /forget does not
     lift it), until a date. The sender still gets the emergency numbers; nothing of theirs

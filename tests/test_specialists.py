@@ -604,8 +604,8 @@ async def test_staff_find_their_way_menus_help_and_duty_by_role(harness: Harness
     await admin.send(f"/staff add {lawyer.id} Aigul lawyer")
     await harness.settle()
     menu = harness.emulator.menu_for(lawyer.id, "ru")
-    assert menu == ["duty", "queue", "cases", "reply", "close", "log", "codeword", "roster",
-                    "help", "id"]
+    assert menu == ["duty", "queue", "cases", "reply", "handover", "close", "log", "codeword",
+                    "roster", "help", "id"]
     await lawyer.send("/help")
     (reply,) = await lawyer.wait_reply()
     assert "/duty" in reply.plain() and "/codeword" in reply.plain()
