@@ -127,8 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--by", default="region",
                     help="one or two of region, category, month, urgency, language, outcome, "
                          "for_whom, out_of_hours, screen (comma-separated)")
-    st.add_argument("--format", choices=("table", "csv", "json", "png"), default="table")
-    st.add_argument("--out", help="write to this file (required for png)")
+    st.add_argument("--format", choices=("table", "csv", "json", "png", "pdf"), default="table",
+                    help="pdf: the annual report as one document (with --report annual)")
+    st.add_argument("--out", help="write to this file (required for png and pdf)")
+    st.add_argument("--excel", action="store_true",
+                    help="with --format csv: a byte-order mark, so Excel reads the letters")
     st.add_argument("--report", choices=("annual",),
                     help="the annual report's figures instead of one breakdown")
     st.add_argument("--during", nargs=2, type=_date, metavar=("FROM", "TO"),
@@ -258,8 +261,11 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
     if end < start:
         print("sezim-bot: --to is before --from", file=sys.stderr)
         return EXIT_CONFIG
-    if args.format == "png" and not args.out:
-        print("sezim-bot: --format png needs --out FILE", file=sys.stderr)
+    if args.format in ("png", "pdf") and not args.out:
+        print(f"sezim-bot: --format {args.format} needs --out FILE", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.format == "pdf" and not args.report:
+        print("sezim-bot: --format pdf is for --report annual", file=sys.stderr)
         return EXIT_CONFIG
     texts = Texts(settings)
     language = args.language or settings.organization.default_language
@@ -278,6 +284,16 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
                     rendered = stats.report_text(grids, heading)
                 elif args.format == "csv":
                     rendered = stats.report_csv(grids)
+                    if args.excel:
+                        rendered = "\ufeff" + rendered
+                elif args.format == "pdf":
+                    source = texts.t(language, "report_source", center=settings.organization.name)
+                    if args.external:
+                        source += " " + texts.t(language, "report_source_external")
+                    rendered = charts.report_pdf(
+                        grids, title=texts.t(language, "report_pdf_title"),
+                        center=settings.organization.name,
+                        period=f"{start.isoformat()} – {end.isoformat()}", source=source)
                 elif args.format == "json":
                     rendered = stats.report_json(grids, start=start, end=end,
                                                  external=args.external)
@@ -296,7 +312,7 @@ async def _stats(settings: Settings, args: argparse.Namespace) -> int:
                     rendered = table.text()
                 elif args.format == "csv":
                     # A file gets the byte-order mark Excel needs; the terminal does not.
-                    rendered = table.csv_file() if args.out else table.csv()
+                    rendered = table.csv_file() if args.out or args.excel else table.csv()
                 elif args.format == "json":
                     rendered = stats.breakdown_json(table, result=result,
                                                     external=args.external)

@@ -32,7 +32,8 @@ SAMPLE_VALUES = {"number": 123456, "total": 11, "minutes": 15, "limit": 2000, "h
                  "people": "p", "phone": "+996 312 000000", "until": "08.12.2026",
                  "numbers": "#1", "gaps": "Mon 09:00 – 18:00", "lang_name": "English",
                  "title": "Greeting", "date": "01.12.2026",
-                 "summary": "Hotline calls, Bishkek city", "who": "Aigul"}
+                 "summary": "Hotline calls, Bishkek city", "who": "Aigul",
+                 "center": "Sezim"}
 BUTTON_PREFIXES = ("btn_", "for_", "cat_", "contact_", "outcome_", "slot_", "role_")
 MAX_BUTTON_LABEL = 40
 

@@ -300,6 +300,19 @@ def test_cli_stats_formats_and_the_annual_report(tmp_path: Path) -> None:
     assert png.returncode == 0 and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     bad = run_cli(*base, "--by", "shoe_size", env=env, cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    # The annual report as one PDF: its pages (the lines, then two charts), and the
+    # external one made too; a CSV for Excel on the terminal, with --excel.
+    for extra, name in (([], "r.pdf"), (["--external"], "x.pdf")):
+        pdf = run_cli(*base, "--report", "annual", "--format", "pdf", "--out",
+                      str(tmp_path / name), *extra, env=env, cwd=tmp_path)
+        assert pdf.returncode == 0, pdf.stderr
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(b"%PDF") and data.count(b"/Type /Page ") >= 3
+    needs_out = run_cli(*base, "--report", "annual", "--format", "pdf", env=env, cwd=tmp_path)
+    assert needs_out.returncode == 2 and "--out" in needs_out.stderr
+    excel = run_cli(*base, "--report", "annual", "--format", "csv", "--excel", env=env,
+                    cwd=tmp_path)
+    assert excel.stdout.startswith("\ufeff")
 
 
 @pytest.mark.parametrize(("lang", "n", "m", "expected"), [

@@ -545,7 +545,7 @@ async def annual_report(
         grids.append(Grid(t("report_during_title"), [t("report_measure"), t("report_value")], [
             [t("report_during", start=first.isoformat(), end=last.isoformat()),
              count(int(n_during))],
-            [t("stats_dim_region"), str(int(regions_during))],
+            [t("report_during_regions"), str(int(regions_during))],
         ]))
 
     # Minutes to the first specialist reply by urgency: median and 90th percentile.
