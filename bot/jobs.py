@@ -14,13 +14,15 @@ from bot.config import Settings
 from bot.delivery import (
     AUTODELETE,
     REDELETE,
+    SentBefore,
     delete_messages,
     deliver_to_staff,
+    keep_for_deletion,
     send_screen,
 )
 from bot.services import cases as case_service
-from bot.services import retention
-from bot.services.screens import Screen
+from bot.services import checkin, retention
+from bot.services.screens import Button, Screen
 from models import Case, CaseOffer, CaseStatus, ChatMessage, Client, DueTime, RosterShift, Staff
 
 if TYPE_CHECKING:
@@ -62,6 +64,26 @@ async def contact_time(app: SezimApp, case_id: int) -> None:
     await deliver_to_staff(app, outcome.deliveries)
     if pending is not None:
         scheduling.arm(app, case_service.ESCALATE, case_id, pending)
+
+
+@scheduling.runner(checkin.CHECK_IN)
+async def check_in(app: SezimApp, case_id: int) -> None:
+    """The time she chose: one neutral message, with "I'm OK", "I'd like to talk" and
+    quick exit. Nothing if she left or erased herself since (it was cancelled then)."""
+    data = app.bot_data
+    async with data.sessions() as session:
+        case = await session.get(Case, case_id)
+        client = await session.get(Client, case.client_id) if case and case.client_id else None
+    if case is None or client is None or client.erased or client.chat_id_enc is None:
+        return
+    texts, lang = data.texts, client.language
+    chat_id = data.crypto.decrypt_int(client.chat_id_enc)
+    screen = Screen(texts.t(lang, "checkin_message"), [
+        [Button(texts.t(lang, "btn_checkin_ok"), f"c:ck:{case_id}:ok")],
+        [Button(texts.t(lang, "btn_checkin_talk"), f"c:ck:{case_id}:talk")],
+        [Button(texts.t(lang, "btn_exit"), "c:exit")]])
+    message_id = await send_screen(app, chat_id, screen)
+    await keep_for_deletion(app, chat_id, [message_id], sent=SentBefore(client.exited_at))
 
 
 async def _pending(session: AsyncSession, kind: str, ref_id: int) -> datetime | None:

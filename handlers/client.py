@@ -391,9 +391,11 @@ async def on_button(update: Update, context: BotContext) -> None:
         name, args = parsed
         if name == "exit":
             return await flow.quick_exit()  # always one tap away, from any message
-        if (name == "codeword" and flow.client.step != "code_word") or name == "raise":
-            # Offered on notices (a specialist joined; the numbers after a danger word)
-            # whatever her step: never expired (a "raise" with no waiting request is).
+        if (name == "codeword" and flow.client.step != "code_word") or \
+                name in ("raise", "ci", "ck"):
+            # Offered on notices (a specialist joined; the numbers after a danger word; a
+            # check-in and its offer) whatever her step: never expired (a "raise" with no
+            # waiting request is).
             try:
                 return await flow.on_button(name, args)
             except InvalidButton:

@@ -38,6 +38,7 @@ from bot.i18n import LANGUAGE_NAMES
 from bot.services import appeals as appeal_service
 from bot.services import blocks as block_service
 from bot.services import cases as case_service
+from bot.services import checkin as checkin_service
 from bot.services import clients as client_service
 from bot.services import code_word as code_word_service
 from bot.services import handover as handover_service
@@ -662,6 +663,8 @@ async def on_card_button(update: Update, context: BotContext) -> None:
         elif action in ("noanswer", "later"):
             await _call_again(update, context, case_id, minutes=30 if action == "noanswer"
                               else 120)
+        elif action == "ci":
+            await _offer_check_in(update, context, case_id)
         elif action == "hv" and len(parts) == 4:
             await _offer_handover(update, context, case_id, parts[3])
         elif action == "ht":
@@ -905,10 +908,15 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
     query = update.callback_query
     assert query is not None  # a tap on the outcome menu
 
+    # A conversation that ended in this chat may be followed by a check-in she agrees to.
+    offer_check_in = case.tell_client and case.contact != "call_later"
+
     async def for_me() -> None:
         if query.message is not None:
             closed = Screen(_t(context, "closed", number=case_id,
-                               outcome=_t(context, f"outcome_{outcome}")))
+                               outcome=_t(context, f"outcome_{outcome}")),
+                            [[Button(_t(context, "btn_offer_checkin"), f"s:ci:{case_id}")]]
+                            if offer_check_in else [])
             await edit_screen(context.application, query.message.chat.id,
                               query.message.message_id, closed)
             if card_message is not None and closed_card is not None and card_chat is not None:
@@ -927,6 +935,45 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
                                buttons=[stars[:3], stars[3:]], facts=facts)
 
     await side_by_side(for_me(), answer_button(query), for_her())
+
+
+async def _offer_check_in(update: Update, context: BotContext, case_id: int) -> None:
+    """The specialist offers the client a check-in later: she is asked, in her language,
+    and chooses a time or says no."""
+    query = update.callback_query
+    assert query is not None
+    data = context.bot_data
+    now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        member = await _actor(session, context, update)
+        case = await session.get(Case, case_id)
+        if case is None or not checkin_service.allowed(case):
+            raise case_service.CaseError("checkin_not_possible", number=case_id)
+        if not case_service.may_act(member, case.owner_id):
+            raise case_service.CaseError("not_your_case", number=case_id)
+        client = await _client_of(session, case.client_id)
+        if client is None:
+            raise case_service.CaseError("checkin_not_possible", number=case_id)
+        await staff_service.audit(session, now=now, action="case.check_in_offer",
+                                  staff_id=member.id, case_id=case_id)
+    texts, lang = data.texts, client.language
+
+    def label(slot: str) -> str:
+        at = checkin_service.when(slot, now=now, settings=data.settings)
+        return when_label(texts, lang, at, now=now, tz=data.settings.organization.tz)
+
+    rows = [[Button(label(a), f"c:ci:{case_id}:{a}"), Button(label(b), f"c:ci:{case_id}:{b}")]
+            for a, b in (("3d11", "3d17"), ("7d11", "7d17"))]
+    rows.append([Button(texts.t(lang, "btn_checkin_no"), f"c:ci:{case_id}:no")])
+    delivered = await _tell_client(context, client_id=case.client_id,
+                                   chat_id=data.crypto.decrypt_int(client.chat_id_enc),
+                                   text=texts.t(lang, "checkin_offer"), buttons=rows,
+                                   facts=ClientFacts.of(client))
+    if query.message is not None:
+        await edit_screen(context.application, query.message.chat.id,
+                          query.message.message_id,
+                          Screen(_t(context, "checkin_offered" if delivered
+                                    else "client_unreachable", number=case_id)))
 
 
 async def on_staff_message(update: Update, context: BotContext) -> None:

@@ -23,7 +23,7 @@ from bot.config import LANGUAGES, Settings
 from bot.crypto import Crypto
 from bot.i18n import LANGUAGE_NAMES, Texts
 from bot.services import cases as case_service
-from bot.services import code_word, danger, screening
+from bot.services import checkin, code_word, danger, screening
 from bot.services.clients import ClientRecord, mark_back, mark_exit
 from bot.services.hours import Hours, when_label
 from bot.services.phone import normalise_kg_phone
@@ -415,6 +415,7 @@ class Flow:
         self.client.shared_device = None
         paused = await self._pause_open_cases()
         await mark_exit(self.session, self.client.id, self.now)
+        await checkin.cancel_for(self.session, client_id=self.client.id, now=self.now)
         return Reply([Screen(self.t("exit_done"))], quick_exit=True, paused=paused)
 
     async def _pause_open_cases(self) -> list[case_service.Paused]:
@@ -572,6 +573,43 @@ class Flow:
             case.urgency = Urgency.EMERGENCY
             log.info("case %d raised to emergency by the client", case.id)
         return Reply([self.notice("raised_done", urgent=True)])
+
+    async def _on_ci(self, args: list[str]) -> Reply:
+        """Her answer to the offer of a check-in: a time, or no."""
+        case = await self._her_closed_case(args)
+        if len(args) != 2 or (args[1] != "no" and args[1] not in checkin.SLOTS):
+            raise InvalidButton("ci")
+        if args[1] == "no":
+            return Reply([self.notice("checkin_declined")], edit=True)
+        at = checkin.when(args[1], now=self.now, settings=self.settings)
+        await checkin.schedule(self.session, case=case, at=at)
+        return Reply([self.notice("checkin_set", time=self.when_label(at))], edit=True)
+
+    async def _on_ck(self, args: list[str]) -> Reply:
+        """Her answer to the check-in itself: all right, or she would like to talk."""
+        case = await self._her_closed_case(args)
+        if len(args) != 2 or args[1] not in ("ok", "talk") or \
+                not await checkin.was_sent(self.session, case_id=case.id):
+            raise InvalidButton("ck")
+        if args[1] == "ok":
+            return Reply([self.notice("checkin_ok")], edit=True)
+        existing = await case_service.open_case_brief(self.session, self.client.id)
+        if existing is not None:
+            return Reply([self.notice("request_open", number=existing.id)], edit=True)
+        new = await case_service.create_case(
+            self.session, client=self.client, telegram_id=self.telegram_id, crypto=self.crypto,
+            settings=self.settings, now=self.now, urgency=Urgency.STANDARD,
+            category=case.category, for_whom=case.for_whom, region=case.region)
+        held = await self._hold(new)
+        self.go(WAITING, remember=False, case=new.id)
+        return Reply([self._waiting_screen(new, held)], held=held, edit=True)
+
+    async def _her_closed_case(self, args: list[str]) -> Case:
+        number = small_number(args[0]) if args else None
+        case = await self.session.get(Case, number) if number is not None else None
+        if case is None or case.client_id != self.client.id or not checkin.allowed(case):
+            raise InvalidButton("ci")
+        return case
 
     async def _on_exit(self, args: list[str]) -> Reply:
         return await self.quick_exit()

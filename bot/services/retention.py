@@ -31,7 +31,7 @@ from models import (
 
 log = logging.getLogger(__name__)
 
-CASE_KINDS = ("escalate", "contact")
+CASE_KINDS = ("escalate", "contact", "check_in")
 AUTODELETE_KIND = "autodelete"
 CLIENT_KINDS = (AUTODELETE_KIND, "redelete")
 # Telegram deletes messages up to 48 hours old: a record kept after /forget only to

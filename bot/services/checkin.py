@@ -1,0 +1,53 @@
+"""A consented check-in after a case (issue 21 item 6).
+
+At /close her specialist may offer it; she accepts and picks a safe time, and at that time
+she gets one neutral message ("How are you?") with "I'm OK", "I'd like to talk" and quick
+exit. "Talk" opens a new request, listed with the old one (the returning link). Quick exit
+or /forget cancels it. Never for a phone call, nor for a case she had left (paused).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import scheduling
+from bot.config import Settings
+from models import Case, CaseStatus, DueTime
+
+CHECK_IN = "check_in"
+# What she may pick: days from now and the local hour.
+SLOTS = {"3d11": (3, 11), "3d17": (3, 17), "7d11": (7, 11), "7d17": (7, 17)}
+
+
+def allowed(case: Case) -> bool:
+    """A chat that ended in conversation: not a call, not one she had left."""
+    return case.contact != "call_later" and case.status == CaseStatus.CLOSED and \
+        case.paused_at is None and case.client_id is not None
+
+
+def when(slot: str, *, now: datetime, settings: Settings) -> datetime:
+    days, hour = SLOTS[slot]
+    tz = settings.organization.tz
+    day = now.astimezone(tz).date() + timedelta(days=days)
+    return datetime.combine(day, time(hour, 0), tz).astimezone(now.tzinfo)
+
+
+async def schedule(session: AsyncSession, *, case: Case, at: datetime) -> None:
+    await scheduling.schedule(session, kind=CHECK_IN, ref_id=case.id, due_at=at)
+
+
+async def cancel_for(session: AsyncSession, *, client_id: int, now: datetime) -> None:
+    """Quick exit or /forget: no check-in comes to this chat."""
+    for case_id in (await session.scalars(select(Case.id).where(
+            Case.client_id == client_id))).all():
+        await scheduling.cancel(session, kind=CHECK_IN, ref_id=case_id, now=now)
+
+
+async def was_sent(session: AsyncSession, *, case_id: int) -> bool:
+    """Whether the check-in of `case_id` came (its answer buttons are then real)."""
+    found = await session.scalar(select(DueTime.id).where(
+        DueTime.kind == CHECK_IN, DueTime.ref_id == case_id, DueTime.done_at.is_not(None)))
+    return found is not None
