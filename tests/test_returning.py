@@ -4,6 +4,8 @@ the last one, if on duty for the role; /forget breaks the link."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.emulator import Phone
 from bot.harness import Harness
 from tests.helpers import client_asks, t
@@ -71,3 +73,24 @@ async def test_after_forget_her_next_request_starts_afresh(harness: Harness) -> 
         await press(harness, client, t(harness, "en", label))
     assert "2" in cards(lawyer, harness)[-1].splitlines()[0]
     assert s(harness, "card_earlier") not in cards(lawyer, harness)[-1]
+
+
+async def test_the_link_is_gone_after_returning_months(harness: Harness) -> None:
+    from bot.services import retention
+    from tests.helpers import cases
+
+    lawyer = await harness.add_staff("Aigul", ["lawyer"])
+    await client_asks(harness, category="legal", lang="en")
+    await press(harness, lawyer, s(harness, "btn_take"))
+    await send(harness, lawyer, "/close")
+    await press(harness, lawyer, s(harness, "outcome_legal"))
+    assert harness.app is not None and harness.settings is not None
+    (case,) = await cases(harness)
+    assert case.chat_hmac is not None
+    clock = harness.clock
+    for months, linked in ((11, True), (13, False)):
+        async with harness.app.bot_data.sessions() as session, session.begin():
+            await retention.purge(session, settings=harness.settings,
+                                  now=clock.now() + timedelta(days=30 * months))
+        (case,) = await cases(harness)
+        assert (case.chat_hmac is not None) is linked, months

@@ -79,7 +79,8 @@ async def forget_client(session: AsyncSession, *, client: Client, now: datetime,
     cases = (await session.scalars(select(Case).where(Case.client_id == client.id))).all()
     # Her earlier requests, purged or not, no longer link to her.
     await session.execute(update(Case).where(Case.chat_hmac == client.chat_hmac)
-                          .values(chat_hmac=None))
+                          .values(chat_hmac=None)
+                          .execution_options(synchronize_session=False))
     for case in cases:
         case.chat_hmac = None
         if case.status != CaseStatus.CLOSED:
@@ -168,9 +169,10 @@ async def purge(session: AsyncSession, *, settings: Settings, now: datetime) -> 
     await session.flush()
     # Past `returning_months`, a closed case no longer links to her.
     months = settings.retention.returning_months
-    await session.execute(update(Case).where(
-        Case.chat_hmac.is_not(None), Case.status == CaseStatus.CLOSED,
-        Case.closed_at <= now - timedelta(days=30 * months)).values(chat_hmac=None))
+    await session.execute(
+        update(Case).where(Case.chat_hmac.is_not(None), Case.status == CaseStatus.CLOSED,
+                           Case.closed_at <= now - timedelta(days=30 * months))
+        .values(chat_hmac=None).execution_options(synchronize_session=False))
     # Clients with nothing open whose last word is older than the retention period.
     open_clients = select(Case.client_id).where(Case.client_id.is_not(None),
                                                 Case.status != CaseStatus.CLOSED)
