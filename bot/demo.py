@@ -21,19 +21,28 @@ CLIENT_WORDS = {
         "question": "Он сказал, что заберёт детей, если я уйду. Что мне делать?",
         "caption": "Вот что он мне пишет",
         "thanks": "Спасибо, я завтра пойду в милицию.",
+        "after_handover": "Здравствуйте. Мне правда очень тревожно.",
     },
     "ky": {
         "hello": "Саламатсызбы",
         "question": "Ал кетсең балдарды алып калам деди. Эмне кылсам болот?",
         "caption": "Мына ал мага эмне деп жазат",
         "thanks": "Рахмат, эртең милицияга барам.",
+        "after_handover": "Саламатсызбы. Чындап эле аябай тынчсызданып жатам.",
     },
     "en": {
         "hello": "Hello",
         "question": "He said he will take the children if I leave. What can I do?",
         "caption": "This is what he writes to me",
         "thanks": "Thank you, I will go to the police tomorrow.",
+        "after_handover": "Hello. I really am very anxious.",
     },
+}
+
+HANDOVER_NOTE = {
+    "ru": "Юридическую часть обсудили; клиенту тревожно, плохо спится, нужна поддержка.",
+    "ky": "Укуктук жагын талкууладык; кардар тынчсызданып, жакшы уктай албай жүрөт, колдоо керек.",
+    "en": "We went through the legal side; the client is anxious, not sleeping: needs support.",
 }
 
 LAWYER_WORDS = {
@@ -61,8 +70,11 @@ class Transcript:
 
     def show(self, step: str) -> None:
         print(f"\n── {step} " + "─" * max(0, WIDTH - len(step) - 4))
-        for title, phone in self.phones:
-            deleted = 0
+        # Across the chats in the order they happened: the specialist's words before the
+        # copy of them the client receives.
+        appeared: list[tuple[float, int, str, list[str]]] = []
+        deleted: dict[str, int] = {}
+        for order, (title, phone) in enumerate(self.phones):
             for msg in phone.emu.chat(phone.id).messages:
                 key = (phone.id, msg.message_id)
                 shown = self._render(msg)
@@ -71,15 +83,18 @@ class Transcript:
                     continue
                 self.seen[key] = shown
                 if msg.deleted:
-                    deleted += before is not None
+                    deleted[title] = deleted.get(title, 0) + (before is not None)
                     continue
                 mark = "✎ " if before is not None else ""
                 who = f"{title} writes" if not msg.from_bot else f"bot → {title}"
-                print(f"   [{who}] {mark}")
-                for line in shown.splitlines():
-                    print(f"      {line}")
-            if deleted:
-                print(f"   [{title}] ✂ {deleted} message(s) deleted from the chat")
+                appeared.append((msg.date, order, f"   [{who}] {mark}", shown.splitlines()))
+        for _, _, head, lines in sorted(appeared, key=lambda item: (item[0], item[1])):
+            print(head)
+            for line in lines:
+                print(f"      {line}")
+        for title, count in deleted.items():
+            if count:
+                print(f"   [{title}] ✂ {count} message(s) deleted from the chat")
 
     @staticmethod
     def _render(msg: EmuMessage) -> str:
@@ -153,7 +168,8 @@ async def _play(h: Harness, language: str) -> None:
     # Scene 2: a woman asks for legal help.
     client = h.phone("Client", language_code=language)
     words = CLIENT_WORDS[language]
-    show = Transcript([("client", client), ("lawyer Aigul", lawyer)])
+    show = Transcript([("client", client), ("lawyer Aigul", lawyer),
+                       ("psychologist Nazira", psychologist)])
     print("\n══ Scene 2: asking for legal help " + "═" * 38)
 
     await step("She writes to the bot for the first time", client.send(words["hello"]))
@@ -179,9 +195,26 @@ async def _play(h: Harness, language: str) -> None:
     await step("The lawyer answers by replying to it",
                lawyer.send(LAWYER_WORDS[language], reply_to=question))
     await step("She sends a photo of his messages", client.send_photo(words["caption"]))
+    await step("The lawyer opens her quick replies and topics (/reply)", lawyer.send("/reply"))
+    topic = texts.resource(staff_lang, "legal_rights").title
+    await step("She sends the topic on the protection order: it arrives in the client's "
+               "language", lawyer.press(topic))
     await step("She thanks the lawyer", client.send(words["thanks"]))
-    await step("The lawyer closes the case", lawyer.send("/close"))
-    await step("Outcome: legal consultation", lawyer.press(t("outcome_legal", staff_lang)))
+    await step("The lawyer hands the conversation over to the psychologist (/handover)",
+               lawyer.send("/handover"))
+    await step("…to Nazira", lawyer.press(texts.t(
+        staff_lang, "handover_to", name="Nazira",
+        roles=texts.t(staff_lang, "role_psychologist"))))
+    offer = lawyer.bot_messages()[-1]
+    await step("A note for the colleague, as a reply: copied to her, never stored",
+               lawyer.send(HANDOVER_NOTE[staff_lang], reply_to=offer))
+    await step("The psychologist takes it over; the client is told",
+               psychologist.press(t("btn_take_over", staff_lang)))
+    await step("The client writes: it reaches the psychologist now",
+               client.send(words["after_handover"]))
+    await step("The psychologist closes the case", psychologist.send("/close"))
+    await step("Outcome: psychological consultation",
+               psychologist.press(t("outcome_psych", staff_lang)))
     await step("She rates the help", client.press("⭐⭐⭐⭐⭐"))
     await step("Quick exit: the recent messages are deleted from her phone",
                client.press(t("btn_exit")))
