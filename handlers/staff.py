@@ -476,7 +476,7 @@ async def _offer_handover(update: Update, context: BotContext, case_id: int,
             continue
         sent.append((colleague.id, message_id))
     who = ", ".join(c.name for c in offered.targets) if to_staff is not None else \
-        _t(context, "handover_to_role", role=_t(context, f"role_{role}"))
+        _t(context, "handover_to_role", role=_t(context, f"role_{role}")).removeprefix("→ ")
     prompt = Screen(_t(context, "handover_offered", number=case_id, who=who))
     prompt_id: int | None = None
     if query.message is not None and await edit_screen(app, query.message.chat.id,
