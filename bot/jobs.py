@@ -74,8 +74,8 @@ async def check_in(app: SezimApp, case_id: int) -> None:
     async with data.sessions() as session:
         case = await session.get(Case, case_id)
         client = await session.get(Client, case.client_id) if case and case.client_id else None
-    if case is None or client is None or client.erased or client.chat_id_enc is None:
-        return
+    if case is None or client is None or not checkin.may_reach(case, client):
+        return  # she left with quick exit (without coming back), or erased herself
     texts, lang = data.texts, client.language
     chat_id = data.crypto.decrypt_int(client.chat_id_enc)
     screen = Screen(texts.t(lang, "checkin_message"), [

@@ -37,8 +37,8 @@ _ACTIVE_CASE = select(_staff.active_case_id).where(_staff.id == bindparam("staff
 _LINK = select(_links.case_id, _links.client_message_id).where(
     _links.staff_id == bindparam("staff_id"),
     _links.staff_message_id == bindparam("message_id"))
-_TARGET = (select(_cases.id, _cases.client_id, _cases.status, _clients.chat_id_enc,
-                  _clients.auto_delete_minutes, _clients.exited_at)
+_TARGET = (select(_cases.id, _cases.client_id, _cases.status, _cases.contact,
+                  _clients.chat_id_enc, _clients.auto_delete_minutes, _clients.exited_at)
            .outerjoin_from(cast(Table, Case.__table__), cast(Table, Client.__table__),
                            _clients.id == _cases.client_id)
            .where(_cases.id == bindparam("case_id"),
@@ -52,6 +52,10 @@ _FIRST_REPLY = (update(cast(Table, Case.__table__))
 
 class RelayFailed(Exception):
     """The other side could not be reached (blocked the bot, chat gone)."""
+
+
+class PhoneCall(RelayFailed):
+    """The case is a phone call: she chose not to be written to in this chat."""
 
 
 class ClientLeft(RelayFailed):
@@ -72,11 +76,33 @@ async def client_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int,
                                staff_chat_id=app.bot_data.crypto.decrypt_int(owner_chat_enc))
 
 
+# At most this many of her waiting messages are copied to the taker (a flood of them would
+# keep the specialist's chat busy for hours under Telegram's sending limit).
+WAITING_KEPT = 30
+
+
 async def hold_waiting(session: AsyncSession, *, case_id: int, message_id: int,
                        now: datetime) -> None:
     """Keep the id of a message she sent while `case_id` waited, for its taker."""
+    if await waiting_count(session, case_id=case_id) >= WAITING_KEPT:
+        return
     await session.execute(insert(cast(Table, WaitingMessage.__table__)), [
         {"case_id": case_id, "message_id": message_id, "sent_at": now}])
+
+
+async def drop_held(session: AsyncSession, *, case_id: int, message_id: int) -> None:
+    """Not to be copied after all (she edited her code word into it)."""
+    await session.execute(delete(WaitingMessage).where(
+        WaitingMessage.case_id == case_id, WaitingMessage.message_id == message_id))
+
+
+async def is_relayed(app: SezimApp, *, staff_id: int, message_id: int) -> bool:
+    """Whether a message in the specialist's chat is one end of a relay (a copy of the
+    client's, or her own that went to the client)."""
+    async with app.bot_data.sessions() as session:
+        link = (await session.execute(_LINK, {"staff_id": staff_id,
+                                              "message_id": message_id})).first()
+    return link is not None
 
 
 async def waiting_count(session: AsyncSession, *, case_id: int) -> int:
@@ -138,6 +164,7 @@ class StaffReplyTarget:
     reply_to_client_message: int | None
     paused: bool = False
     exited_at: datetime | None = None
+    call: bool = False  # a phone call: nothing is written to her chat
 
 
 async def staff_reply_target(app: SezimApp, *, staff_id: int,
@@ -160,7 +187,7 @@ async def staff_reply_target(app: SezimApp, *, staff_id: int,
         return None
     return StaffReplyTarget(row.id, row.client_id, row.chat_id_enc, row.auto_delete_minutes,
                             reply_to, paused=row.status == CaseStatus.PAUSED,
-                            exited_at=row.exited_at)
+                            exited_at=row.exited_at, call=row.contact == "call_later")
 
 
 async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: int,
@@ -170,6 +197,8 @@ async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: 
     now = data.clock.now()
     if target.paused:
         raise ClientLeft("paused")
+    if target.call:
+        raise PhoneCall("a phone call")
     if target.client_id is None or target.client_chat_enc is None:
         raise RelayFailed("client gone")
     client_chat = data.crypto.decrypt_int(target.client_chat_enc)
@@ -251,7 +280,7 @@ async def edit_client_copy(app: SezimApp, *, staff_id: int, edited: Message) -> 
                                               "message_id": edited.message_id})).first()
     if link is None:
         return None
-    if target is None or target.case_id != link.case_id or target.paused or \
+    if target is None or target.case_id != link.case_id or target.paused or target.call or \
             target.client_chat_enc is None:
         return False
     return await _edit_copy(app, app.bot_data.crypto.decrypt_int(target.client_chat_enc),

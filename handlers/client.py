@@ -369,6 +369,11 @@ async def on_edited(update: Update, context: BotContext) -> None:
 
     async def action(flow: Flow) -> Reply:
         brief = await case_service.open_case_brief(flow.session, flow.client.id)
+        if brief is not None and brief.status == CaseStatus.WAITING and text and \
+                await flow.is_her_code_word_text(text):
+            # Her code word edited into a message kept for the taker: it is not copied.
+            await relay.drop_held(flow.session, case_id=brief.id, message_id=message.message_id)
+            return Reply(kept_back=True)
         if brief is not None and brief.status == CaseStatus.ACTIVE:
             reply = await flow.on_text(text) if text else flow.relay(brief)
             if reply.relay_case_id is not None:

@@ -47,7 +47,7 @@ from bot.services.hours import Hours, when_label
 from bot.services.screens import Button, Screen, small_number
 from bot.services.staff import SPECIALIST_ROLES
 from handlers.common import StaffFilter
-from models import Case, CaseStatus, Client, Handover, HandoverCard, Staff
+from models import Case, CaseStatus, Client, HandoverCard, Staff
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ async def on_block(update: Update, context: BotContext) -> None:
     number = small_number(args[0].lstrip("#")) if args else None
     days = block_service.DEFAULT_DAYS
     rest = args[1:]
-    if rest and rest[0].isdigit():
+    if rest and small_number(rest[0]) is not None:
         days, rest = int(rest[0]), rest[1:]
     reason = rest[0].lower() if len(rest) == 1 else ""
     if number is None or reason not in block_service.REASONS:
@@ -363,6 +363,8 @@ async def _conversation(session: AsyncSession, member: staff_service.Actor,
         raise case_service.CaseError("not_delivered_paused", number=case.id)
     if case.status != CaseStatus.ACTIVE:
         raise case_service.CaseError("already_closed", number=case.id)
+    if case.contact == "call_later":
+        raise case_service.CaseError("call_no_chat", number=case.id)
     client = await _client_of(session, case.client_id)
     if client is None:
         raise case_service.CaseError("case_gone")
@@ -453,6 +455,10 @@ async def _offer_handover(update: Update, context: BotContext, case_id: int,
         offered = await handover_service.offer(session, case_id=case_id, member=member,
                                                settings=data.settings, now=now,
                                                to_staff_id=to_staff, role=role)
+        # The menu becomes the prompt a note replies to: known before anything is sent,
+        # so a note never goes anywhere else, a restart in between or not.
+        if query.message is not None:
+            offered.handover.prompt_message_id = query.message.message_id
         case = await session.get(Case, case_id)
         assert case is not None
         earlier = await case_service.earlier_cases(session, case=case, settings=data.settings,
@@ -478,17 +484,12 @@ async def _offer_handover(update: Update, context: BotContext, case_id: int,
     who = ", ".join(c.name for c in offered.targets) if to_staff is not None else \
         _t(context, "handover_to_role", role=_t(context, f"role_{role}")).removeprefix("→ ")
     prompt = Screen(_t(context, "handover_offered", number=case_id, who=who))
-    prompt_id: int | None = None
-    if query.message is not None and await edit_screen(app, query.message.chat.id,
-                                                       query.message.message_id, prompt):
-        prompt_id = query.message.message_id
+    if query.message is not None:
+        await edit_screen(app, query.message.chat.id, query.message.message_id, prompt)
     async with data.sessions() as session, session.begin():
         for staff_id, message_id in sent:
             session.add(HandoverCard(handover_id=handover_id, staff_id=staff_id,
                                      message_id=message_id))
-        handover = await session.get(Handover, handover_id)
-        if handover is not None:
-            handover.prompt_message_id = prompt_id
 
 
 async def _take_over(update: Update, context: BotContext, handover_id: int) -> None:
@@ -539,7 +540,10 @@ _LOG_CHANNELS = {"h": "hotline", "w": "walk_in"}
 async def on_log(update: Update, context: BotContext) -> None:
     """/log: record an appeal that came by the hotline or in person (anonymous)."""
     async with context.bot_data.sessions() as session:
-        await _actor(session, context, update)
+        member = await _actor(session, context, update)
+    if not staff_service.is_specialist(member) and "coordinator" not in member.role_names:
+        await _say(update, context, _t(context, "not_allowed"))
+        return
     await _say(update, context, _t(context, "log_channel"), [
         [Button(_t(context, "channel_hotline"), "s:lg:h"),
          Button(_t(context, "channel_walk_in"), "s:lg:w")]])
@@ -578,6 +582,15 @@ async def on_log_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None and query.data is not None
     data = context.bot_data
+    async with data.sessions() as session:
+        try:
+            member = await _actor(session, context, update)
+        except case_service.CaseError as exc:
+            await answer_button(query, _t(context, exc.key, **exc.values), show_alert=True)
+            return
+    if not staff_service.is_specialist(member) and "coordinator" not in member.role_names:
+        await answer_button(query, _t(context, "not_allowed"), show_alert=True)
+        return
     parts = query.data.split(":")[2:]
     try:
         screen = _log_step(context, parts)
@@ -952,8 +965,11 @@ async def _offer_check_in(update: Update, context: BotContext, case_id: int) -> 
         if not case_service.may_act(member, case.owner_id):
             raise case_service.CaseError("not_your_case", number=case_id)
         client = await _client_of(session, case.client_id)
-        if client is None:
+        if client is None or not checkin_service.may_reach(case, client, now):
+            # She left with quick exit since, or it is long after: nothing writes to her.
             raise case_service.CaseError("checkin_not_possible", number=case_id)
+        if await checkin_service.pending(session, case_id=case_id):
+            raise case_service.CaseError("checkin_offered", number=case_id)
         await staff_service.audit(session, now=now, action="case.check_in_offer",
                                   staff_id=member.id, case_id=case_id)
     texts, lang = data.texts, client.language
@@ -994,7 +1010,7 @@ async def on_staff_message(update: Update, context: BotContext) -> None:
                 session, staff_id=member_id, prompt_message_id=replied.message_id)
             chats = [] if colleagues is None else [
                 data.crypto.decrypt_int(m.tg_id_enc) for m in
-                [await session.get(Staff, c) for c in colleagues] if m is not None]
+                [await session.get(Staff, c) for c in colleagues] if m is not None and m.active]
         if colleagues is not None:
             # A handover note: copied to the colleagues, never stored.
             for chat_id in chats:
@@ -1003,6 +1019,11 @@ async def on_staff_message(update: Update, context: BotContext) -> None:
                 except TelegramError as exc:
                     log.warning("handover note not delivered: %s", type(exc).__name__)
             await _say(update, context, _t(context, "handover_note_sent", count=len(chats)))
+            return
+        if not await relay.is_relayed(app, staff_id=member_id, message_id=replied.message_id):
+            # A reply to one of the bot's own messages (a card, a notice, a prompt) is not
+            # meant for the client: nothing goes to her chat by mistake.
+            await _say(update, context, _t(context, "reply_not_relayed"))
             return
     target = await relay.staff_reply_target(
         app, staff_id=member_id, replied_message_id=replied.message_id if replied else None)
@@ -1014,6 +1035,8 @@ async def on_staff_message(update: Update, context: BotContext) -> None:
                                     staff_chat_id=staff_chat.id, message_id=message.message_id)
     except relay.ClientLeft:
         await _say(update, context, _t(context, "not_delivered_paused", number=target.case_id))
+    except relay.PhoneCall:
+        await _say(update, context, _t(context, "call_no_chat", number=target.case_id))
     except relay.RelayFailed:
         await _say(update, context, _t(context, "client_unreachable", number=target.case_id))
 

@@ -60,6 +60,12 @@ async def block(session: AsyncSession, *, crypto: Crypto, case_id: int,
         case.client_id is not None else None
     if case is None or client is None or client.chat_id_enc is None:
         raise BlockError("case_gone")
+    if case.after_exit_case_id is not None or client.exited_at is not None or \
+            await session.scalar(select(Case.id).where(
+                Case.client_id == client.id, Case.status == CaseStatus.PAUSED).limit(1)):
+        # This account left a conversation with quick exit: whoever writes may be holding
+        # her phone, and a block would lock her out of her own way back.
+        raise BlockError("block_after_exit", number=case.id)
     chat_hmac = crypto.lookup(crypto.decrypt_int(client.chat_id_enc))
     until = now + timedelta(days=days)
     await session.execute(delete(Block).where(Block.chat_hmac == chat_hmac))
@@ -68,7 +74,8 @@ async def block(session: AsyncSession, *, crypto: Crypto, case_id: int,
     await staff_service.audit(session, now=now, action="sender.block", staff_id=member.id,
                               case_id=case.id, detail=f"{reason} {days}d")
     open_cases = list((await session.scalars(select(Case.id).where(
-        Case.client_id == client.id, Case.status != CaseStatus.CLOSED))).all())
+        Case.client_id == client.id,
+        Case.status.not_in((CaseStatus.CLOSED, CaseStatus.PAUSED))))).all())
     return Blocked(case.id, until, open_cases)
 
 

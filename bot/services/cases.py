@@ -693,7 +693,9 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
         owner = await session.get(Staff, case.owner_id) if case.owner_id else None
         raise CaseError("already_taken", number=case.id, name=owner.name if owner else "—")
     await scheduling.cancel(session, kind=(ESCALATE, CONTACT_DUE), ref_id=case.id, now=now)
-    await staff_service.set_active_case(session, member, case.id)
+    if case.contact != "call_later":
+        # A call is made by phone: her plain messages keep going to the chat she is in.
+        await staff_service.set_active_case(session, member, case.id)
     await staff_service.audit(session, now=now, action="case.take", staff_id=member.id,
                               case_id=case.id)
     offers = await session.execute(_OTHER_CARDS, {"offer_case": case.id,

@@ -9,15 +9,20 @@ or /forget cancels it. Never for a phone call, nor for a case she had left (paus
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import scheduling
+from bot.clock import aware
 from bot.config import Settings
 from models import Case, CaseStatus, DueTime
 
 CHECK_IN = "check_in"
+# How long after the close a check-in may still be offered: the offer is part of the
+# goodbye, not a message out of the blue weeks later.
+OFFER_WITHIN = timedelta(days=2)
 # What she may pick: days from now and the local hour.
 SLOTS = {"3d11": (3, 11), "3d17": (3, 17), "7d11": (7, 11), "7d17": (7, 17)}
 
@@ -26,6 +31,20 @@ def allowed(case: Case) -> bool:
     """A chat that ended in conversation: not a call, not one she had left."""
     return case.contact != "call_later" and case.status == CaseStatus.CLOSED and \
         case.paused_at is None and case.client_id is not None
+
+
+def may_reach(case: Case, client: Any, now: datetime | None = None) -> bool:
+    """Whether a check-in (its offer, her answer, the message) may reach her chat now:
+    her record is there and she has not left with quick exit since (without coming back
+    with her code word); with `now`, the offer only shortly after the close."""
+    if client is None or getattr(client, "erased", False) or client.chat_id_enc is None:
+        return False
+    if client.exited_at is not None:
+        return False
+    closed = case.closed_at
+    if now is not None and (closed is None or aware(closed) < now - OFFER_WITHIN):
+        return False
+    return True
 
 
 def when(slot: str, *, now: datetime, settings: Settings) -> datetime:
@@ -50,4 +69,11 @@ async def was_sent(session: AsyncSession, *, case_id: int) -> bool:
     """Whether the check-in of `case_id` came (its answer buttons are then real)."""
     found = await session.scalar(select(DueTime.id).where(
         DueTime.kind == CHECK_IN, DueTime.ref_id == case_id, DueTime.done_at.is_not(None)))
+    return found is not None
+
+
+async def pending(session: AsyncSession, *, case_id: int) -> bool:
+    """A check-in of `case_id` already waits for its time."""
+    found = await session.scalar(select(DueTime.id).where(
+        DueTime.kind == CHECK_IN, DueTime.ref_id == case_id, DueTime.done_at.is_(None)))
     return found is not None

@@ -29,7 +29,7 @@ from bot.services.hours import Hours, when_label
 from bot.services.phone import normalise_kg_phone
 from bot.services.screens import Button, Screen, small_number
 from bot.services.staff import local_time
-from models import Case, CaseStatus, Urgency
+from models import Case, CaseStatus, Client, Urgency
 
 log = logging.getLogger(__name__)
 
@@ -599,15 +599,26 @@ class Flow:
         new = await case_service.create_case(
             self.session, client=self.client, telegram_id=self.telegram_id, crypto=self.crypto,
             settings=self.settings, now=self.now, urgency=Urgency.STANDARD,
-            category=case.category, for_whom=case.for_whom, region=case.region)
+            category=case.category, for_whom=case.for_whom, region=case.region,
+            after_exit=await case_service.left_by_exit_of(self.session, self.client.id))
         held = await self._hold(new)
         self.go(WAITING, remember=False, case=new.id)
         return Reply([self._waiting_screen(new, held)], held=held, edit=True)
+
+    async def is_her_code_word_text(self, text: str) -> bool:
+        """Whether `text` is her code word (never compared after her exit, as elsewhere)."""
+        word = code_word.normalise(text) if self.client.has_code_word else None
+        return word is not None and not self.client.offer_code_word and \
+            await self._is_her_code_word(word)
 
     async def _her_closed_case(self, args: list[str]) -> Case:
         number = small_number(args[0]) if args else None
         case = await self.session.get(Case, number) if number is not None else None
         if case is None or case.client_id != self.client.id or not checkin.allowed(case):
+            raise InvalidButton("ci")
+        record = await self.session.get(Client, self.client.id)
+        if not checkin.may_reach(case, record):
+            # Whoever holds her phone after her quick exit cannot accept or answer one.
             raise InvalidButton("ci")
         return case
 

@@ -10,16 +10,20 @@ colleagues, never stored: only the id of the prompt it answers is kept.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import aware
 from bot.config import Settings
 from bot.services import staff as staff_service
 from bot.services.cases import CaseError, may_act, role_for
 from models import Case, CaseStatus, Handover, HandoverCard, Staff
+
+# An offer nobody took in this time no longer moves the case.
+OFFER_VALID = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ async def live_case(session: AsyncSession, *, case_id: int,
         raise CaseError("not_your_case", number=case_id)
     if case.status != CaseStatus.ACTIVE or case.owner_id is None:
         raise CaseError("handover_not_live", number=case_id)
+    if case.contact == "call_later":
+        # Her number is on the taker's card only, and a call never writes to her chat.
+        raise CaseError("handover_call", number=case_id)
     return case
 
 
@@ -106,6 +113,11 @@ async def take_over(session: AsyncSession, *, handover_id: int, member: staff_se
         taker = await session.get(Staff, handover.taken_by)
         raise CaseError("already_taken", number=handover.case_id,
                         name=taker.name if taker else "—")
+    newer = await session.scalar(select(Handover.id).where(
+        Handover.case_id == handover.case_id, Handover.id > handover.id).limit(1))
+    if newer is not None or aware(handover.created_at) < now - OFFER_VALID:
+        # A later handover of the case, or an offer nobody took for hours: not this one.
+        raise CaseError("handover_gone", number=handover.case_id)
     moved = cast(CursorResult[Any], await session.execute(
         update(Case).where(Case.id == handover.case_id, Case.status == CaseStatus.ACTIVE,
                            Case.owner_id == handover.from_staff_id)

@@ -27,6 +27,7 @@ from models import (
     DueTime,
     ProcessedUpdate,
     RelayLink,
+    WaitingMessage,
 )
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,9 @@ async def purge(session: AsyncSession, *, settings: Settings, now: datetime) -> 
     """Apply the retention policy now."""
     report = PurgeReport()
     await blocks.purge_expired(session, now=now)
+    # Ids kept for a taker of a request that ended untaken (withdrawn, closed): gone.
+    await session.execute(delete(WaitingMessage).where(WaitingMessage.case_id.in_(
+        select(Case.id).where(Case.status == CaseStatus.CLOSED))))
     keep = timedelta(days=settings.retention.days_after_close)
     expired = (await session.scalars(
         select(Case).where(Case.status == CaseStatus.CLOSED, Case.purged_at.is_(None),
