@@ -292,6 +292,16 @@ def test_cli_stats_formats_and_the_annual_report(tmp_path: Path) -> None:
     assert (tmp_path / "f.csv").read_bytes().startswith("\ufeff".encode())
     report = run_cli(*base, "--report", "annual", env=env, cwd=tmp_path)
     assert "410 consultations for 297 people" in report.stdout
+    # The report as JSON: stable English names and codes, numbers as numbers, totals apart,
+    # whatever the labels' language.
+    annual = json.loads(run_cli("stats", "--from", "2020-01-01", "--to", "2020-12-31",
+                                "--language", "ky", "--report", "annual", "--format", "json",
+                                env=env, cwd=tmp_path).stdout)
+    sections = {sec["section"]: sec for sec in annual["sections"]}
+    assert {"row": "legal", "consultations": 410, "people": 297} in sections["services"]["rows"]
+    assert {"row": "hotline", "appeals": 926} in sections["by_channel"]["rows"]
+    assert sections["by_region"]["total"] == {"row": "total", "appeals": 2110}
+    assert all(r["row"] != "total" for r in sections["by_region"]["rows"])
     external = run_cli("stats", "--from", "2020-03-25", "--to", "2020-05-10", "--by",
                        "region,month", "--external", env=env, cwd=tmp_path)
     assert "<5" in external.stdout

@@ -130,7 +130,9 @@ class Grid:
     # value column's code, and the numbers (None where suppressed).
     row_keys: list[str] = field(default_factory=list)
     column_keys: list[str] = field(default_factory=list)
-    values: list[list[int | None]] = field(default_factory=list)
+    values: list[list[int | float | None]] = field(default_factory=list)
+    # A section of the annual report: its stable English name in JSON.
+    key: str = ""
 
     def text(self) -> str:
         widths = [max(len(r[i]) for r in [self.header, *self.rows])
@@ -160,16 +162,19 @@ class Grid:
         """Codes as keys, numbers as numbers (null where suppressed); the words in the
         center's language under "title", "columns" and "labels". A table made without
         codes (the annual report's sections) keeps its labels, with numbers as numbers."""
-        if dims is None or not self.row_keys:
+        if not self.row_keys:
             return {"title": self.title, "columns": self.header,
                     "rows": [dict(zip(self.header, map(_number, row), strict=True))
                              for row in self.rows]}
+        if dims is None:  # a section of the annual report
+            dims = ["row"]
         records = []
         for key, label, values in zip(self.row_keys, self.rows, self.values, strict=True):
             record: dict[str, Any] = {dims[0]: key}
             record.update(zip(self.column_keys, values, strict=True))
             records.append((record, label[0]))
-        return {"title": self.title, "columns": self.header,
+        return {**({"section": self.key} if self.key else {}),
+                "title": self.title, "columns": self.header,
                 "rows": [r for r, _ in records if r[dims[0]] != "total"],
                 "total": next((r for r, _ in records if r[dims[0]] == "total"), None),
                 "labels": {dims[0]: {r[dims[0]]: label for r, label in records}}}
@@ -329,7 +334,7 @@ def grid(result: Breakdown, *, texts: Texts | None = None, language: str = "en",
             lines = [[(r, col) for r in range(n)] for col in (0, 1)]
             hidden = suppress_lines(matrix, lines, protected={(n - 1, 0), (n - 1, 1)})
         rows = []
-        values: list[list[int | None]] = []
+        values: list[list[int | float | None]] = []
         for r, key in enumerate([*keys, "__total__"]):
             label = total_h if key == "__total__" else _label(texts, language, dim, key)
             rows.append([label] + [SUPPRESSED if (r, c) in hidden else str(matrix[r][c])
@@ -393,6 +398,26 @@ def percentile(values: list[tuple[int, int]], q: float) -> float | None:
         if seen >= rank:
             return float(value)
     return float(sorted(values)[-1][0])
+
+
+def _cell_value(cell: str) -> int | float | None:
+    """A cell as a number for JSON: None where suppressed or empty."""
+    try:
+        return int(cell)
+    except ValueError:
+        try:
+            return float(cell)
+        except ValueError:
+            return None
+
+
+def _keyed(grid: Grid, key: str, row_keys: list[str], column_keys: list[str],
+           values: list[list[int | float | None]] | None = None) -> Grid:
+    """The report section `grid` with its codes for machines (JSON)."""
+    grid.key, grid.row_keys, grid.column_keys = key, row_keys, column_keys
+    grid.values = values if values is not None else [
+        [_cell_value(c) for c in row[1:1 + len(column_keys)]] for row in grid.rows]
+    return grid
 
 
 def _counts_grid(title: str, header: list[str], counts: list[tuple[str, int]], total: int,
@@ -475,19 +500,22 @@ async def annual_report(
     regions = _order("region", set(by_region), texts)
     months = _order("month", set(by_month), texts)
     grids = [
-        _counts_grid(t("report_by_region"), [t("stats_dim_region"), t("stats_appeals")],
-                     [(_label(texts, language, "region", r), by_region[r]) for r in regions],
-                     total[0], t("stats_total"), external),
-        _counts_grid(t("report_by_month"), [t("stats_dim_month"), t("stats_appeals")],
-                     [(str(m), by_month[m]) for m in months], total[0], t("stats_total"),
-                     external),
+        _keyed(_counts_grid(
+            t("report_by_region"), [t("stats_dim_region"), t("stats_appeals")],
+            [(_label(texts, language, "region", r), by_region[r]) for r in regions],
+            total[0], t("stats_total"), external),
+            "by_region", [str(r or "unknown") for r in regions] + ["total"], ["appeals"]),
+        _keyed(_counts_grid(
+            t("report_by_month"), [t("stats_dim_month"), t("stats_appeals")],
+            [(str(m), by_month[m]) for m in months], total[0], t("stats_total"), external),
+            "by_month", [str(m) for m in months] + ["total"], ["appeals"]),
     ]
 
     # How appeals came: "926 hotline calls", and every appeal together.
-    grids.append(_counts_grid(
+    grids.append(_keyed(_counts_grid(
         t("report_by_channel"), [t("report_channel"), t("stats_appeals")],
         [(t(f"channel_{c}"), by_channel.get(c, 0)) for c in CHANNELS], total[0],
-        t("stats_total"), external))
+        t("stats_total"), external), "by_channel", [*CHANNELS, "total"], ["appeals"]))
 
     # Consultations by service, with distinct people: "410 consultations for 297 people".
     # Each stands alone (not parts of one total), so each is suppressed on its own.
@@ -509,9 +537,10 @@ async def annual_report(
         label = texts.t(language, f"report_{s}") if s.startswith("child_psych_") and texts \
             else _label(texts, language, "outcome", s)
         service_rows.append([label, *cells, line])
-    grids.append(Grid(t("report_services"),
-                      [t("stats_dim_outcome"), t("stats_consultations"), t("stats_people"), ""],
-                      service_rows))
+    grids.append(_keyed(Grid(t("report_services"),
+                             [t("stats_dim_outcome"), t("stats_consultations"),
+                              t("stats_people"), ""], service_rows),
+                        "services", list(REPORT_SERVICES), ["consultations", "people"]))
 
     emergencies = sum(n for (u, _, _, _), n in mix.items() if u == "emergency")
     screened = sum(n for (_, sc, _, _), n in mix.items() if sc is not None)
@@ -528,13 +557,19 @@ async def annual_report(
     def count(n: int) -> str:
         return SUPPRESSED if external and n < SUPPRESS_BELOW else str(n)
 
-    grids.append(Grid(t("report_shares"), [t("report_measure"), t("report_value")], [
+    shares = Grid(t("report_shares"), [t("report_measure"), t("report_value")], [
         [t("report_appeals_total"), count(total[0])],
         [t("stats_people"), count(total[1])],
         [t("report_share_emergency"), share(emergencies, total[0])],
         [t("report_share_screened_in"), share(screened_in, screened)],
         [t("report_share_out_of_hours"), share(out_of_hours, total[0])],
-    ]))
+    ])
+    parts = [(total[0], None), (total[1], None), (emergencies, total[0]),
+             (screened_in, screened), (out_of_hours, total[0])]
+    grids.append(_keyed(
+        shares, "shares", ["appeals", "people", "emergency", "screened_in", "out_of_hours"],
+        ["count", "of"], [[None, None] if row[1] == SUPPRESSED else [part, whole]
+                          for row, (part, whole) in zip(shares.rows, parts, strict=True)]))
 
     if during is not None:
         # "115 appeals were received from all regions during the state of emergency".
@@ -542,11 +577,12 @@ async def annual_report(
         n_during, regions_during = (await session.execute(
             select(func.count(), func.count(func.distinct(Appeal.region)))
             .where(Appeal.day.between(first, last)))).one()
-        grids.append(Grid(t("report_during_title"), [t("report_measure"), t("report_value")], [
-            [t("report_during", start=first.isoformat(), end=last.isoformat()),
-             count(int(n_during))],
-            [t("report_during_regions"), str(int(regions_during))],
-        ]))
+        grids.append(_keyed(Grid(
+            t("report_during_title"), [t("report_measure"), t("report_value")], [
+                [t("report_during", start=first.isoformat(), end=last.isoformat()),
+                 count(int(n_during))],
+                [t("report_during_regions"), str(int(regions_during))],
+            ]), "during", ["appeals", "regions"], ["value"]))
 
     # Minutes to the first specialist reply by urgency: median and 90th percentile.
     reply_rows = []
@@ -564,9 +600,11 @@ async def annual_report(
             cells = [str(n), "—" if p50 is None else f"{p50:g}",
                      "—" if p90 is None else f"{p90:g}"]
         reply_rows.append([_label(texts, language, "urgency", urgency), *cells])
-    grids.append(Grid(t("report_reply_times"),
-                      [t("stats_dim_urgency"), t("stats_appeals"), t("report_median"),
-                       t("report_p90")], reply_rows))
+    grids.append(_keyed(Grid(t("report_reply_times"),
+                             [t("stats_dim_urgency"), t("stats_appeals"), t("report_median"),
+                              t("report_p90")], reply_rows),
+                        "reply_minutes", ["emergency", "high", "standard"],
+                        ["appeals", "median", "p90"]))
     return grids
 
 
