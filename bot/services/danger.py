@@ -136,7 +136,8 @@ ME = r"(я|мы|ребенок|дочь|сын|дети|мама|мать|сес
 _SELF_HARM_LEMMA = _compile([
     # ru, on dictionary forms
     r" (убить|убивать) себя ", r" себя (убить|убивать) ", r" покончить (с )?(себя|собой|жизнь|всё|все) ",
-    r" не хотеть жить ", r" жить не хотеть", r" хотеть (умереть|умирать|сдохнуть) ",
+    r" не хотеть жить (?!(с|со|вместе|там|здесь|у|в|под|дома|так|этот|он) )", r" жить не хотеть",
+    r" хотеть (умереть|умирать|сдохнуть) ",
     r" хотеться (умереть|сдохнуть) ", r" не хотеться жить ", r" жить не хотеться",
     r" сдохнуть ", r" самоубийство ", r" суицид\w* ", r" повеситься ", r" вешаться ",
     r" вскрыть (себе )?вена ", r" (порезать|резать) (себе )?(вена|рука) ",
@@ -154,6 +155,12 @@ _SELF_HARM_LEMMA = _compile([
     r" сделать с (собой|себя) что", r" сделать что-нибудь с собой", r" покончить со весь ",
     r" покончить со все ", r" (устать|устала) жить ", r" не мочь (больше )?жить ",
     r" мысль о (самоубийство|смерть) ",
+    # more of the common ways of saying it (from crisis-line practice, not from the sets)
+    r" не хотеть (больше |большой )?жить (?!(с|со|вместе|там|здесь|у|в|под|дома|так|этот|он) )",
+    r" свести (счет|счеты) с жизнь ",
+    r" (выпрыгнуть|выброситься|сброситься) (из|с) (окно|балкон|крыша) ",
+    r" нет сила жить ", r" зачем (я |мне )?жить ", r" (не|ни) зачем жить ", r" незачем жить ",
+    r" не хотеть (больше |большой )?(существовать|просыпаться) ",
 ])
 
 _SELF_HARM_TEXT = _compile([
@@ -179,7 +186,7 @@ _SELF_HARM_TEXT = _compile([
     r"\b(kill|killing|hurt|hurting|harm|cut|cutting|hang|hanging)\s+myself\b",
     r"\bsuicid\w*", r"\b(want|wanna|wish)\s+(to\s+)?die\b", r"\bi\s+(want|wanna)\s+die\b",
     r"\bend(ing)?\s+(my|it)\s+(life|all)\b", r"\bend\s+it\s+(tonight|now|all|today)\b",
-    r"\b(don't|do\s+not|dont)\s+(want|wanna)\s+(to\s+)?live\b", r"\bno\s+reason\s+to\s+live\b",
+    r"\b(don't|do\s+not|dont)\s+(want|wanna)\s+(to\s+)?live\b(?!\s+(with|there|here|in|at|like|together|near|under))", r"\bno\s+reason\s+to\s+live\b",
     r"\bbetter\s+off\s+(dead|without\s+me)\b", r"\b(pills|overdose)\b",
     r"\b(cut|cutting|slit)\s+my\s+(wrists?|arms?|veins?)\b",
     r"\bjump\s+(off|from)\s+(the|a)\s+(bridge|roof|window|building)\b",
@@ -190,6 +197,9 @@ _SELF_HARM_TEXT = _compile([
     r"\bdone\s+with\s+life\b", r"\bnobody\s+would\s+miss\s+me\b",
     r"\b(drank|drink|swallowed)\s+(bleach|poison)\b", r"\btake\s+my\s+own\s+life\b",
     r"\btired\s+of\s+living\b", r"\bmight\s+as\s+well\s+be\s+dead\b",
+    r"\b(don't|do\s+not)\s+want\s+to\s+(be\s+alive|exist|be\s+here\s+anymore)\b",
+    r"\btake\s+my\s+(own\s+)?life\b", r"\blife\s+(is\s+)?not\s+worth\s+living\b",
+    r"\bsleep\s+forever\s+and\s+(not|never)\s+wake\b", r"\b(kill|end)\s+it\s+all\b",
     r"\bthrow\s+myself\s+(under|off|in)\b", r"\bno\s+point\s+(in\s+)?living\b",
 ])
 
