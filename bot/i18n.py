@@ -206,14 +206,15 @@ class Texts:
         }
 
     def resource(self, language: str | None, resource_id: str) -> Resource:
+        return self._topic("resources", language, resource_id)
+
+    def _topic(self, table: str, language: str | None, item_id: str) -> Resource:
+        """A title and a body from `[table.item_id]`, facts filled in."""
         lang = self.lang(language)
-        item = self.catalogs[lang]["resources"][resource_id]
+        item = self.catalogs[lang][table][item_id]
         facts = {**self._escaped_facts, **self.language_facts(lang)}
-        return Resource(
-            resource_id,
-            str(item["title"]).format_map(_SafeDict(facts)),
-            str(item["body"]).format_map(_SafeDict(facts)),
-        )
+        return Resource(item_id, str(item["title"]).format_map(_SafeDict(facts)),
+                        str(item["body"]).format_map(_SafeDict(facts)))
 
     @property
     def reply_ids(self) -> list[str]:
@@ -222,11 +223,7 @@ class Texts:
     def reply(self, language: str | None, reply_id: str) -> Resource:
         """One of the center's quick replies (`[replies]`): a title for the specialist's
         button, the text the client reads."""
-        lang = self.lang(language)
-        item = self.catalogs[lang]["replies"][reply_id]
-        facts = {**self._escaped_facts, **self.language_facts(lang)}
-        return Resource(reply_id, str(item["title"]).format_map(_SafeDict(facts)),
-                        str(item["body"]).format_map(_SafeDict(facts)))
+        return self._topic("replies", language, reply_id)
 
     def region_name(self, language: str | None, code: str | None) -> str:
         region = self.settings.region(code)

@@ -111,27 +111,29 @@ async def waiting_count(session: AsyncSession, *, case_id: int) -> int:
         .where(WaitingMessage.case_id == case_id)) or 0)
 
 
-async def copy_waiting(app: SezimApp, *, case_id: int, client_chat_id: int, staff_id: int,
-                       staff_chat_id: int) -> tuple[int, int]:
-    """Copy to the specialist who took `case_id` what she wrote while it waited, in the
-    order she sent it, then forget the ids. Returns (copied, no longer there): a message
-    auto-delete or she removed cannot be copied."""
-    data = app.bot_data
-    async with data.sessions() as session, session.begin():
-        ids = list((await session.scalars(
-            select(WaitingMessage.message_id).where(WaitingMessage.case_id == case_id)
-            .order_by(WaitingMessage.message_id))).all())
-        await session.execute(delete(WaitingMessage).where(WaitingMessage.case_id == case_id))
-    copied = 0
+async def take_waiting(session: AsyncSession, *, case_id: int) -> list[int]:
+    """The ids of what she wrote while `case_id` waited, in the order she sent it, now
+    forgotten (they are copied once, to its taker)."""
+    ids = list((await session.scalars(
+        select(WaitingMessage.message_id).where(WaitingMessage.case_id == case_id)
+        .order_by(WaitingMessage.message_id))).all())
+    await session.execute(delete(WaitingMessage).where(WaitingMessage.case_id == case_id))
+    return ids
+
+
+async def copy_waiting(app: SezimApp, ids: list[int], *, case_id: int, client_chat_id: int,
+                       staff_id: int, staff_chat_id: int) -> int:
+    """Copy those messages of hers to the specialist who took `case_id`; how many are no
+    longer there (auto-delete or she removed them)."""
+    missing = 0
     for message_id in ids:
         try:
             await copy_to_staff(app, case_id=case_id, client_chat_id=client_chat_id,
                                 message_id=message_id, staff_id=staff_id,
                                 staff_chat_id=staff_chat_id)
-            copied += 1
         except RelayFailed:
-            continue
-    return copied, len(ids) - copied
+            missing += 1
+    return missing
 
 
 async def copy_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int, message_id: int,
@@ -139,7 +141,6 @@ async def copy_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int, mes
     """Copy one message of hers to a specialist's chat, keeping the pair of ids so a reply
     to the copy reaches her. Returns the copy's id."""
     data = app.bot_data
-    owner_id = staff_id
     try:
         copy = await app.bot.copy_message(staff_chat_id, client_chat_id, message_id)
     except TelegramError as exc:
@@ -148,7 +149,7 @@ async def copy_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int, mes
         raise RelayFailed(type(exc).__name__) from exc
     async with data.sessions() as session, session.begin():
         await session.execute(_LINK_INSERT, [{
-            "case_id": case_id, "staff_id": owner_id, "client_message_id": message_id,
+            "case_id": case_id, "staff_id": staff_id, "client_message_id": message_id,
             "staff_message_id": copy.message_id, "created_at": data.clock.now()}])
     return int(copy.message_id)
 
@@ -273,15 +274,15 @@ async def edit_client_copy(app: SezimApp, *, staff_id: int, edited: Message) -> 
     """A specialist edited a message relayed to her client: edit the client's copy. None
     when the message was not relayed (nothing to do); False when the edit could not reach
     her (she left with quick exit, the copy is gone)."""
+    # The edited message is the reply target: its relay link gives her copy and the case.
     target = await staff_reply_target(app, staff_id=staff_id,
                                       replied_message_id=edited.message_id)
-    async with app.bot_data.sessions() as session:
-        link = (await session.execute(_LINK, {"staff_id": staff_id,
-                                              "message_id": edited.message_id})).first()
-    if link is None:
-        return None
-    if target is None or target.case_id != link.case_id or target.paused or target.call or \
-            target.client_chat_enc is None:
+    her_copy = target.reply_to_client_message if target is not None else None
+    if target is None or her_copy is None:
+        # Not relayed at all, or its case is no longer hers and live.
+        relayed = await is_relayed(app, staff_id=staff_id, message_id=edited.message_id)
+        return False if relayed else None
+    if target.paused or target.call or target.client_chat_enc is None:
         return False
     return await _edit_copy(app, app.bot_data.crypto.decrypt_int(target.client_chat_enc),
-                            int(link.client_message_id), edited)
+                            her_copy, edited)

@@ -26,12 +26,13 @@ from bot.delivery import (
     side_by_side,
     sweep_chat,
 )
-from bot.services import blocks, clients, retention
 from bot.services import cases as case_service
+from bot.services import clients, retention
 from bot.services.cases import Delivery
 from bot.services.flow import Flow, InvalidButton, Reply, parse_callback
 from bot.services.screens import Screen
 from bot.transport import UNCERTAIN
+from handlers.common import is_exit
 from models import Case, CaseStatus, Client
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,7 @@ async def run_flow(update: Update, context: BotContext, action: FlowAction) -> N
                                   now=now, app=context.application,
                                   auto_delete_minutes=client.auto_delete_minutes,
                                   chat_id=chat.id)
-        if not _leaving(update) and await blocks.is_blocked(session, crypto=data.crypto,
-                                                            chat_id=chat.id, now=now):
+        if client.blocked and not _leaving(update):
             # Blocked by a coordinator: the emergency numbers to every message, nothing
             # to staff (a block must never silence a person in danger).
             async def numbers(flow: Flow) -> Reply:
@@ -79,11 +79,13 @@ async def run_flow(update: Update, context: BotContext, action: FlowAction) -> N
 
 def _leaving(update: Update) -> bool:
     """Quick exit and /forget work for everyone, blocked or not."""
+    if is_exit(update):
+        return True
     if update.callback_query is not None:
-        return (update.callback_query.data or "").startswith(("c:exit", "c:fg:"))
+        return (update.callback_query.data or "").startswith("c:fg:")
     message = update.message
-    command = (message.text or "").strip().split("@")[0].split(" ")[0] if message else ""
-    return command in ("/exit", "/forget")
+    return message is not None and \
+        (message.text or "").strip().split("@")[0].split(" ")[0] == "/forget"
 
 
 async def show(context: BotContext, update: Update, *, client_id: int, reply: Reply,

@@ -52,7 +52,7 @@ async def gate(update: Update, context: BotContext) -> None:
     # Taps come faster than typing (eleven screen questions in a row), so they have their
     # own, wider window.
     data = context.bot_data
-    if _is_exit(update):
+    if is_exit(update):
         return  # quick exit is never held back, however fast she taps
     guard = data.tap_flood if update.callback_query is not None else data.flood
     if not guard.allow(user.id):
@@ -72,7 +72,8 @@ async def gate(update: Update, context: BotContext) -> None:
         raise ApplicationHandlerStop
 
 
-def _is_exit(update: Update) -> bool:
+def is_exit(update: Update) -> bool:
+    """Quick exit, by its button or /exit."""
     if update.callback_query is not None:
         return update.callback_query.data == "c:exit"
     message = update.message

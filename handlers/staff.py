@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, select
@@ -22,7 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot import relay, scheduling
-from bot.app import BotContext, BotData, SezimApp, staff_commands
+from bot.app import BotContext, SezimApp, staff_commands
 from bot.clock import aware
 from bot.delivery import (
     SentBefore,
@@ -46,6 +46,7 @@ from bot.services import staff as staff_service
 from bot.services.hours import Hours, when_label
 from bot.services.screens import Button, Screen, small_number
 from bot.services.staff import SPECIALIST_ROLES
+from bot.services.stats import today_in
 from handlers.common import StaffFilter
 from models import Case, CaseStatus, Client, HandoverCard, Staff
 
@@ -175,11 +176,7 @@ async def on_roster(update: Update, context: BotContext) -> None:
         await staff_service.audit(session, now=now, action="view.roster", staff_id=member.id)
     texts, tz = data.texts, data.settings.organization.tz
 
-    def roles_of(names: Iterable[str]) -> str:
-        return ", ".join(_t(context, f"role_{r}") for r in sorted(names)
-                         if r in SPECIALIST_ROLES)
-
-    on = [f"• {m.name} ({roles_of(m.role_names)})" for m in duty
+    on = [f"• {m.name} ({_roles_text(context, m.role_names)})" for m in duty
           if staff_service.is_specialist(m)]
     lines = [_t(context, "roster_now")] + (on or [_t(context, "roster_nobody")])
     lines.append("")
@@ -325,18 +322,23 @@ async def on_unblock(update: Update, context: BotContext) -> None:
                                    number=number))
 
 
+def _case_asked(args: list[str], member: staff_service.Actor) -> int:
+    """The case a command names (`N` or `#N`), else her current one; `CaseError` if none."""
+    number = small_number(args[0].lstrip("#")) if args else None
+    case_id = number or member.active_case_id
+    if case_id is None:
+        raise case_service.CaseError("no_active_case")
+    return case_id
+
+
 async def on_reply(update: Update, context: BotContext) -> None:
     """/reply [N]: the center's quick replies and the library's topics, to send to the
     client of case N (else her current case) in the client's language, one tap each."""
-    args = context.args or []
     data = context.bot_data
-    number = small_number(args[0].lstrip("#")) if args else None
     try:
         async with data.sessions() as session:
             member = await _actor(session, context, update)
-            case_id = number or member.active_case_id
-            if case_id is None:
-                raise case_service.CaseError("no_active_case")
+            case_id = _case_asked(context.args or [], member)
             case, client = await _conversation(session, member, case_id)
     except case_service.CaseError as exc:
         await _say(update, context, _t(context, exc.key, **exc.values))
@@ -404,15 +406,11 @@ async def _send_quick(update: Update, context: BotContext, case_id: int, kind: s
 async def on_handover(update: Update, context: BotContext) -> None:
     """/handover [N]: offer the live case N (else her current one) to a colleague on duty
     or to everyone of a role on duty; a coordinator may hand over any case."""
-    args = context.args or []
     data = context.bot_data
-    number = small_number(args[0].lstrip("#")) if args else None
     try:
         async with data.sessions() as session:
             member = await _actor(session, context, update)
-            case_id = number or member.active_case_id
-            if case_id is None:
-                raise case_service.CaseError("no_active_case")
+            case_id = _case_asked(context.args or [], member)
             case = await handover_service.live_case(session, case_id=case_id, member=member)
             others = await handover_service.colleagues(session, case=case,
                                                        settings=data.settings,
@@ -607,7 +605,8 @@ async def on_log_button(update: Update, context: BotContext) -> None:
         return None if parts[index] == "-" else values[int(parts[index])]
 
     appeal = appeal_service.OfflineAppeal(
-        day=stats_today(data), channel=_LOG_CHANNELS[parts[0]],
+        day=today_in(data.settings.organization.tz, data.clock.now()),
+        channel=_LOG_CHANNELS[parts[0]],
         region=pick(1, [r.code for r in data.settings.regions]),
         category=pick(2, case_service.CATEGORIES), for_whom=pick(3, case_service.FOR_WHOM),
         outcome=pick(4, appeal_service.OFFLINE_OUTCOMES))
@@ -633,11 +632,6 @@ async def on_log_button(update: Update, context: BotContext) -> None:
                           query.message.message_id,
                           Screen(_t(context, "log_done", summary=summary)))
     await answer_button(query)
-
-
-def stats_today(data: BotData) -> date:
-    """Today in the center's time zone."""
-    return data.clock.now().astimezone(data.settings.organization.tz).date()
 
 
 async def on_card_button(update: Update, context: BotContext) -> None:
@@ -816,13 +810,13 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         # What she wrote while she waited, right after the card and the note, in order:
         # she does not have to tell it again.
         staff_chat = query.message.chat.id
-        async with data.sessions() as session:
-            waiting = await relay.waiting_count(session, case_id=case.id)
+        async with data.sessions() as session, session.begin():
+            waiting = await relay.take_waiting(session, case_id=case.id)
         if waiting:
-            await _say(update, context, _t(context, "waiting_copies", count=waiting))
-            _, missing = await relay.copy_waiting(app, case_id=case.id, staff_id=member.id,
-                                                  client_chat_id=client_chat,
-                                                  staff_chat_id=staff_chat)
+            await _say(update, context, _t(context, "waiting_copies", count=len(waiting)))
+            missing = await relay.copy_waiting(app, waiting, case_id=case.id,
+                                               staff_id=member.id, client_chat_id=client_chat,
+                                               staff_chat_id=staff_chat)
             if missing:
                 await _say(update, context, _t(context, "waiting_copies_missing",
                                                count=missing))
@@ -992,6 +986,29 @@ async def _offer_check_in(update: Update, context: BotContext, case_id: int) -> 
                                     else "client_unreachable", number=case_id)))
 
 
+async def _copy_handover_note(update: Update, context: BotContext, member_id: int,
+                              prompt_message_id: int) -> bool:
+    """A reply to her handover offer: copied to the colleagues (active staff only), never
+    stored. False if that message was no handover offer of hers."""
+    data = context.bot_data
+    message, staff_chat = update.effective_message, update.effective_chat
+    assert message is not None and staff_chat is not None
+    async with data.sessions() as session:
+        colleagues = await handover_service.note_target(
+            session, staff_id=member_id, prompt_message_id=prompt_message_id)
+        if colleagues is None:
+            return False
+        chats = [data.crypto.decrypt_int(m.tg_id_enc) for m in
+                 [await session.get(Staff, c) for c in colleagues] if m is not None and m.active]
+    for chat_id in chats:
+        try:
+            await context.bot.copy_message(chat_id, staff_chat.id, message.message_id)
+        except TelegramError as exc:
+            log.warning("handover note not delivered: %s", type(exc).__name__)
+    await _say(update, context, _t(context, "handover_note_sent", count=len(chats)))
+    return True
+
+
 async def on_staff_message(update: Update, context: BotContext) -> None:
     """A specialist's message: to the client of the replied-to copy, or of her active case."""
     message = update.effective_message
@@ -1004,29 +1021,16 @@ async def on_staff_message(update: Update, context: BotContext) -> None:
     if member_id is None:
         raise case_service.CaseError("not_staff")
     replied = message.reply_to_message
-    if replied is not None:
-        async with data.sessions() as session:
-            colleagues = await handover_service.note_target(
-                session, staff_id=member_id, prompt_message_id=replied.message_id)
-            chats = [] if colleagues is None else [
-                data.crypto.decrypt_int(m.tg_id_enc) for m in
-                [await session.get(Staff, c) for c in colleagues] if m is not None and m.active]
-        if colleagues is not None:
-            # A handover note: copied to the colleagues, never stored.
-            for chat_id in chats:
-                try:
-                    await app.bot.copy_message(chat_id, staff_chat.id, message.message_id)
-                except TelegramError as exc:
-                    log.warning("handover note not delivered: %s", type(exc).__name__)
-            await _say(update, context, _t(context, "handover_note_sent", count=len(chats)))
-            return
-        if not await relay.is_relayed(app, staff_id=member_id, message_id=replied.message_id):
-            # A reply to one of the bot's own messages (a card, a notice, a prompt) is not
-            # meant for the client: nothing goes to her chat by mistake.
-            await _say(update, context, _t(context, "reply_not_relayed"))
-            return
     target = await relay.staff_reply_target(
         app, staff_id=member_id, replied_message_id=replied.message_id if replied else None)
+    if replied is not None and (target is None or target.reply_to_client_message is None):
+        # Not an answer to one of the client's messages: a handover note, or else a reply
+        # to one of the bot's own messages (a card, a notice), which is not meant for her.
+        if await _copy_handover_note(update, context, member_id, replied.message_id):
+            return
+        if not await relay.is_relayed(app, staff_id=member_id, message_id=replied.message_id):
+            await _say(update, context, _t(context, "reply_not_relayed"))
+            return
     if target is None:
         await _say(update, context, _t(context, "no_active_case"))
         return

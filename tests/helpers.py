@@ -23,14 +23,16 @@ def t(h: Harness, language: str | None, key: str, **values: Any) -> str:
 
 
 async def client_asks(h: Harness, *, category: str = "legal", lang: str = "en",
-                      name: str = "Client", send: bool = True) -> Phone:
-    """A client's quickest request: help, skip everything, the given kind of help, chat now
-    (and, unless not `send`, send it)."""
+                      name: str = "Client", send: bool = True,
+                      contact: str = "chat_now") -> Phone:
+    """A client's quickest request: help, skip everything, the given kind of help, the
+    given contact (and, unless not `send`, send it)."""
     phone = h.phone(name, language_code=lang)
     await phone.send("/start")
     await h.settle()
     for label in ("btn_danger_no", "btn_safe_private", "btn_skip", f"cat_{category}",
-                  "btn_skip", "btn_skip", "contact_chat_now", *(["btn_send"] if send else [])):
+                  "btn_skip", "btn_skip", f"contact_{contact}",
+                  *(["btn_send"] if send else [])):
         await phone.press(t(h, lang, label))
         await h.settle()
     return phone

@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.harness import Harness
 from bot.services import cases as case_service
 from bot.services.hours import Hours
-from tests.helpers import cases, t
+from tests.helpers import cases, client_asks, t
 
 BISHKEK = 6  # UTC+6, no daylight saving
 
@@ -89,13 +89,8 @@ async def test_at_night_she_is_told_the_earliest_time_and_offered_no_night_call(
     harness: Harness, clock: FakeClock,
 ) -> None:
     clock.set(FRIDAY_NIGHT.replace(hour=17))  # Friday 23:00 in Bishkek
-    phone = harness.phone("Client", language_code="ru")
-    await phone.send("/start")
-    await harness.settle()
-    for label in ("btn_danger_no", "btn_safe_private", "btn_skip", "cat_legal", "btn_skip",
-                  "btn_skip", "contact_call_later"):
-        await phone.press(t(harness, "ru", label))
-        await harness.settle()
+    phone = await client_asks(harness, category="legal", lang="ru", contact="call_later",
+                              send=False)
     screen = phone.last()
     monday = t(harness, "ru", "slot_day", day="Понедельник", time="09:00")
     assert t(harness, "ru", "ask_time_earliest", time=monday) in screen.plain()

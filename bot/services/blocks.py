@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crypto import Crypto
@@ -39,13 +39,6 @@ class Blocked:
     case_id: int
     until: datetime
     open_cases: list[int]  # the sender's cases still open, for the coordinator to close
-
-
-async def is_blocked(session: AsyncSession, *, crypto: Crypto, chat_id: int,
-                     now: datetime) -> bool:
-    found = await session.scalar(select(func.count()).select_from(Block).where(
-        Block.chat_hmac.in_(crypto.lookups(chat_id)), Block.until > now))
-    return bool(found)
 
 
 async def block(session: AsyncSession, *, crypto: Crypto, case_id: int,

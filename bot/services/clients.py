@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    exists,
     insert,
     or_,
     select,
@@ -30,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crypto import Crypto
-from models import Case, Client, WaitingMessage
+from models import Block, Case, Client, WaitingMessage
 
 _table = cast(Table, Client.__table__)
 # Whether she is offered to choose a code word: she has none, or whoever writes now may not
@@ -45,6 +46,9 @@ _SELECT = select(
     _table.c.menu_message_id, _table.c.shared_device, _table.c.auto_delete_minutes,
     _table.c.code_word_hmac.is_not(None).label("has_code_word"), OFFER_CODE_WORD,
     _table.c.erased,
+    # Read with her record, so the check costs no round trip of its own (every update).
+    exists().where(Block.chat_hmac == _table.c.chat_hmac,
+                   Block.until > bindparam("now")).label("blocked"),
 ).where(_table.c.chat_hmac.in_(bindparam("lookups", expanding=True)))
 
 
@@ -68,6 +72,8 @@ class ClientRecord:
     # Read with her record, never written through it (`services.code_word` does).
     has_code_word: bool = False
     offer_code_word: bool = True
+    # A coordinator blocked this sender (`services.blocks`): the emergency numbers only.
+    blocked: bool = False
 
     def snapshot(self) -> ClientRecord:
         return copy.deepcopy(self)
@@ -77,7 +83,7 @@ class ClientRecord:
                 if f.name not in _NOT_WRITTEN and getattr(self, f.name) != getattr(before, f.name)}
 
 
-_NOT_WRITTEN = {"id", "has_code_word", "offer_code_word"}
+_NOT_WRITTEN = {"id", "has_code_word", "offer_code_word", "blocked"}
 
 
 async def language_of(session: AsyncSession, *, crypto: Crypto, chat_id: int) -> str | None:
@@ -92,8 +98,10 @@ async def load_or_create(
     session: AsyncSession, *, crypto: Crypto, chat_id: int, language_code: str | None,
     now: datetime,
 ) -> ClientRecord:
-    """Her record (found under any configured key), or a new one."""
-    row = (await session.execute(_SELECT, {"lookups": crypto.lookups(chat_id)})).first()
+    """Her record (found under any configured key), or a new one; with whether the
+    sender is blocked."""
+    lookups = crypto.lookups(chat_id)
+    row = (await session.execute(_SELECT, {"lookups": lookups, "now": now})).first()
     if row is not None:
         if row.erased:
             # She erased her record, and writes again before the last of her old messages
@@ -103,10 +111,13 @@ async def load_or_create(
         return ClientRecord(row.id, row.language, row.step, dict(row.step_data or {}),
                             row.menu_message_id, row.shared_device,
                             row.auto_delete_minutes, bool(row.has_code_word),
-                            bool(row.offer_code_word))
+                            bool(row.offer_code_word), bool(row.blocked))
     preselect = (language_code or "")[:2].lower()
+    # A block outlives her record (/forget, the purge): it is kept by the HMAC alone.
+    blocked = bool(await session.scalar(select(exists().where(
+        Block.chat_hmac.in_(lookups), Block.until > now))))
     record = ClientRecord(0, preselect if preselect in ("ky", "ru", "en") else None, "new",
-                          {}, None, None, None)
+                          {}, None, None, None, blocked=blocked)
     result = cast(CursorResult[Any], await session.execute(insert(_table).values(
         chat_hmac=crypto.lookup(chat_id), chat_id_enc=crypto.encrypt(chat_id),
         language=record.language, step=record.step, step_data=record.step_data,

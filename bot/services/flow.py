@@ -452,16 +452,14 @@ class Flow:
             # In her own conversation her word is kept back, answered as a relayed message
             # is (not at all). In one begun after her quick exit, by whoever holds her
             # phone, it is not compared at all: a guess there would count against nothing.
-            if word is not None and not self.client.offer_code_word and \
-                    await self._is_her_code_word(word):
+            if await self._kept_back(word):
                 return Reply(kept_back=True)
             # She is talking with her specialist: everything she writes goes there.
             return self.relay(brief)
         case = None if brief is None else \
             await case_service.open_case_of(self.session, self.client.id)
         waiting = case is not None and case.status == CaseStatus.WAITING
-        if waiting and word is not None and not self.client.offer_code_word and \
-                await self._is_her_code_word(word):
+        if waiting and await self._kept_back(word):
             # Her code word typed while she waits: answered as any message, copied to no one.
             return Reply([self.notice("waiting_text")])
         if signal is not danger.Signal.NONE:
@@ -607,7 +605,13 @@ class Flow:
 
     async def is_her_code_word_text(self, text: str) -> bool:
         """Whether `text` is her code word (never compared after her exit, as elsewhere)."""
-        word = code_word.normalise(text) if self.client.has_code_word else None
+        return await self._kept_back(
+            code_word.normalise(text) if self.client.has_code_word else None)
+
+    async def _kept_back(self, word: str | None) -> bool:
+        """Her code word typed where a guess counts for nothing (her own conversation, her
+        waiting request): kept back, never compared in a conversation begun after her
+        exit, where whoever holds her phone could guess at will."""
         return word is not None and not self.client.offer_code_word and \
             await self._is_her_code_word(word)
 
