@@ -290,7 +290,7 @@ async def on_block(update: Update, context: BotContext) -> None:
             done = await block_service.block(session, crypto=data.crypto, case_id=number,
                                              member=member, days=days, reason=reason,
                                              now=now)
-    except (block_service.BlockError, case_service.CaseError) as exc:
+    except case_service.CaseError as exc:
         await _say(update, context, _t(context, exc.key, **exc.values))
         return
     until = done.until.astimezone(data.settings.organization.tz).strftime("%d.%m.%Y")
@@ -315,7 +315,7 @@ async def on_unblock(update: Update, context: BotContext) -> None:
             member = await _actor(session, context, update)
             done = await block_service.unblock(session, case_id=number, member=member,
                                                now=data.clock.now())
-    except (block_service.BlockError, case_service.CaseError) as exc:
+    except case_service.CaseError as exc:
         await _say(update, context, _t(context, exc.key, **exc.values))
         return
     await _say(update, context, _t(context, "unblocked" if done else "not_blocked",

@@ -18,20 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.crypto import Crypto
 from bot.services import staff as staff_service
+from bot.services.cases import CaseError
 from models import Block, Case, CaseStatus, Client
 
 REASONS = ("abuser", "prank", "threats", "spam")
 MAX_DAYS = 365
 DEFAULT_DAYS = 30
-
-
-class BlockError(ValueError):
-    """A block that cannot be made; `key` names the text that says why."""
-
-    def __init__(self, key: str, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)
@@ -45,20 +37,20 @@ async def block(session: AsyncSession, *, crypto: Crypto, case_id: int,
                 member: staff_service.Actor, days: int, reason: str,
                 now: datetime) -> Blocked:
     if "coordinator" not in member.role_names:
-        raise BlockError("not_allowed")
+        raise CaseError("not_allowed")
     if reason not in REASONS or not 1 <= days <= MAX_DAYS:
-        raise BlockError("block_usage")
+        raise CaseError("block_usage")
     case = await session.get(Case, case_id)
     client = await session.get(Client, case.client_id) if case is not None and \
         case.client_id is not None else None
     if case is None or client is None or client.chat_id_enc is None:
-        raise BlockError("case_gone")
+        raise CaseError("case_gone")
     if case.after_exit_case_id is not None or client.exited_at is not None or \
             await session.scalar(select(Case.id).where(
                 Case.client_id == client.id, Case.status == CaseStatus.PAUSED).limit(1)):
         # This account left a conversation with quick exit: whoever writes may be holding
         # her phone, and a block would lock her out of her own way back.
-        raise BlockError("block_after_exit", number=case.id)
+        raise CaseError("block_after_exit", number=case.id)
     chat_hmac = crypto.lookup(crypto.decrypt_int(client.chat_id_enc))
     until = now + timedelta(days=days)
     await session.execute(delete(Block).where(Block.chat_hmac == chat_hmac))
@@ -75,7 +67,7 @@ async def block(session: AsyncSession, *, crypto: Crypto, case_id: int,
 async def unblock(session: AsyncSession, *, case_id: int, member: staff_service.Actor,
                   now: datetime) -> bool:
     if "coordinator" not in member.role_names:
-        raise BlockError("not_allowed")
+        raise CaseError("not_allowed")
     result = await session.execute(delete(Block).where(Block.case_id == case_id))
     removed = cast(CursorResult[Any], result).rowcount > 0
     if removed:

@@ -16,7 +16,7 @@ due time ran), the claim fails and nothing is offered twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -562,10 +562,10 @@ async def _offer_next(
     return outcome
 
 
-def covers(member: staff_service.DutyMember, role: str) -> bool:
-    """Whether `member` can take a case for `role` (a psychologist, a child's case)."""
-    return role in member.role_names or (
-        role == "child_psychologist" and "psychologist" in member.role_names)
+def covers(role_names: Collection[str], role: str) -> bool:
+    """Whether someone with `role_names` can take a case for `role` (a psychologist, a
+    child's case)."""
+    return role in role_names or (role == "child_psychologist" and "psychologist" in role_names)
 
 
 async def _coverage(
@@ -576,7 +576,7 @@ async def _coverage(
     when the role's next shift begins. A role covered again ends its gap."""
     role = role_for(case.category)
     gap = await session.get(CoverageGap, role)
-    if any(covers(m, role) for m in specialists):
+    if any(covers(m.role_names, role) for m in specialists):
         if gap is not None:
             await session.delete(gap)
         return []

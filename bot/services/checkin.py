@@ -67,13 +67,16 @@ async def cancel_for(session: AsyncSession, *, client_id: int, now: datetime) ->
 
 async def was_sent(session: AsyncSession, *, case_id: int) -> bool:
     """Whether the check-in of `case_id` came (its answer buttons are then real)."""
-    found = await session.scalar(select(DueTime.id).where(
-        DueTime.kind == CHECK_IN, DueTime.ref_id == case_id, DueTime.done_at.is_not(None)))
-    return found is not None
+    return await _due(session, case_id=case_id, done=True)
 
 
 async def pending(session: AsyncSession, *, case_id: int) -> bool:
     """A check-in of `case_id` already waits for its time."""
+    return await _due(session, case_id=case_id, done=False)
+
+
+async def _due(session: AsyncSession, *, case_id: int, done: bool) -> bool:
+    state = DueTime.done_at.is_not(None) if done else DueTime.done_at.is_(None)
     found = await session.scalar(select(DueTime.id).where(
-        DueTime.kind == CHECK_IN, DueTime.ref_id == case_id, DueTime.done_at.is_(None)))
+        DueTime.kind == CHECK_IN, DueTime.ref_id == case_id, state))
     return found is not None

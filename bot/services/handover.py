@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import aware
 from bot.config import Settings
 from bot.services import staff as staff_service
-from bot.services.cases import CaseError, may_act, role_for
+from bot.services.cases import CaseError, covers, may_act, role_for
 from models import Case, CaseStatus, Handover, HandoverCard, Staff
 
 # An offer nobody took in this time no longer moves the case.
@@ -87,8 +87,7 @@ async def offer(session: AsyncSession, *, case_id: int, member: staff_service.Ac
 
 
 def covers_role(colleague: Colleague, role: str) -> bool:
-    return role in colleague.roles or (role == "child_psychologist"
-                                       and "psychologist" in colleague.roles)
+    return covers(colleague.roles, role)
 
 
 @dataclass
