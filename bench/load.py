@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.emulator import BotAPIEmulator, EmuMessage, Phone  # noqa: E402
+from bot.dev.emulator import BotAPIEmulator, EmuMessage, Phone  # noqa: E402
 
 CARD = re.compile(r"(?:№|#)(\d+)")
 CONCURRENCY = 16
@@ -250,7 +250,7 @@ def _seed(db_path: Path, secret: str, count: int) -> None:
     """Open cases and idle clients the bot must not keep in memory."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.crypto import Crypto
+    from bot.core.crypto import Crypto
 
     crypto = Crypto(secret)
     now = datetime.now(UTC)

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bot.config import DEFAULT_REGIONS, Settings
-from bot.db import create_engine, sessionmaker
-from bot.i18n import Texts
-from bot.migrate import upgrade
-from bot.services import stats
+from bot.core.config import DEFAULT_REGIONS, Settings
+from bot.core.db import create_engine, sessionmaker
+from bot.core.i18n import Texts
+from bot.core.migrate import upgrade
+from bot.domain import stats
 
 CATEGORIES = ("psych", "legal", "shelter", "child", "other", None)
 OUTCOMES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_criminal",

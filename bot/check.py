@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.config import ConfigError, Settings, looks_like_token, require_secret_key
-from bot.services.hours import Hours
-from bot.services.staff import SPECIALIST_ROLES as SPECIALISTS
+from bot.core.config import ConfigError, Settings, looks_like_token, require_secret_key
+from bot.domain.hours import Hours
+from bot.domain.staff import SPECIALIST_ROLES as SPECIALISTS
 
 # The roles a client's request goes to (coordinators and admins are not on a roster).
 
@@ -34,7 +34,7 @@ class Line:
 
 async def run(settings: Settings, *, now: datetime | None = None) -> list[Line]:
     lines = [Line("ok", "config", settings.source)]
-    from bot.i18n import Texts
+    from bot.core.i18n import Texts
 
     try:
         Texts(settings)
@@ -53,9 +53,9 @@ async def run(settings: Settings, *, now: datetime | None = None) -> list[Line]:
 
 
 async def _database(settings: Settings, secret: str | None, now: datetime) -> list[Line]:
-    from bot import keys, migrate
-    from bot.crypto import Crypto
-    from bot.db import create_engine, sessionmaker
+    from bot.core import keys, migrate
+    from bot.core.crypto import Crypto
+    from bot.core.db import create_engine, sessionmaker
     from models import KeyCheck, Staff
 
     engine = create_engine(settings.database.url)

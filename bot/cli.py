@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import __version__
-from bot.config import (
+from bot.core.config import (
     ENV_DATABASE,
     ENV_SECRET,
     ENV_TOKEN,
@@ -26,8 +26,8 @@ from bot.config import (
     load,
     looks_like_token,
 )
-from bot.redact import REDACTOR
-from bot.redact import install as install_redactor
+from bot.core.redact import REDACTOR
+from bot.core.redact import install as install_redactor
 
 log = logging.getLogger("bot")
 
@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_path = getattr(args, "sub_config", None) or args.config
     try:
         if args.command == "demo":
-            from bot import demo
+            from bot.dev import demo
 
             return demo.main(interactive=args.interactive, language=args.language)
         settings = load(config_path)
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(settings)
         if args.command == "db":
-            from bot.runner import upgrade_database
+            from bot.telegram.polling import upgrade_database
 
             asyncio.run(upgrade_database(settings))
             print("database is at the newest schema")
@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sezim-bot: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except Exception as exc:
-        from bot.outage import is_outage, is_refusal, reason
+        from bot.core.outage import is_outage, is_refusal, reason
 
         if is_refusal(exc):
             print(REDACTOR.redact(f"sezim-bot: the database refused the login ({reason(exc)}):"
@@ -218,16 +218,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _rotate_key(settings: Settings) -> int:
-    from bot import keys
-    from bot.config import require_secret_key
-    from bot.crypto import Crypto
+    from bot.core import keys
+    from bot.core.config import require_secret_key
+    from bot.core.crypto import Crypto
 
     secret = require_secret_key(settings)
     if "," not in secret:
         print("sezim-bot: set SEZIM_SECRET_KEY=NEW,OLD (the new key first) to rotate; "
               "see `sezim-bot rotate-key --help`", file=sys.stderr)
         return EXIT_CONFIG
-    from bot.clock import Clock
+    from bot.core.clock import Clock
 
     engine, sessions = await _with_session(settings, rotating=True)
     try:
@@ -251,9 +251,9 @@ def _date(text: str) -> date:
 
 
 async def _stats(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.clock import Clock
-    from bot.i18n import Texts
-    from bot.services import charts, stats
+    from bot.core.clock import Clock
+    from bot.core.i18n import Texts
+    from bot.domain import charts, stats
 
     today = stats.today_in(settings.organization.tz, Clock().now())
     start = args.start or date(today.year, 1, 1)
@@ -356,12 +356,12 @@ def _run(settings: Settings) -> int:
         print(f"sezim-bot: {ENV_TOKEN} does not look like a bot token from @BotFather",
               file=sys.stderr)
         return EXIT_CONFIG
-    from bot.config import require_secret_key
-    from bot.i18n import Texts
+    from bot.core.config import require_secret_key
+    from bot.core.i18n import Texts
 
     require_secret_key(settings)
     Texts(settings)  # a broken text stops the start here, in one line, not a client later
-    from bot.runner import serve
+    from bot.telegram.polling import serve
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -394,8 +394,8 @@ def _run(settings: Settings) -> int:
 async def _with_session(
     settings: Settings, *, rotating: bool = False,
 ) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
-    from bot.db import create_engine, sessionmaker
-    from bot.runner import upgrade_database
+    from bot.core.db import create_engine, sessionmaker
+    from bot.telegram.polling import upgrade_database
 
     await upgrade_database(settings, rotating=rotating)
     engine = create_engine(settings.database.url)
@@ -403,10 +403,10 @@ async def _with_session(
 
 
 async def _staff(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.clock import Clock
-    from bot.config import require_secret_key
-    from bot.crypto import Crypto
-    from bot.services import staff as staff_service
+    from bot.core.clock import Clock
+    from bot.core.config import require_secret_key
+    from bot.core.crypto import Crypto
+    from bot.domain import staff as staff_service
 
     crypto = Crypto(require_secret_key(settings))
     engine, sessions = await _with_session(settings)
@@ -481,7 +481,7 @@ async def _audit(settings: Settings, args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from bot.clock import Clock, aware
+    from bot.core.clock import Clock, aware
     from models import AuditEntry, Staff
 
     tz = settings.organization.tz
@@ -527,7 +527,7 @@ async def _check(settings: Settings) -> int:
 
 async def _appeal_add(settings: Settings, file: str) -> int:
     """All the file's appeals, or none: a bad line is named and nothing is written."""
-    from bot.services import appeals
+    from bot.domain import appeals
 
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8-sig")
@@ -556,8 +556,8 @@ async def _appeal_add(settings: Settings, file: str) -> int:
 
 
 async def _purge(settings: Settings) -> int:
-    from bot.clock import Clock
-    from bot.services import retention
+    from bot.core.clock import Clock
+    from bot.domain import retention
 
     engine, sessions = await _with_session(settings)
     try:

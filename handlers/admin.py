@@ -10,12 +10,13 @@ from datetime import date
 from telegram import InputFile, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.app import BotContext, SezimApp, set_staff_commands
-from bot.delivery import say_to_chat
-from bot.services import staff as staff_service
-from bot.services import stats
-from bot.services.cases import CaseError
-from bot.services.screens import Button, small_number
+from bot.domain import staff as staff_service
+from bot.domain import stats
+from bot.domain.cases import CaseError
+from bot.domain.screens import Button, small_number
+from bot.telegram.commands import set_staff_commands
+from bot.telegram.context import BotContext, SezimApp
+from bot.telegram.delivery import say_to_chat
 from handlers.common import StaffFilter
 from handlers.staff import _member, _say, _t, register_refusals
 
@@ -150,7 +151,7 @@ async def _send_stats(update: Update, context: BotContext, args: list[str]) -> N
         await _say(update, context, _t(context, "stats_usage"))
         return
     language = data.texts.lang(None)
-    async with data.bulk_sessions() as session:
+    async with data.sessions() as session:
         result = await stats.breakdown(session, start=start, end=end, by=by)
     if result.total[0] == 0:
         await _say(update, context, _t(context, "stats_no_data"),
@@ -161,7 +162,7 @@ async def _send_stats(update: Update, context: BotContext, args: list[str]) -> N
     if len(text) > 4000:
         text = text[:3990] + "…</pre>"
     # matplotlib is heavy: loaded the first time a chart is drawn, not at start-up.
-    from bot.services import charts
+    from bot.domain import charts
 
     await context.bot.send_photo(chat.id, charts.bar_chart(table))
     buttons = _stats_buttons(context, period, by) if period != "custom" else []
@@ -200,7 +201,7 @@ async def on_export(update: Update, context: BotContext) -> None:
     except stats.StatsError:
         await _say(update, context, _t(context, "stats_usage"))
         return
-    async with data.bulk_sessions() as session:
+    async with data.sessions() as session:
         result = await stats.breakdown(session, start=start, end=end, by=by)
     table = stats.grid(result, texts=data.texts, language=data.texts.lang(None),
                        external=external)

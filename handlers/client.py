@@ -10,9 +10,14 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import relay, scheduling
-from bot.app import BotContext, SezimApp
-from bot.delivery import (
+from bot.domain import cases as case_service
+from bot.domain import clients, retention
+from bot.domain.cases import Delivery
+from bot.domain.flow import Flow, InvalidButton, Reply, parse_callback
+from bot.domain.screens import Screen
+from bot.telegram import relay, scheduling
+from bot.telegram.context import BotContext, SezimApp
+from bot.telegram.delivery import (
     answer_button,
     delete_messages,
     delete_now,
@@ -26,12 +31,7 @@ from bot.delivery import (
     side_by_side,
     sweep_chat,
 )
-from bot.services import cases as case_service
-from bot.services import clients, retention
-from bot.services.cases import Delivery
-from bot.services.flow import Flow, InvalidButton, Reply, parse_callback
-from bot.services.screens import Screen
-from bot.transport import UNCERTAIN
+from bot.telegram.ratelimit import UNCERTAIN
 from handlers.common import is_exit
 from models import Case, CaseStatus, Client
 

@@ -10,11 +10,11 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, TypeHandler, filters
 
-from bot.app import BotContext, BotData, SezimApp
-from bot.delivery import answer_button, keep_for_deletion, say_to_chat
-from bot.outage import is_outage
-from bot.services import clients
-from bot.services import staff as staff_service
+from bot.core.outage import is_outage
+from bot.domain import clients
+from bot.domain import staff as staff_service
+from bot.telegram.context import BotContext, BotData, SezimApp
+from bot.telegram.delivery import answer_button, keep_for_deletion, say_to_chat
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ async def on_error(update: object, context: BotContext) -> None:
     update_id = update.update_id if isinstance(update, Update) else None
     if is_outage(error):
         # Not a bug: the database is away. The update is handled again once it is back
-        # (bot/runner.py), so she is told nothing now and nothing is lost.
+        # (bot/telegram/polling.py), so she is told nothing now and nothing is lost.
         outage = getattr(context.bot_data, "outage", None)
         if outage is not None and update_id is not None:
             outage.failed.add(update_id)

@@ -21,10 +21,24 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import relay, scheduling
-from bot.app import BotContext, SezimApp, staff_commands
-from bot.clock import aware
-from bot.delivery import (
+from bot.core.clock import aware
+from bot.core.i18n import LANGUAGE_NAMES
+from bot.domain import appeals as appeal_service
+from bot.domain import blocks as block_service
+from bot.domain import cases as case_service
+from bot.domain import checkin as checkin_service
+from bot.domain import clients as client_service
+from bot.domain import code_word as code_word_service
+from bot.domain import handover as handover_service
+from bot.domain import staff as staff_service
+from bot.domain.hours import Hours, when_label
+from bot.domain.screens import Button, Screen, small_number
+from bot.domain.staff import SPECIALIST_ROLES
+from bot.domain.stats import today_in
+from bot.telegram import relay, scheduling
+from bot.telegram.commands import staff_commands
+from bot.telegram.context import BotContext, SezimApp
+from bot.telegram.delivery import (
     SentBefore,
     answer_button,
     deliver_to_staff,
@@ -34,19 +48,6 @@ from bot.delivery import (
     send_screen,
     side_by_side,
 )
-from bot.i18n import LANGUAGE_NAMES
-from bot.services import appeals as appeal_service
-from bot.services import blocks as block_service
-from bot.services import cases as case_service
-from bot.services import checkin as checkin_service
-from bot.services import clients as client_service
-from bot.services import code_word as code_word_service
-from bot.services import handover as handover_service
-from bot.services import staff as staff_service
-from bot.services.hours import Hours, when_label
-from bot.services.screens import Button, Screen, small_number
-from bot.services.staff import SPECIALIST_ROLES
-from bot.services.stats import today_in
 from handlers.common import StaffFilter
 from models import Case, CaseStatus, Client, HandoverCard, Staff
 

@@ -1,6 +1,6 @@
 """Alembic environment for SQLite (batch mode) and PostgreSQL, async engines.
 
-`bot.migrate` hands in a live connection through `config.attributes["connection"]`; the
+`bot.core.migrate` hands in a live connection through `config.attributes["connection"]`; the
 `alembic` command line builds its own engine from the bot's configuration loader.
 """
 
@@ -11,8 +11,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot import config as bot_config
-from bot.db import create_engine
+from bot.core import config as bot_config
+from bot.core.db import create_engine
 from models import Base
 
 target_metadata = Base.metadata

@@ -426,7 +426,7 @@ class ProcessedUpdate(Base):
 class KeyCheck(Base):
     """One row: an HMAC of a fixed label under the server key the database's ids are
     encrypted with, so a start with another key is refused instead of locking everyone out
-    (`bot.keys.check`). `previous`: the key's check before the last rotation."""
+    (`bot.core.keys.check`). `previous`: the key's check before the last rotation."""
 
     __tablename__ = "key_check"
 

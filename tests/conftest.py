@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.harness import Harness
+from bot.core.clock import FakeClock
+from bot.dev.harness import Harness
 from tests.pg import postgres_server
 
 

@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.emulator import Phone
-from bot.harness import Harness
+from bot.dev.emulator import Phone
+from bot.dev.harness import Harness
 from models import Case, ChatMessage, Client
 
 
 def t(h: Harness, language: str | None, key: str, **values: Any) -> str:
     """A text as the bot shows it (HTML tags removed, as the phone shows them)."""
-    from bot.emulator.server import parse_html
+    from bot.dev.emulator.server import parse_html
 
     assert h.app is not None
     return parse_html(h.app.bot_data.texts.t(language, key, **values))

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.clock import FakeClock
-from bot.harness import Harness
+from bot.core.clock import FakeClock
+from bot.dev.harness import Harness
 from models import Case, WaitingMessage
 from tests.helpers import cases, client_asks, t
 from tests.test_checkin import closed_conversation
@@ -150,7 +150,7 @@ async def test_H_handover_note_reaches_a_removed_member(harness: Harness) -> Non
     await press(harness, nazira, s(harness, "handover_to_role", role=s(harness, "role_lawyer")))
     prompt = nazira.last()
     # Bermet leaves the center: removed, she loses access at once.
-    from bot.services import staff as staff_service
+    from bot.domain import staff as staff_service
     data = harness.app.bot_data
     async with data.sessions() as session, session.begin():
         await staff_service.remove_staff(session, crypto=data.crypto, telegram_id=bermet.id,
@@ -204,7 +204,7 @@ async def test_J_a_stranger_gets_the_staff_log_screens(harness: Harness) -> None
 async def test_L_waiting_ids_of_a_withdrawn_request_outlive_the_purge(
     harness: Harness, clock: FakeClock,
 ) -> None:
-    from bot.services import retention
+    from bot.domain import retention
     await harness.add_staff("Aigul", ["lawyer"], on_duty=False)
     client = await client_asks(harness, category="legal", lang="en")
     await send(harness, client, "my husband took my passport")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.emulator import Phone
-from bot.harness import Harness
+from bot.dev.emulator import Phone
+from bot.dev.harness import Harness
 from tests.helpers import cases, t
 
 
@@ -144,7 +144,7 @@ async def test_group_chats_and_channel_posts_are_ignored_without_error(
 async def test_an_internal_error_gets_a_useful_answer_and_no_personal_data_in_the_log(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.services.flow import Flow
+    from bot.domain.flow import Flow
 
     def broken(self: Flow) -> None:
         raise RuntimeError("something inside broke")

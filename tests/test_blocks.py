@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.clock import FakeClock
-from bot.harness import Harness
-from bot.services import retention
+from bot.core.clock import FakeClock
+from bot.dev.harness import Harness
+from bot.domain import retention
 from models import AuditEntry, Block
 from tests.helpers import cases, client_asks, t
 

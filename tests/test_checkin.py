@@ -4,10 +4,10 @@ opens a new request linked to the old; quick exit cancels it; never for a phone 
 
 from __future__ import annotations
 
-from bot import scheduling
-from bot.clock import FakeClock
-from bot.emulator import Phone
-from bot.harness import Harness
+from bot.core.clock import FakeClock
+from bot.dev.emulator import Phone
+from bot.dev.harness import Harness
+from bot.telegram import scheduling
 from tests.helpers import cases, client_asks, t
 from tests.test_quick_exit import ask_for_later, press, quick_exit, send
 

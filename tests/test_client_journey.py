@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot import scheduling
-from bot.clock import FakeClock
-from bot.emulator import Phone
-from bot.emulator.server import Fault
-from bot.harness import Harness
+from bot.core.clock import FakeClock
+from bot.dev.emulator import Phone
+from bot.dev.emulator.server import Fault
+from bot.dev.harness import Harness
+from bot.telegram import scheduling
 from models import CaseStatus
 from tests.helpers import cases, client_asks, clients, t
 

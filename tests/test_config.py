@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Settings, load
+from bot.core.config import ConfigError, Settings, load
 
 ROOT = Path(__file__).resolve().parent.parent
 

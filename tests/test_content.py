@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.config import LANGUAGES, Settings
-from bot.crypto import Crypto
-from bot.emulator.server import MAX_TEXT, parse_html
-from bot.i18n import Texts, load_catalog, placeholders
-from bot.services import cases as case_service
-from bot.services import flow as flow_module
-from bot.services.clients import ClientRecord
-from bot.services.flow import Flow
+from bot.core.clock import FakeClock
+from bot.core.config import LANGUAGES, Settings
+from bot.core.crypto import Crypto
+from bot.core.i18n import Texts, load_catalog, placeholders
+from bot.dev.emulator.server import MAX_TEXT, parse_html
+from bot.domain import cases as case_service
+from bot.domain import flow as flow_module
+from bot.domain.clients import ClientRecord
+from bot.domain.flow import Flow
 from models import Case
 from tests.test_config import run_cli
 

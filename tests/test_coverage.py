@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.emulator import Phone
-from bot.harness import Harness
+from bot.core.clock import FakeClock
+from bot.dev.emulator import Phone
+from bot.dev.harness import Harness
 from tests.helpers import client_asks, t
 
 # Aigul, the lawyer, works Tuesdays 14:00-18:00; the clock starts Tuesday 10:00 in Bishkek.

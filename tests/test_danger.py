@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.services.danger import Signal, check
+from bot.domain.danger import Signal, check
 
 MUST_TRIGGER = [
     # Russian

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.danger import Signal, check, check_with, lemmas, words_as_typed
+from bot.domain.danger import Signal, check, check_with, lemmas, words_as_typed
 
 DATA = Path(__file__).parent / "data"
 EXPECTED = {"danger": Signal.DANGER, "self_harm": Signal.SELF_HARM, "harmless": Signal.NONE}

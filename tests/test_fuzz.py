@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.harness import Harness
-from bot.services.flow import STEPS
+from bot.dev.harness import Harness
+from bot.domain.flow import STEPS
 
 pytestmark = pytest.mark.slow
 EXAMPLES = int(os.environ.get("SEZIM_FUZZ_EXAMPLES", "40"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.harness import Harness
+from bot.dev.harness import Harness
 from models import AuditEntry, Handover
 from tests.helpers import client_asks, t
 from tests.test_quick_exit import press, send

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.harness import Harness
-from bot.services import cases as case_service
-from bot.services.hours import Hours
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.dev.harness import Harness
+from bot.domain import cases as case_service
+from bot.domain.hours import Hours
 from tests.helpers import cases, client_asks, t
 
 BISHKEK = 6  # UTC+6, no daylight saving

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.crypto import Crypto
-from bot.runner import WorkInHand
-from bot.services.limits import FloodGuard
-from bot.services.phone import normalise_kg_phone
-from bot.services.screening import ScreenResult, evaluate
-from bot.services.staff import in_shift
+from bot.core.crypto import Crypto
+from bot.domain.limits import FloodGuard
+from bot.domain.phone import normalise_kg_phone
+from bot.domain.screening import ScreenResult, evaluate
+from bot.domain.staff import in_shift
+from bot.telegram.polling import WorkInHand
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.config import Settings
-from bot.crypto import Crypto
-from bot.db import create_engine, sessionmaker
-from bot.harness import Harness
-from bot.i18n import Texts
-from bot.migrate import upgrade
-from bot.services import stats
+from bot.core.config import Settings
+from bot.core.crypto import Crypto
+from bot.core.db import create_engine, sessionmaker
+from bot.core.i18n import Texts
+from bot.core.migrate import upgrade
+from bot.dev.harness import Harness
+from bot.domain import stats
 from models import Appeal
 from tests.helpers import t
 from tests.test_config import run_cli

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.harness import Harness
-from bot.services import stats as stats_service
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.dev.harness import Harness
+from bot.domain import stats as stats_service
 from tests.helpers import cases, t
 from tests.test_config import run_cli
 

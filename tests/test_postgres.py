@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from bot import scheduling
-from bot.clock import FakeClock
-from bot.harness import Harness
-from bot.services import sample, stats
+from bot.core.clock import FakeClock
+from bot.dev.harness import Harness
+from bot.domain import sample, stats
+from bot.telegram import scheduling
 from models import Appeal, CaseStatus
 from tests.helpers import cases, client_asks, t
 

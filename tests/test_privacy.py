@@ -11,10 +11,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.cli import setup_logging
-from bot.clock import FakeClock
-from bot.crypto import Crypto
-from bot.harness import Harness
-from bot.services import retention, stats
+from bot.core.clock import FakeClock
+from bot.core.crypto import Crypto
+from bot.dev.harness import Harness
+from bot.domain import retention, stats
 from models import Appeal, ChatMessage, Client, RelayLink
 from tests.helpers import cases, client_asks, clients, t
 
@@ -64,7 +64,7 @@ async def test_nothing_personal_in_the_database_logs_or_exports(
         await h.settle()
         clock.advance(hours=1, minutes=1)
         assert h.app is not None
-        from bot import scheduling
+        from bot.telegram import scheduling
         await scheduling.run_due(h.app)
         await h.settle()
         assert PHONE not in lawyer.text()  # not on a card anyone may still take
@@ -152,7 +152,7 @@ async def test_key_rotation_without_downtime(harness: Harness) -> None:
     old_secret = harness.settings.secret_key
     assert old_secret is not None
     new_secret = "N" * 48
-    from bot import keys
+    from bot.core import keys
 
     # 1. Both keys configured (new first): the bot still finds everyone.
     both = Crypto(f"{new_secret},{old_secret}")

@@ -11,12 +11,12 @@ import asyncio
 
 from sqlalchemy import select
 
-from bot import scheduling
-from bot.clock import FakeClock
-from bot.emulator import Phone
-from bot.emulator.server import Fault
-from bot.harness import Harness
-from bot.services import code_word
+from bot.core.clock import FakeClock
+from bot.dev.emulator import Phone
+from bot.dev.emulator.server import Fault
+from bot.dev.harness import Harness
+from bot.domain import code_word
+from bot.telegram import scheduling
 from models import Appeal, Case, CaseStatus, ChatMessage, Client, DueTime
 from tests.helpers import cases, client_asks, clients, t
 
@@ -465,7 +465,7 @@ async def test_the_paused_state_is_kept_across_a_restart_and_can_be_purged(
     await press(harness, lawyer, s(harness, "outcome_no_contact"))
     assert only_the_neutral_word(harness, client)
     assert harness.app is not None
-    from bot.services import retention
+    from bot.domain import retention
     clock.advance(days=harness.app.bot_data.settings.retention.days_after_close + 1)
     async with harness.app.bot_data.sessions() as session, session.begin():
         await retention.purge(session, settings=harness.app.bot_data.settings,

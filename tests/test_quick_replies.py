@@ -4,8 +4,8 @@ language whatever the specialist's."""
 
 from __future__ import annotations
 
-from bot.emulator.server import parse_html
-from bot.harness import Harness
+from bot.dev.emulator.server import parse_html
+from bot.dev.harness import Harness
 from tests.helpers import client_asks, t
 from tests.test_quick_exit import press, quick_exit, send
 

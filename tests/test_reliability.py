@@ -11,9 +11,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.emulator import BotAPIEmulator, Fault, Phone
-from bot.harness import Harness
-from bot.runner import open_connections
+from bot.dev.emulator import BotAPIEmulator, Fault, Phone
+from bot.dev.harness import Harness
+from bot.telegram.polling import open_connections
 from tests.helpers import LockHolder, cases, clients, longest_stall
 from tests.test_config import run_cli
 from tests.test_run import BotProcess
@@ -140,8 +140,8 @@ async def test_waiting_for_a_locked_database_does_not_stop_the_bot(db_url: str) 
     a backup) is waited for in asyncio, so every other chat, timer and poll goes on."""
     from sqlalchemy import text
 
-    from bot.db import create_engine
-    from bot.migrate import upgrade
+    from bot.core.db import create_engine
+    from bot.core.migrate import upgrade
 
     engine = create_engine(db_url)
     await upgrade(engine)
@@ -222,13 +222,13 @@ async def test_killed_mid_update_and_mid_escalation_loses_nothing_and_repeats_no
     first = Phone.new(emulator, "Aigul")
     second = Phone.new(emulator, "Nazira")
     env = {"SEZIM_SECRET_KEY": bot.secret,
-           "SEZIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"}
+           "SEZIM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.core.db'}"}
     for phone in (first, second):
         added = await asyncio.to_thread(
             run_cli, "staff", "add", "--telegram-id", str(phone.id), "--name",
             phone.user.first_name, "--role", "psychologist", env=env, cwd=tmp_path)
         assert added.returncode == 0, added.stderr
-    db = tmp_path / "bot.db"
+    db = tmp_path / "bot.core.db"
 
     def case_count() -> int:
         with sqlite3.connect(db) as conn:

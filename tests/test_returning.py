@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.emulator import Phone
-from bot.harness import Harness
+from bot.dev.emulator import Phone
+from bot.dev.harness import Harness
 from tests.helpers import client_asks, t
 from tests.test_quick_exit import press, send
 
@@ -76,7 +76,7 @@ async def test_after_forget_her_next_request_starts_afresh(harness: Harness) -> 
 
 
 async def test_the_link_is_gone_after_returning_months(harness: Harness) -> None:
-    from bot.services import retention
+    from bot.domain import retention
     from tests.helpers import cases
 
     lawyer = await harness.add_staff("Aigul", ["lawyer"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import BotAPIEmulator, Phone
+from bot.dev.emulator import BotAPIEmulator, Phone
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ class BotProcess:
         config.write_text(
             f'[telegram]\nbase_url = "{emulator.base_url}"\n'
             f'base_file_url = "{emulator.base_file_url}"\npoll_timeout = 1\n'
-            f'[database]\nurl = "sqlite+aiosqlite:///{workdir / "bot.db"}"\n',
+            f'[database]\nurl = "sqlite+aiosqlite:///{workdir / "bot.core.db"}"\n',
             encoding="utf-8",
         )
         self.log = workdir / "bot.log"
@@ -103,7 +103,7 @@ def test_the_redactor_hides_secrets_in_messages_arguments_and_tracebacks() -> No
     import io
     import logging
 
-    from bot.redact import Redactor
+    from bot.core.redact import Redactor
 
     token, key, password = "123456:AAEsecretpart-xyz", "k" * 48, "pg-pass word!"
     redactor = Redactor()
@@ -213,8 +213,8 @@ async def test_a_backup_taken_while_the_bot_works_restores_staff_and_cases(
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     restored = BotProcess(emulator, fresh)
-    shutil.copy(copy, fresh / "bot.db")
-    with sqlite3.connect(fresh / "bot.db") as db:
+    shutil.copy(copy, fresh / "bot.core.db")
+    with sqlite3.connect(fresh / "bot.core.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT count(*) FROM cases").fetchone()[0] == 1
     code, out = await _cli(fresh, env, "staff", "list")
@@ -283,9 +283,9 @@ async def test_a_bot_api_away_at_start_is_waited_for(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         f'[telegram]\nbase_url = "http://127.0.0.1:{port}/bot"\n'
         f'base_file_url = "http://127.0.0.1:{port}/file/bot"\npoll_timeout = 1\n'
-        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "bot.db"}"\n', encoding="utf-8")
+        f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "bot.core.db"}"\n', encoding="utf-8")
     bot = BotProcess.__new__(BotProcess)
-    bot.emulator, bot.workdir, bot.proc = emulator, tmp_path, None
+    bot.dev.emulator, bot.workdir, bot.proc = emulator, tmp_path, None
     bot.secret, bot.log = secrets.token_urlsafe(48), tmp_path / "bot.log"
     await bot.start()
     try:
@@ -316,7 +316,7 @@ async def test_a_connection_lost_inside_a_handler_logs_no_token(
 ) -> None:
     """Telegram's connection drops under every try of an answer: the failure is logged (the
     error handler, with its traceback), and the token is in none of it."""
-    from bot.emulator.server import Fault
+    from bot.dev.emulator.server import Fault
 
     bot = BotProcess(emulator, tmp_path)
     await bot.start()

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot import scheduling
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.crypto import Crypto
-from bot.db import create_engine, sessionmaker
-from bot.emulator import Phone
-from bot.emulator.server import Fault
-from bot.harness import Harness
-from bot.migrate import upgrade
-from bot.services import cases as case_service
-from bot.services import staff as staff_service
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.core.crypto import Crypto
+from bot.core.db import create_engine, sessionmaker
+from bot.core.migrate import upgrade
+from bot.dev.emulator import Phone
+from bot.dev.emulator.server import Fault
+from bot.dev.harness import Harness
+from bot.domain import cases as case_service
+from bot.domain import staff as staff_service
+from bot.telegram import scheduling
 from handlers import client as client_handlers
 from models import Appeal, AuditEntry, CaseOffer, CaseStatus, RelayLink
 from tests.helpers import cases, client_asks, message_ids, t

@@ -17,15 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.crypto import Crypto
-from bot.db import create_engine, sessionmaker
-from bot.harness import Harness
-from bot.i18n import Texts
-from bot.migrate import upgrade
-from bot.services import charts, sample, stats
-from bot.services.cases import create_case
+from bot.core.clock import FakeClock
+from bot.core.config import Settings
+from bot.core.crypto import Crypto
+from bot.core.db import create_engine, sessionmaker
+from bot.core.i18n import Texts
+from bot.core.migrate import upgrade
+from bot.dev.harness import Harness
+from bot.domain import charts, sample, stats
+from bot.domain.cases import create_case
 from models import Appeal, Client, Urgency
 from tests.helpers import t
 from tests.test_config import run_cli

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.emulator import Phone
-from bot.harness import Harness
+from bot.dev.emulator import Phone
+from bot.dev.harness import Harness
 
 pytestmark = pytest.mark.slow
 

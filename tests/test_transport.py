@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import sys
 import time
 from typing import Any
 
 import pytest
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bot.transport import NORMAL, URGENT, PriorityRateLimiter
+from bot.telegram.ratelimit import NORMAL, URGENT, PriorityRateLimiter
 
 
 class Recorder:
@@ -84,7 +82,7 @@ async def test_answers_and_deletions_are_not_limited() -> None:
 async def test_retry_after_is_waited_out_and_errors_retried_but_not_forever(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("bot.transport.RETRY_DELAYS", (0.01, 0.01, 0.01, 0.01))
+    monkeypatch.setattr("bot.telegram.ratelimit.RETRY_DELAYS", (0.01, 0.01, 0.01, 0.01))
     limiter = PriorityRateLimiter(per_second=0, per_chat_per_second=0)
     rec = Recorder()
     rec.failures = [RetryAfter(1), NetworkError("Bad Gateway")]
@@ -105,9 +103,9 @@ async def test_retry_after_is_waited_out_and_errors_retried_but_not_forever(
 
 async def test_priority_survives_ptbs_bot_methods(harness: object) -> None:
     """PTB drops falsy rate_limit_args: the urgent priority must reach the limiter."""
-    from bot.delivery import send_screen
-    from bot.harness import Harness
-    from bot.services.screens import Screen
+    from bot.dev.harness import Harness
+    from bot.domain.screens import Screen
+    from bot.telegram.delivery import send_screen
 
     assert isinstance(harness, Harness) and harness.app is not None
     seen: list[int | None] = []
@@ -135,74 +133,21 @@ def test_an_answer_that_is_not_json_is_an_error_that_logs_none_of_it(
     message's text, so ours names only its size."""
     from telegram.error import TelegramError
 
-    from bot.aiohttp_request import AiohttpRequest
+    from bot.telegram.updates import SezimRequest
 
-    assert AiohttpRequest.parse_json_payload(
+    assert SezimRequest.parse_json_payload(
         '{"ok": true, "result": {"text": "Он снова кричал \udcff"}}'.encode(
             "utf-8", "surrogateescape")) == {"ok": True, "result": {"text": "Он снова кричал �"}}
     with pytest.raises(TelegramError):
-        AiohttpRequest.parse_json_payload("<html>Он снова кричал</html>".encode())
+        SezimRequest.parse_json_payload("<html>Он снова кричал</html>".encode())
     assert "кричал" not in caplog.text
     assert "not JSON" in caplog.text
-
-
-@pytest.mark.skipif(sys.version_info >= (3, 12),
-                    reason="from Python 3.12 aiohttp starts its body writes eagerly itself")
-async def test_request_bodies_leave_at_once_and_tasks_keep_their_meaning() -> None:
-    """aiohttp writes a request's body in a task of its own; on the bot's loop that task
-    takes its first step at once (on Python 3.11 it would wait for everything else ready
-    on the loop: the answer to a tap reached Telegram 25 ms late under load). Results,
-    errors and cancellation reach the task as before; other tasks are untouched."""
-    from bot import aiohttp_request
-
-    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker")
-    loop = asyncio.get_running_loop()
-    previous = loop.get_task_factory()
-    loop.set_task_factory(None)
-    try:
-        aiohttp_request.eager_body_writes()
-        steps: list[str] = []
-
-        async def write_bytes(fail: bool = False) -> int:
-            steps.append("body sent")
-            marker.set("changed in the task")  # its own context, as a task's
-            if fail:
-                raise OSError("connection reset")
-            await asyncio.sleep(0)
-            steps.append("finished")
-            return 7
-
-        async def other() -> None:
-            steps.append("other task")
-
-        write_bytes.__qualname__ = "ClientRequest.write_bytes"
-        marker.set("the caller's")
-        body = asyncio.create_task(write_bytes())
-        assert marker.get() == "the caller's"
-        plain = asyncio.create_task(other())
-        steps.append("caller goes on")
-        assert steps == ["body sent", "caller goes on"]  # the other task waits its turn
-        assert await body == 7 and plain.done()
-        assert steps == ["body sent", "caller goes on", "other task", "finished"]
-
-        failing = asyncio.create_task(write_bytes(fail=True))
-        with pytest.raises(OSError):
-            await failing
-
-        steps.clear()
-        cancelled = asyncio.create_task(write_bytes())
-        cancelled.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await cancelled
-        assert steps == ["body sent"]  # stopped where it waited
-    finally:
-        loop.set_task_factory(previous)
 
 
 async def test_sends_side_by_side_all_finish_and_the_first_error_is_raised() -> None:
     """One failed send (a blocked chat) never stops the others; the first goes out at
     once, before anything else waiting for the loop."""
-    from bot.delivery import side_by_side
+    from bot.telegram.delivery import side_by_side
 
     done: list[str] = []
 

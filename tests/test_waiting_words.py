@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.harness import Harness
+from bot.dev.harness import Harness
 from models import WaitingMessage
 from tests.helpers import cases, client_asks, t
 from tests.test_quick_exit import WORD, press, s, send

@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # Which server key the database's ids are encrypted with (an HMAC of a fixed label):
-    # a start with another key is refused (bot/keys.py: check).
+    # a start with another key is refused (bot/core/keys.py: check).
     op.create_table(
         'key_check',
         sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),

@@ -1,0 +1,288 @@
+"""The two-way relay between a client and her specialist: copies, never forwards.
+
+copyMessage shows neither side the other's account. Only the pair of message ids is kept
+(`RelayLink`), so a specialist can answer by replying and both copies can be deleted;
+the content is never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, cast
+
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Message
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.telegram.delivery import SentBefore, keep_for_deletion
+from models import Case, CaseStatus, Client, RelayLink, Staff, WaitingMessage
+
+if TYPE_CHECKING:
+    from bot.telegram.context import SezimApp
+
+log = logging.getLogger(__name__)
+
+_links = cast(Table, RelayLink.__table__).c
+_staff = cast(Table, Staff.__table__).c
+_cases = cast(Table, Case.__table__).c
+_clients = cast(Table, Client.__table__).c
+
+# Built once, on the tables (their statements run faster than the ORM classes'): they
+# run for every relayed message.
+_ACTIVE_CASE = select(_staff.active_case_id).where(_staff.id == bindparam("staff_id"),
+                                                   _staff.active.is_(True))
+_LINK = select(_links.case_id, _links.client_message_id).where(
+    _links.staff_id == bindparam("staff_id"),
+    _links.staff_message_id == bindparam("message_id"))
+_TARGET = (select(_cases.id, _cases.client_id, _cases.status, _cases.contact,
+                  _clients.chat_id_enc, _clients.auto_delete_minutes, _clients.exited_at)
+           .outerjoin_from(cast(Table, Case.__table__), cast(Table, Client.__table__),
+                           _clients.id == _cases.client_id)
+           .where(_cases.id == bindparam("case_id"),
+                  _cases.status.in_((CaseStatus.ACTIVE, CaseStatus.PAUSED)),
+                  _cases.owner_id == bindparam("staff_id")))
+_LINK_INSERT = insert(cast(Table, RelayLink.__table__))
+_FIRST_REPLY = (update(cast(Table, Case.__table__))
+                .where(_cases.id == bindparam("case_id"), _cases.first_reply_at.is_(None))
+                .values(first_reply_at=bindparam("now")))
+
+
+class RelayFailed(Exception):
+    """The other side could not be reached (blocked the bot, chat gone)."""
+
+
+class PhoneCall(RelayFailed):
+    """The case is a phone call: she chose not to be written to in this chat."""
+
+
+class ClientLeft(RelayFailed):
+    """She left with quick exit (before the message, or while it was on its way): it is
+    not delivered, and nothing of it stays in her chat."""
+
+
+async def client_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int,
+                          message_id: int, to: tuple[int, bytes] | None) -> int:
+    """Copy her message to the specialist who owns the case: `to`, her id and encrypted
+    Telegram id as her update read them with the case (`cases.open_case_brief`), None if
+    she is no longer active staff. Returns the copy's id."""
+    if to is None:
+        raise RelayFailed("her specialist is gone")
+    owner_id, owner_chat_enc = to
+    return await copy_to_staff(app, case_id=case_id, client_chat_id=client_chat_id,
+                               message_id=message_id, staff_id=owner_id,
+                               staff_chat_id=app.bot_data.crypto.decrypt_int(owner_chat_enc))
+
+
+# At most this many of her waiting messages are copied to the taker (a flood of them would
+# keep the specialist's chat busy for hours under Telegram's sending limit).
+WAITING_KEPT = 30
+
+
+async def hold_waiting(session: AsyncSession, *, case_id: int, message_id: int,
+                       now: datetime) -> None:
+    """Keep the id of a message she sent while `case_id` waited, for its taker."""
+    if await waiting_count(session, case_id=case_id) >= WAITING_KEPT:
+        return
+    await session.execute(insert(cast(Table, WaitingMessage.__table__)), [
+        {"case_id": case_id, "message_id": message_id, "sent_at": now}])
+
+
+async def drop_held(session: AsyncSession, *, case_id: int, message_id: int) -> None:
+    """Not to be copied after all (she edited her code word into it)."""
+    await session.execute(delete(WaitingMessage).where(
+        WaitingMessage.case_id == case_id, WaitingMessage.message_id == message_id))
+
+
+async def is_relayed(app: SezimApp, *, staff_id: int, message_id: int) -> bool:
+    """Whether a message in the specialist's chat is one end of a relay (a copy of the
+    client's, or her own that went to the client)."""
+    async with app.bot_data.sessions() as session:
+        link = (await session.execute(_LINK, {"staff_id": staff_id,
+                                              "message_id": message_id})).first()
+    return link is not None
+
+
+async def waiting_count(session: AsyncSession, *, case_id: int) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(WaitingMessage)
+        .where(WaitingMessage.case_id == case_id)) or 0)
+
+
+async def take_waiting(session: AsyncSession, *, case_id: int) -> list[int]:
+    """The ids of what she wrote while `case_id` waited, in the order she sent it, now
+    forgotten (they are copied once, to its taker)."""
+    ids = list((await session.scalars(
+        select(WaitingMessage.message_id).where(WaitingMessage.case_id == case_id)
+        .order_by(WaitingMessage.message_id))).all())
+    await session.execute(delete(WaitingMessage).where(WaitingMessage.case_id == case_id))
+    return ids
+
+
+async def copy_waiting(app: SezimApp, ids: list[int], *, case_id: int, client_chat_id: int,
+                       staff_id: int, staff_chat_id: int) -> int:
+    """Copy those messages of hers to the specialist who took `case_id`; how many are no
+    longer there (auto-delete or she removed them)."""
+    missing = 0
+    for message_id in ids:
+        try:
+            await copy_to_staff(app, case_id=case_id, client_chat_id=client_chat_id,
+                                message_id=message_id, staff_id=staff_id,
+                                staff_chat_id=staff_chat_id)
+        except RelayFailed:
+            missing += 1
+    return missing
+
+
+async def copy_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int, message_id: int,
+                        staff_id: int, staff_chat_id: int) -> int:
+    """Copy one message of hers to a specialist's chat, keeping the pair of ids so a reply
+    to the copy reaches her. Returns the copy's id."""
+    data = app.bot_data
+    try:
+        copy = await app.bot.copy_message(staff_chat_id, client_chat_id, message_id)
+    except TelegramError as exc:
+        log.warning("relay to the specialist of case %d failed: %s", case_id,
+                    type(exc).__name__)
+        raise RelayFailed(type(exc).__name__) from exc
+    async with data.sessions() as session, session.begin():
+        await session.execute(_LINK_INSERT, [{
+            "case_id": case_id, "staff_id": staff_id, "client_message_id": message_id,
+            "staff_message_id": copy.message_id, "created_at": data.clock.now()}])
+    return int(copy.message_id)
+
+
+@dataclass(frozen=True)
+class StaffReplyTarget:
+    """Where a specialist's message goes: her case's client, or nowhere (None fields)."""
+
+    case_id: int
+    client_id: int | None
+    client_chat_enc: bytes | None
+    auto_delete_minutes: int | None
+    reply_to_client_message: int | None
+    paused: bool = False
+    exited_at: datetime | None = None
+    call: bool = False  # a phone call: nothing is written to her chat
+
+
+async def staff_reply_target(app: SezimApp, *, staff_id: int,
+                             replied_message_id: int | None) -> StaffReplyTarget | None:
+    """The active case of staff member `staff_id` (or the case of the relayed copy she
+    replied to) with its client, if the case is hers and active: one short read."""
+    async with app.bot_data.sessions() as session:
+        case_id = await session.scalar(_ACTIVE_CASE, {"staff_id": staff_id})
+        reply_to: int | None = None
+        if replied_message_id is not None:
+            link = (await session.execute(_LINK, {"staff_id": staff_id,
+                                                  "message_id": replied_message_id})).first()
+            if link is not None:
+                case_id, reply_to = link.case_id, link.client_message_id
+        if case_id is None:
+            return None
+        row = (await session.execute(_TARGET, {"case_id": case_id,
+                                               "staff_id": staff_id})).first()
+    if row is None:
+        return None
+    return StaffReplyTarget(row.id, row.client_id, row.chat_id_enc, row.auto_delete_minutes,
+                            reply_to, paused=row.status == CaseStatus.PAUSED,
+                            exited_at=row.exited_at, call=row.contact == "call_later")
+
+
+async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: int,
+                          staff_chat_id: int, message_id: int) -> int:
+    """Copy the specialist's message to the client of `target`; returns the copy's id."""
+    data = app.bot_data
+    now = data.clock.now()
+    if target.paused:
+        raise ClientLeft("paused")
+    if target.call:
+        raise PhoneCall("a phone call")
+    if target.client_id is None or target.client_chat_enc is None:
+        raise RelayFailed("client gone")
+    client_chat = data.crypto.decrypt_int(target.client_chat_enc)
+    try:
+        copy = await app.bot.copy_message(
+            client_chat, staff_chat_id, message_id,
+            reply_to_message_id=target.reply_to_client_message,
+            allow_sending_without_reply=True,
+        )
+    except Forbidden as exc:
+        raise RelayFailed("blocked") from exc
+    except TelegramError as exc:
+        log.warning("relay to the client of case %d failed: %s", target.case_id,
+                    type(exc).__name__)
+        raise RelayFailed(type(exc).__name__) from exc
+    # She may have left with quick exit, or erased her record, while the copy was on its
+    # way: then it is deleted on arrival.
+    if not await keep_for_deletion(app, client_chat, [copy.message_id],
+                                   sent=SentBefore(target.exited_at)):
+        raise ClientLeft("left while the copy was on its way")
+    async with data.sessions() as session, session.begin():
+        await session.execute(_LINK_INSERT, [{
+            "case_id": target.case_id, "staff_id": staff_id,
+            "client_message_id": copy.message_id, "staff_message_id": message_id,
+            "created_at": now}])
+        await session.execute(_FIRST_REPLY, {"case_id": target.case_id, "now": now})
+    return int(copy.message_id)
+
+
+_HER_COPY = select(_links.staff_message_id).where(
+    _links.case_id == bindparam("case_id"), _links.staff_id == bindparam("staff_id"),
+    _links.client_message_id == bindparam("message_id"))
+
+
+async def _edit_copy(app: SezimApp, chat_id: int, message_id: int, edited: Message) -> bool:
+    """Give the copy `message_id` in `chat_id` the edited message's new text or caption."""
+    try:
+        if edited.text is not None:
+            await app.bot.edit_message_text(edited.text, chat_id=chat_id, message_id=message_id,
+                                            entities=edited.entities)
+        elif edited.caption is not None:
+            await app.bot.edit_message_caption(chat_id=chat_id, message_id=message_id,
+                                               caption=edited.caption,
+                                               caption_entities=edited.caption_entities)
+        else:
+            return False
+    except BadRequest as exc:
+        # The same text again is an edit already shown; anything else (the copy was
+        # deleted, it is too old) did not reach the other side.
+        return "not modified" in str(exc)
+    except TelegramError as exc:
+        log.warning("an edit could not be relayed: %s", type(exc).__name__)
+        return False
+    return True
+
+
+async def edit_staff_copy(app: SezimApp, *, case_id: int, to: tuple[int, bytes],
+                          edited: Message) -> bool:
+    """She edited a message she had sent to her specialist: edit the specialist's copy.
+    False when there is no copy to edit (then it is relayed anew, said to be an edit)."""
+    staff_id, staff_chat_enc = to
+    async with app.bot_data.sessions() as session:
+        copy_id = await session.scalar(_HER_COPY, {"case_id": case_id, "staff_id": staff_id,
+                                                   "message_id": edited.message_id})
+    if copy_id is None:
+        return False
+    return await _edit_copy(app, app.bot_data.crypto.decrypt_int(staff_chat_enc), int(copy_id),
+                            edited)
+
+
+async def edit_client_copy(app: SezimApp, *, staff_id: int, edited: Message) -> bool | None:
+    """A specialist edited a message relayed to her client: edit the client's copy. None
+    when the message was not relayed (nothing to do); False when the edit could not reach
+    her (she left with quick exit, the copy is gone)."""
+    # The edited message is the reply target: its relay link gives her copy and the case.
+    target = await staff_reply_target(app, staff_id=staff_id,
+                                      replied_message_id=edited.message_id)
+    her_copy = target.reply_to_client_message if target is not None else None
+    if target is None or her_copy is None:
+        # Not relayed at all, or its case is no longer hers and live.
+        relayed = await is_relayed(app, staff_id=staff_id, message_id=edited.message_id)
+        return False if relayed else None
+    if target.paused or target.call or target.client_chat_enc is None:
+        return False
+    return await _edit_copy(app, app.bot_data.crypto.decrypt_int(target.client_chat_enc),
+                            her_copy, edited)
