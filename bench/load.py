@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/load.py [--clients 50,200] [--echo-messages 20]
                                    [--database-url URL] [--seed-cases 10000] [--surge]
-                                   [--json FILE] [--rounds 3]
+                                   [--rtt 100] [--only-rtt] [--json FILE] [--rounds 3]
 
 Both bots run as real processes (`sezim-bot run`; bench/echo_bot.py) long-polling the
 project's Bot API emulator over loopback HTTP; the simulated people run in this process.
@@ -14,6 +14,10 @@ project's Bot API emulator over loopback HTTP; the simulated people run in this 
 - Surge (--surge): ordinary traffic at ten times Telegram's bulk limit (300 updates/s)
   while people in danger press "Yes, I'm in danger now"; with Telegram's own limits
   (30 messages/s, about 1 per chat per second) in force in the bot.
+- Round trip (--rtt MS): every Bot API call takes MS milliseconds there and back, as over
+  a real network; people press "Yes, I'm in danger now" one after another, and the time
+  from the update's hand-out to the emergency numbers arriving at the Bot API is measured
+  (one round trip is the least it can take: any call or wait before it shows).
 
 Each bot's log goes to its temporary directory, or to $SEZIM_BENCH_LOGS if set.
 
@@ -529,9 +533,40 @@ async def run_surge(emu: BotAPIEmulator, tmp: Path, seconds: float = 10.0,
     return result
 
 
-async def _emulator() -> BotAPIEmulator:
+async def run_rtt(emu: BotAPIEmulator, tmp: Path, people: int = 30,
+                  gap: float = 0.3) -> Result:
+    """Every Bot API call takes `emu.rtt` there and back (a real network's round trip):
+    people press "Yes, I'm in danger now" one after another; the emergency answer's time
+    from the update's hand-out by getUpdates to its numbers arriving at the Bot API."""
+    secret = secrets.token_urlsafe(48)
+    _config(tmp, emu, f"sqlite+aiosqlite:///{tmp / 'rtt.db'}", real_limits=True)
+    env = {**os.environ, "SEZIM_BOT_TOKEN": emu.token, "SEZIM_SECRET_KEY": secret,
+           "SEZIM_CONFIG": str(tmp / "config.toml")}
+    result = Result(f"sezim-bot, round trip {emu.rtt * 1000:.0f} ms", people)
+    endangered = [Phone.new(emu, f"R{i}") for i in range(people)]
+    async with Process([sys.executable, "-m", "bot", "run"], env, tmp) as bot:
+        for phone in endangered:  # each has the first screen already
+            await send(phone, "/start")
+        t0 = time.perf_counter()
+
+        async def in_danger(phone: Phone, delay: float) -> None:
+            await asyncio.sleep(delay)
+            msg, data = phone.find_button("🆘")
+            cq = await emu.user_presses(phone.id, msg, data)
+            await emu.wait_for(lambda: any("102" in m.plain() for m in phone.bot_messages()),
+                               120, chat_id=phone.id)
+            arrived = time.perf_counter()
+            result.emergencies.append(arrived - emu.handed_out[emu.callback_updates[cq]])
+
+        await asyncio.gather(*(in_danger(p, i * gap) for i, p in enumerate(endangered)))
+        result.seconds = time.perf_counter() - t0
+        result.rss_mb = peak_rss_mb(bot.pid)
+    return result
+
+
+async def _emulator(rtt: float = 0.0) -> BotAPIEmulator:
     """A fresh emulator that times every update and keeps no call log."""
-    emu = BotAPIEmulator()
+    emu = BotAPIEmulator(rtt=rtt)
     emu.track_latency = True
     emu.record_calls = False
     await emu.start()
@@ -540,7 +575,8 @@ async def _emulator() -> BotAPIEmulator:
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    counts = [] if args.only_surge else [int(c) for c in args.clients.split(",")]
+    counts = [] if args.only_surge or args.only_rtt else \
+        [int(c) for c in args.clients.split(",")]
     for clients, round_ in ((c, r) for c in counts for r in range(1, args.rounds + 1)):
         for runner in ("echo", "sezim"):
             emu = await _emulator()
@@ -568,6 +604,14 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
         finally:
             await emu.stop()
         print(json.dumps(rows[-1]), flush=True)
+    if args.rtt or args.only_rtt:
+        emu = await _emulator(rtt=(args.rtt or 100) / 1000)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows.append((await run_rtt(emu, Path(tmp))).row())
+        finally:
+            await emu.stop()
+        print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -580,6 +624,11 @@ def main() -> None:
     parser.add_argument("--seed-cases", type=int, default=0)
     parser.add_argument("--surge", action="store_true")
     parser.add_argument("--only-surge", action="store_true", help="skip the journeys")
+    parser.add_argument("--rtt", type=float, default=0,
+                        help="also measure the emergency answer with this many milliseconds "
+                             "of round trip added to every Bot API call")
+    parser.add_argument("--only-rtt", action="store_true",
+                        help="only that (100 ms unless --rtt says otherwise)")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="the bot's [telegram] concurrency")

@@ -67,9 +67,9 @@ async def prepare(url: str, n: int, year: int) -> None:
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             data)
         conn.commit()
-        # ANALYZE statistics make the planner choose worse plans here; the report's queries
-        # name their indexes, so timings are the same with or without it.
-        conn.execute("ANALYZE")
+        # No ANALYZE, as the bot never runs it: without statistics SQLite's planner answers
+        # each query from its covering index; with them it prefers skip-scans of a day
+        # index that read table rows (7.4 s instead of 1.0 s for the same queries).
         conn.close()
         return
     await engine.dispose()

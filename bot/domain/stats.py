@@ -12,6 +12,7 @@ next smallest cell too (complementary suppression).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html
 import io
@@ -22,10 +23,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.core.i18n import Texts
 from models import Appeal
@@ -84,22 +85,25 @@ def _month_end(first: date) -> date:
     return following - timedelta(days=1)
 
 
-# SQLite's planner would walk a day index and read a million table rows; these covering
-# indexes answer the same queries from the index alone (see bench/stats_annual.py).
-_HINTS = {
-    "region": "ix_appeals_region_person_day",
-    "month": "ix_appeals_month_person_day",
-    "outcome": "ix_appeals_outcome_person_day",
-}
+AnySelect = Select[*tuple[Any, ...]]
 
 
-SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
+async def _side_by_side(session: AsyncSession,
+                        statements: Sequence[AnySelect]) -> list[list[tuple[Any, ...]]]:
+    """The rows of each statement. A report's statements each read a whole year of
+    records; when the session has nothing under way, each runs on a connection of its own,
+    at the same time (SQLite's readers do not wait for each other, PostgreSQL's server
+    gives each its own process), else one after the other in the session."""
+    engine = session.bind
+    if session.in_transaction() or not isinstance(engine, AsyncEngine) or \
+            len(statements) < 2:
+        return [[tuple(r) for r in await session.execute(s)] for s in statements]
 
+    async def run(statement: AnySelect) -> list[tuple[Any, ...]]:
+        async with engine.connect() as connection:
+            return [tuple(r) for r in await connection.execute(statement)]
 
-def _hinted(query: SelectT, index: str | None) -> SelectT:
-    if index is None:
-        return query
-    return query.with_hint(Appeal, f"INDEXED BY {index}", dialect_name="sqlite")
+    return list(await asyncio.gather(*(run(s) for s in statements)))
 
 
 def _column(dim: str) -> ColumnElement[Any]:
@@ -194,13 +198,9 @@ class Breakdown:
     row_people: dict[str | None, int] = field(default_factory=dict)
 
 
-async def _totals(session: AsyncSession, in_period: ColumnElement[bool]) -> tuple[int, int]:
+def _totals(in_period: ColumnElement[bool]) -> AnySelect:
     """Appeals and distinct people in a period within one year."""
-    appeals, people = (await session.execute(_hinted(
-        select(func.count(), func.count(func.distinct(Appeal.person))).where(in_period),
-        "ix_appeals_person_day")
-    )).one()
-    return int(appeals), int(people)
+    return select(func.count(), func.count(func.distinct(Appeal.person))).where(in_period)
 
 
 async def breakdown(
@@ -213,27 +213,25 @@ async def breakdown(
     sums: dict[tuple[str | None, ...], list[int]] = defaultdict(lambda: [0, 0])
     total = [0, 0]
     per_row: dict[str | None, int] = defaultdict(int)
-    hint = _HINTS.get(dims[0]) if len(dims) == 1 else \
-        "ix_appeals_region_month_person_day" if dims == ["region", "month"] else None
     for first, last in years(start, end):
         in_period = Appeal.day.between(first, last)
-        rows = (await session.execute(_hinted(
+        statements = [
             select(*columns, func.count(), func.count(func.distinct(Appeal.person)))
-            .where(in_period).group_by(*columns), hint)
-        )).all()
-        for row in rows:
+            .where(in_period).group_by(*columns),
+            _totals(in_period),
+        ]
+        if len(dims) == 2:
+            statements.append(select(columns[0], func.count(func.distinct(Appeal.person)))
+                              .where(in_period).group_by(columns[0]))
+        cells, totals, *rows_people = await _side_by_side(session, statements)
+        for row in cells:
             key = tuple(_value(d, v) for d, v in zip(dims, row[:len(dims)], strict=True))
             sums[key][0] += int(row[-2])
             sums[key][1] += int(row[-1])
-        appeals, people = await _totals(session, in_period)
-        total[0] += appeals
-        total[1] += people
-        if len(dims) == 2:
-            for value, count in (await session.execute(_hinted(
-                select(columns[0], func.count(func.distinct(Appeal.person)))
-                .where(in_period).group_by(columns[0]), _HINTS.get(dims[0]))
-            )).all():
-                per_row[_value(dims[0], value)] += int(count)
+        total[0] += int(totals[0][0])
+        total[1] += int(totals[0][1])
+        for value, count in (rows_people[0] if rows_people else ()):
+            per_row[_value(dims[0], value)] += int(count)
     result.cells = {k: (v[0], v[1]) for k, v in sums.items()}
     result.total = (total[0], total[1])
     result.row_people = dict(per_row)
@@ -441,9 +439,10 @@ async def annual_report(
 ) -> list[Grid]:
     """The shape of the center's annual report, straight from the appeal records.
 
-    Four index-only queries per calendar year: appeals by region and month; consultations by
-    service with distinct people; appeals and people in total; urgency, danger screen, hours
-    and minutes to the first reply.
+    Five queries per calendar year, side by side, each answered from a covering index the
+    planner picks (models: `Appeal`): appeals by region, month and channel; consultations by
+    service with distinct people; the child psychologist's two parts; appeals and people in
+    total; urgency, danger screen, hours and minutes to the first reply.
     """
     def t(key: str, **values: Any) -> str:
         if texts is not None:
@@ -458,43 +457,39 @@ async def annual_report(
     mix: dict[tuple[str, str | None, bool, int | None], int] = defaultdict(int)
     for first, last in years(start, end):
         in_period = Appeal.day.between(first, last)
-        for region, month, n in (await session.execute(_hinted(
-            select(Appeal.region, Appeal.month, func.count()).where(in_period)
-            .group_by(Appeal.region, Appeal.month), "ix_appeals_region_month_day")
-        )).all():
+        by_place, services, child_psych, totals, mixes = await _side_by_side(
+            session, [
+                select(Appeal.region, Appeal.month, Appeal.channel, func.count())
+                .where(in_period).group_by(Appeal.region, Appeal.month, Appeal.channel),
+                select(Appeal.outcome, func.count(), func.count(func.distinct(Appeal.person)))
+                .where(in_period, Appeal.outcome.in_(SERVICES)).group_by(Appeal.outcome),
+                select(Appeal.for_whom, func.count(),
+                       func.count(func.distinct(Appeal.person)))
+                .where(in_period, Appeal.outcome == "child_psych").group_by(Appeal.for_whom),
+                _totals(in_period),
+                select(Appeal.urgency, Appeal.screen, Appeal.out_of_hours,
+                       Appeal.minutes_to_reply, func.count()).where(in_period)
+                .group_by(Appeal.urgency, Appeal.screen, Appeal.out_of_hours,
+                          Appeal.minutes_to_reply),
+            ])
+        for region, month, channel, n in by_place:
             by_region[_value("region", region)] += int(n)
             by_month[_value("month", month)] += int(n)
-        for outcome, n, people in (await session.execute(_hinted(
-            select(Appeal.outcome, func.count(), func.count(func.distinct(Appeal.person)))
-            .where(in_period, Appeal.outcome.in_(SERVICES)).group_by(Appeal.outcome),
-            "ix_appeals_outcome_person_day")
-        )).all():
+            by_channel[str(channel)] += int(n)
+        for outcome, n, people in services:
             service[str(outcome)][0] += int(n)
             service[str(outcome)][1] += int(people)
         # The child psychologist's work, as the report gives it: with parents (about a
         # child) and with children themselves (who asked for themselves), each counted.
         # People are counted within each part (a person is in one of them: she asks for
         # herself, or about her child).
-        for for_whom, n, people in (await session.execute(
-            select(Appeal.for_whom, func.count(), func.count(func.distinct(Appeal.person)))
-            .where(in_period, Appeal.outcome == "child_psych")
-            .group_by(Appeal.for_whom))).all():
+        for for_whom, n, people in child_psych:
             part = "child_psych_children" if for_whom == "me" else "child_psych_parents"
             service[part][0] += int(n)
             service[part][1] += int(people)
-        n, people = await _totals(session, in_period)
-        total[0] += n
-        total[1] += people
-        for channel, n in (await session.execute(
-            select(Appeal.channel, func.count()).where(in_period).group_by(Appeal.channel)
-        )).all():
-            by_channel[str(channel)] += int(n)
-        for urgency, screen, hours, minutes, n in (await session.execute(_hinted(
-            select(Appeal.urgency, Appeal.screen, Appeal.out_of_hours, Appeal.minutes_to_reply,
-                   func.count()).where(in_period)
-            .group_by(Appeal.urgency, Appeal.screen, Appeal.out_of_hours,
-                      Appeal.minutes_to_reply), "ix_appeals_urgency_screen_hours_reply_day")
-        )).all():
+        total[0] += int(totals[0][0])
+        total[1] += int(totals[0][1])
+        for urgency, screen, hours, minutes, n in mixes:
             mix[(str(urgency), screen, bool(hours), minutes)] += int(n)
 
     regions = _order("region", set(by_region), texts)

@@ -197,7 +197,11 @@ def _chat_of(value: object) -> int | None:
 class BotAPIEmulator:
     """The emulated Bot API server and the world of users behind it."""
 
-    def __init__(self, token: str | None = None, *, bot_username: str = "sezim_test_bot") -> None:
+    def __init__(self, token: str | None = None, *, bot_username: str = "sezim_test_bot",
+                 rtt: float = 0.0) -> None:
+        # A fixed round trip added to every Bot API call (seconds): half before the call is
+        # carried out (the request on its way), half before its answer leaves.
+        self.rtt = rtt
         self.token = token or f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(30)}"
         self.bot_id = int(self.token.split(":")[0])
         self.bot_username = bot_username
@@ -526,6 +530,14 @@ class BotAPIEmulator:
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
             )
         method = request.match_info["method"]
+        if self.rtt:
+            await asyncio.sleep(self.rtt / 2)
+        response = await self._carry_out(request, method)
+        if self.rtt:
+            await asyncio.sleep(self.rtt / 2)
+        return response
+
+    async def _carry_out(self, request: web.Request, method: str) -> web.StreamResponse:
         try:
             params = await self._params(request)
         except (ValueError, UnicodeDecodeError):
