@@ -12,7 +12,6 @@ from bot.domain.limits import FloodGuard
 from bot.domain.phone import normalise_kg_phone
 from bot.domain.screening import ScreenResult, evaluate
 from bot.domain.staff import in_shift
-from bot.telegram.polling import WorkInHand
 
 
 @pytest.mark.parametrize(
@@ -136,52 +135,3 @@ def test_crypto_round_trip_rotation_and_pseudonyms() -> None:
     assert old.pseudonym(42, 2026) != old.pseudonym(43, 2026)
 
 
-class _Clocks:
-    """The loop thread's CPU time and the wall time, moved by hand."""
-
-    def __init__(self) -> None:
-        self.cpu_s = 0.0
-        self.wall_s = 0.0
-
-    def cpu(self) -> float:
-        return self.cpu_s
-
-    def wall(self) -> float:
-        return self.wall_s
-
-    def run(self, work: WorkInHand, *, updates: int, ms_each: float, busy: float) -> None:
-        """`updates` finish, each having cost `ms_each` of CPU, the loop busy `busy`."""
-        self.cpu_s += updates * ms_each / 1000
-        self.wall_s += updates * ms_each / 1000 / busy
-        work.finished(updates)
-
-
-def test_a_wave_of_dear_updates_is_taken_fewer_at_a_time_when_the_cpu_sets_the_pace() -> None:
-    """A wave of requests for help (each creating and routing a case: more work than a
-    triage tap) while the bot's CPU is the limit: fewer are taken at once, so each waits
-    behind less work; an ordinary stretch gets the full count back."""
-    clocks = _Clocks()
-    work = WorkInHand(32, cpu=clocks.cpu, wall=clocks.wall)
-    assert work.limit() == 32  # nothing measured yet
-    clocks.run(work, updates=16, ms_each=1.2, busy=0.95)
-    assert work.limit() == 32
-    for _ in range(3):
-        clocks.run(work, updates=16, ms_each=2.4, busy=0.95)
-    assert 16 <= work.limit() <= 18
-    for _ in range(3):
-        clocks.run(work, updates=16, ms_each=1.2, busy=0.95)
-    assert work.limit() >= 28
-    # However dear, a quarter of the count stays in hand.
-    clocks.run(work, updates=16, ms_each=50, busy=0.95)
-    clocks.run(work, updates=16, ms_each=50, busy=0.95)
-    assert work.limit() == 8
-
-
-def test_waiting_on_telegram_keeps_the_full_count_in_hand() -> None:
-    """A real server's round trips: the bot mostly waits, and fewer updates in hand would
-    only mean fewer of those waits at once, so dear updates do not lower the count."""
-    clocks = _Clocks()
-    work = WorkInHand(32, cpu=clocks.cpu, wall=clocks.wall)
-    clocks.run(work, updates=16, ms_each=1.2, busy=0.2)
-    clocks.run(work, updates=16, ms_each=3.6, busy=0.3)
-    assert work.limit() == 32

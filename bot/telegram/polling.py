@@ -13,7 +13,6 @@ import contextlib
 import hmac
 import logging
 import os
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -333,57 +332,6 @@ PEEK_SECONDS = 0.25
 # An update finished behind an unfinished one is confirmed with it, usually within
 # milliseconds; if the one before it is still unfinished after this long, it is recorded.
 RECORD_AFTER = 0.1
-# The work in hand is measured over at least this many finished updates.
-COST_SAMPLE = 8
-# Busier than this (the loop thread's CPU time over the wall time), the bot's own CPU sets
-# the pace; below it, the bot mostly waits for Telegram and more in hand only helps.
-CPU_BOUND = 0.8
-
-
-class WorkInHand:
-    """How many updates may be in hand: `concurrency` average ones' worth of work.
-
-    When the bot's own CPU sets the pace, an update's wait inside the bot is the work of
-    those taken with it and before it, so a stretch of dear updates (a wave of requests
-    for help, each creating and routing a case) made every one of them wait two or three
-    times longer than a triage tap. Fewer are taken at once while the work per update is
-    above the ordinary; the rest wait in Telegram's queue, in order, for the same total
-    time. When the bot waits for Telegram instead (a real server's round trips), the bound
-    is the plain count: fewer in hand would only mean fewer round trips at once."""
-
-    def __init__(self, concurrency: int, *, cpu: Callable[[], float] = time.thread_time,
-                 wall: Callable[[], float] = time.monotonic) -> None:
-        self.concurrency = concurrency
-        self.ordinary: float | None = None  # CPU per update in an ordinary stretch
-        self.recent: float | None = None
-        self.busy = 0.0
-        self._cpu_clock, self._wall_clock = cpu, wall  # the loop thread's CPU time, wall time
-        self._cpu = cpu()
-        self._wall = wall()
-        self._finished = 0
-
-    def finished(self, count: int) -> None:
-        """`count` more updates finished: a new measurement once there are enough."""
-        self._finished += count
-        if self._finished < COST_SAMPLE:
-            return
-        cpu, wall = self._cpu_clock(), self._wall_clock()
-        per = (cpu - self._cpu) / self._finished
-        self.busy = (cpu - self._cpu) / max(wall - self._wall, 1e-6)
-        self._cpu, self._wall, self._finished = cpu, wall, 0
-        self.recent = per if self.recent is None else (self.recent + per) / 2
-        if self.ordinary is None or per < self.ordinary:
-            self.ordinary = per
-        else:  # creeps up, so a lasting change of the mix becomes the ordinary
-            self.ordinary += (per - self.ordinary) / 50
-
-    def limit(self) -> int:
-        if self.busy < CPU_BOUND or self.ordinary is None or self.recent is None:
-            return self.concurrency
-        share = self.ordinary / max(self.recent, 1e-9)
-        return max(self.concurrency // 4, min(self.concurrency, round(self.concurrency * share)))
-
-
 class Stream:
     """The durable path: the updates in hand, each chat started as soon as there is room.
 
@@ -410,7 +358,7 @@ class Stream:
         self.progress = asyncio.Event()  # set when an update is finished
         self.in_hand = 0  # unfinished updates right after the last fetch
         self.done_since = 0  # updates finished since then
-        self.work = WorkInHand(concurrency)
+        self.concurrency = concurrency
         # Seconds an update stays in hand, taken to finished (a running mean).
         self.duration: float | None = None
         self.full = False  # the last fetch brought all it asked for: Telegram may hold more
@@ -453,7 +401,7 @@ class Stream:
         of those it finished lately (0 before it has finished any)."""
         if self.duration is None:
             return 0.0
-        return waiting * self.duration / max(1, self.work.limit())
+        return waiting * self.duration / self.concurrency
 
     def confirmed(self, offset: int) -> None:
         """Telegram was asked from `offset`: everything below it is gone from there."""
@@ -499,7 +447,6 @@ class Stream:
                 self.recorded_before = await _newest_handled(self.app)
             self._queue(updates, await _already_handled(self.app, updates,
                                                         above=self.recorded_before))
-        self.work.finished(self.done_since)
         self.in_hand, self.done_since = self.unfinished, 0
         if record:
             await _mark_handled(self.app, record)
@@ -567,9 +514,8 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
     is lost in a crash (`Stream`); while a surge keeps the bot behind, urgent updates go
     first (`SurgeDispatcher`).
 
-    At most `concurrency` updates are in hand at once (fewer while the bot's CPU is the limit
-    and the updates are dearer than usual: `WorkInHand`): what the bot can start on at
-    once. More would wait inside the bot behind the rest, and anyone else keeps her place
+    At most `concurrency` updates are in hand at once: what the bot can start on at once.
+    More would wait inside the bot behind the rest, and anyone else keeps her place
     in Telegram's queue just as well."""
     concurrency = app.bot_data.settings.telegram.concurrency
     watchdog = sdnotify.Watchdog()
@@ -592,7 +538,7 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
                     if stop.is_set():
                         break
                 offset = stream.offset
-                room = max(1, stream.work.limit() - stream.unfinished)
+                room = max(1, concurrency - stream.unfinished)
                 # Slow, or Telegram keeps having more: look at everything it holds, to
                 # see a surge behind.
                 looking = stream.look_due()
