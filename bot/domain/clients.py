@@ -41,10 +41,10 @@ class ClientRecord:
     menu_message_id: int | None
     shared_device: bool | None
     auto_delete_minutes: int | None
-    # Read with her record, never written through it (`services.code_word` does).
+    # Read with her record, never written through it (`bot.domain.code_word` does).
     has_code_word: bool = False
     offer_code_word: bool = True
-    # A coordinator blocked this sender (`services.blocks`): the emergency numbers only.
+    # A coordinator blocked this sender (`bot.domain.blocks`): the emergency numbers only.
     blocked: bool = False
 
     def snapshot(self) -> ClientRecord:

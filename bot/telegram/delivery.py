@@ -142,7 +142,7 @@ async def record_messages(
     """Keep the ids (never the content) of messages in her chat, for quick exit and
     auto-delete; arm auto-delete if she asked for it. One statement on the hot path.
     With `chat_id`: if a send there may have landed without the bot learning its id
-    (`transport.UNCERTAIN`), the ids just below these are kept too (Telegram skips those
+    (`ratelimit.UNCERTAIN`), the ids just below these are kept too (Telegram skips those
     that are not in her chat when deleting)."""
     client_id = client if isinstance(client, int) else client.id
     minutes = auto_delete_minutes if isinstance(client, int) else client.auto_delete_minutes
@@ -253,7 +253,7 @@ async def sweep_chat(app: SezimApp, *, client_id: int, chat_id: int, below: int,
     chat, and everything in it is hers to have deleted. Batches that fail for a passing
     reason are recorded and retried like any failed deletion, while her record exists;
     `failing` (Telegram has just failed her deletions) records them all for then at once.
-    `uncertain`: a send to her chat may have landed unanswered (`transport.UNCERTAIN`):
+    `uncertain`: a send to her chat may have landed unanswered (`ratelimit.UNCERTAIN`):
     the wider window below is swept, and its ids no longer kept once swept."""
     window = UNCERTAIN_WINDOW if uncertain else SWEEP
     ids = list(range(max(1, below - window), below))
