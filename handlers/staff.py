@@ -3,6 +3,9 @@
 Every handler here matches only updates from active staff (the identify handler looked the
 sender up in the database for this very update), so a removed member loses access at once,
 her old buttons included. Staff commands from anyone else get a refusal.
+
+Data access: ORM statements on the mapped classes; entities from the session, her record
+as a typed row unpacked into `HerRecord` (`_TO_RATING` alone is still on the table).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -355,7 +358,7 @@ async def on_reply(update: Update, context: BotContext) -> None:
 
 
 async def _conversation(session: AsyncSession, member: staff_service.Actor,
-                        case_id: int) -> tuple[Case, Row[Any]]:
+                        case_id: int) -> tuple[Case, HerRecord]:
     """Her own live conversation `case_id` and its client, or `CaseError` saying why not."""
     case = await session.get(Case, case_id)
     if case is None or case.client_id is None:
@@ -398,7 +401,7 @@ async def _send_quick(update: Update, context: BotContext, case_id: int, kind: s
         title = texts.resource(None, item_id).title
     delivered = await _tell_client(context, client_id=case.client_id,
                                    chat_id=data.crypto.decrypt_int(client.chat_id_enc),
-                                   text=text, facts=ClientFacts.of(client))
+                                   text=text, facts=client.facts)
     key = "quick_sent" if delivered else "client_unreachable"
     await _say(update, context, _t(context, key, number=case.id, title=title,
                                    lang_name=LANGUAGE_NAMES.get(lang, lang)))
@@ -528,7 +531,7 @@ async def _take_over(update: Update, context: BotContext, handover_id: int) -> N
                          role=texts.t(language, f"role_{done.role}")),
             buttons=[[Button(texts.t(language, "btn_info"), "c:info")],
                      [Button(texts.t(language, "btn_end"), "c:end")]],
-            facts=ClientFacts.of(client))
+            facts=client.facts)
 
 
 # /log: an appeal that came by the hotline or in person, in a few taps. Each button carries
@@ -746,7 +749,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         client = await _client_of(session, case.client_id)
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
-        facts = ClientFacts.of(client) if client else None
+        facts = client.facts if client else None
         phone = case_service.call_phone(case, data.crypto)
         earlier = await case_service.earlier_cases(session, case=case, settings=data.settings,
                                                    now=now)
@@ -824,19 +827,8 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
 
 
 _clients = cast(Table, Client.__table__)
-# Built once, on the table: what taking or closing a case needs of her record.
-_CLIENT_OF = select(_clients.c.id, _clients.c.chat_id_enc, _clients.c.language,
-                    _clients.c.auto_delete_minutes, _clients.c.step, _clients.c.exited_at,
-                    client_service.OFFER_CODE_WORD).where(
-    _clients.c.id == bindparam("client"))
 _TO_RATING = (sql_update(_clients).where(_clients.c.id == bindparam("client"))
               .values(step=bindparam("step"), step_data=bindparam("step_data")))
-
-
-async def _client_of(session: AsyncSession, client_id: int | None) -> Row[Any] | None:
-    if client_id is None:
-        return None
-    return (await session.execute(_CLIENT_OF, {"client": client_id})).first()
 
 
 @dataclass(frozen=True)
@@ -849,10 +841,37 @@ class ClientFacts:
     exited_at: datetime | None = None
     offer_code_word: bool = True
 
-    @classmethod
-    def of(cls, row: Row[Any]) -> ClientFacts:
-        return cls(row.language, row.auto_delete_minutes, row.exited_at,
-                   bool(row.offer_code_word))
+
+@dataclass(frozen=True)
+class HerRecord:
+    """What taking or closing a case needs of her record: one read of a few columns."""
+
+    id: int
+    chat_id_enc: bytes
+    language: str | None
+    auto_delete_minutes: int | None
+    step: str
+    exited_at: datetime | None
+    offer_code_word: bool
+
+    @property
+    def facts(self) -> ClientFacts:
+        return ClientFacts(self.language, self.auto_delete_minutes, self.exited_at,
+                           self.offer_code_word)
+
+
+async def _client_of(session: AsyncSession, client_id: int | None) -> HerRecord | None:
+    if client_id is None:
+        return None
+    row = (await session.execute(
+        select(Client.id, Client.chat_id_enc, Client.language, Client.auto_delete_minutes,
+               Client.step, Client.exited_at, client_service.OFFER_CODE_WORD)
+        .where(Client.id == client_id))).first()
+    if row is None:
+        return None
+    found_id, chat_id_enc, language, auto_delete_minutes, step, exited_at, offer = row
+    return HerRecord(found_id, chat_id_enc, language, auto_delete_minutes, step, exited_at,
+                     bool(offer))
 
 
 async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: int, text: str,
@@ -866,7 +885,7 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
     if client_id and found is None:
         async with data.sessions() as session:
             row = await _client_of(session, client_id)
-        found = ClientFacts.of(row) if row else None
+        found = row.facts if row else None
     language = found.language if found else None
     # Quick exit stays one tap away on every screen she gets.
     rows = [*(buttons or []), [Button(data.texts.t(language, "btn_exit"), "c:exit")]]
@@ -896,7 +915,7 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         client = await _client_of(session, case.client_id)
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
-        facts = ClientFacts.of(client) if client else None
+        facts = client.facts if client else None
         if case.tell_client and client is not None and client.step == "waiting":
             await session.execute(_TO_RATING, {"client": client.id, "step": "rate",
                                                "step_data": {"case": case.id}})
@@ -979,7 +998,7 @@ async def _offer_check_in(update: Update, context: BotContext, case_id: int) -> 
     delivered = await _tell_client(context, client_id=case.client_id,
                                    chat_id=data.crypto.decrypt_int(client.chat_id_enc),
                                    text=texts.t(lang, "checkin_offer"), buttons=rows,
-                                   facts=ClientFacts.of(client))
+                                   facts=client.facts)
     if query.message is not None:
         await edit_screen(context.application, query.message.chat.id,
                           query.message.message_id,

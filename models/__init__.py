@@ -1,6 +1,6 @@
 """SQLAlchemy models for the whole design.
 
-Rules these tables keep (DESIGN.md):
+Rules these tables keep:
 - no conversation content: only choices, codes, due times and message-id pairs;
 - Telegram chat ids and phone numbers only encrypted (`*_enc`), found again by HMAC (`*_hmac`);
 - the anonymous appeal record (`appeals`) has no column that leads back to a person; a case

@@ -11,6 +11,9 @@ ROUTE_GRACE away that would route it; her answer is sent; then `route_held` clai
 time and offers the case at once. If the process dies in between, the due time routes it;
 if anything else saw to the case first (it was taken from the queue, she withdrew it, the
 due time ran), the claim fails and nothing is offered twice.
+
+Data access: ORM statements on the mapped classes, built where they run; a case is an
+entity from the session (`session.get`, `select(Case)`, `update(Case)...returning(Case)`).
 """
 
 from __future__ import annotations
@@ -21,13 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, Table, and_, bindparam, func, or_, select
+from sqlalchemy import CursorResult, and_, func, or_, select
 from sqlalchemy import case as sql_case
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
 from bot.core.clock import aware
 from bot.core.config import Settings
@@ -117,30 +119,6 @@ def out_of_hours(now: datetime, settings: Settings) -> bool:
     return not Hours.of(settings).is_open(now)
 
 
-_cases = cast(Table, Case.__table__)
-_offers = cast(Table, CaseOffer.__table__)
-_appeals = cast(Table, Appeal.__table__)
-_NEW_APPEAL = sql_insert(_appeals)
-_NEW_CASE = sql_insert(_cases)
-_NEW_OFFER = sql_insert(_offers)
-_OFFERED = select(_offers.c.staff_id).where(_offers.c.case_id == bindparam("offer_case"))
-# Her load: the cases she works on, and the cards of waiting cases still offered to her
-# (without those, every request of a busy hour would go to the same specialist until she
-# took some, while the others waited idle).
-_owned = (select(_cases.c.owner_id.label("staff_id"))
-          .where(_cases.c.owner_id.in_(bindparam("owners", expanding=True)),
-                 _cases.c.status == CaseStatus.ACTIVE))
-# The cards are found from the waiting cases (few) through their offers: never by reading
-# every card a member was ever sent, nor by probing each waiting case for each member
-# (150 waiting, 40 members, 3,000 older offers: 0.16 ms, against 0.65 ms for the probes and
-# 1.1 ms for the read of every offer that SQLite chose once it had ANALYZE statistics).
-_unanswered = select(_offers.c.staff_id).where(
-    _offers.c.case_id.in_(select(_cases.c.id).where(_cases.c.status == CaseStatus.WAITING)),
-    _offers.c.passed.is_(False))
-_load_rows = _owned.union_all(_unanswered).subquery()
-_LOAD = select(_load_rows.c.staff_id, func.count()).group_by(_load_rows.c.staff_id)
-
-
 async def create_case(
     session: AsyncSession,
     *,
@@ -164,17 +142,15 @@ async def create_case(
     `after_exit`: the same account's case paused by quick exit, named on the new card."""
     local = staff_service.local_time(now, settings.organization.tz)
     language = client.language or settings.organization.default_language
-    # The appeal is only written here: a plain INSERT, no entity for the session to track.
-    inserted = cast(CursorResult[Any], await session.execute(_NEW_APPEAL, {
-        "day": local.date(), "month": local.year * 100 + local.month,
-        "person": crypto.pseudonym(telegram_id, local.year), "region": region,
-        "category": category, "for_whom": for_whom, "urgency": urgency.value,
-        "language": language, "out_of_hours": out_of_hours(now, settings), "screen": screen,
-    }))
-    assert inserted.inserted_primary_key is not None
+    # The appeal is only written here: an INSERT returning its id, no entity to track.
+    appeal_id = (await session.execute(sql_insert(Appeal).values(
+        day=local.date(), month=local.year * 100 + local.month,
+        person=crypto.pseudonym(telegram_id, local.year), region=region, category=category,
+        for_whom=for_whom, urgency=urgency.value, language=language,
+        out_of_hours=out_of_hours(now, settings), screen=screen,
+    ).returning(Appeal.id))).scalar_one()
     values: dict[str, Any] = dict(
-        client_id=client.id, appeal_id=int(inserted.inserted_primary_key[0]),
-        status=CaseStatus.WAITING,
+        client_id=client.id, appeal_id=appeal_id, status=CaseStatus.WAITING,
         urgency=urgency.value, category=category, for_whom=for_whom, region=region,
         language=language, screen=screen, screen_flags=flags, contact=contact,
         contact_at=contact_at, phone_enc=phone_enc, created_at=now, escalation_level=0,
@@ -184,13 +160,10 @@ async def create_case(
         after_exit_at=after_exit.paused_at if after_exit is not None else None,
         chat_hmac=crypto.lookup(telegram_id) if settings.retention.returning_months else None,
     )
-    # A plain INSERT, then the row as the session's entity without reading it back (every
-    # column is known): routing changes it, and the session writes what changed.
-    new = cast(CursorResult[Any], await session.execute(_NEW_CASE, values))
-    assert new.inserted_primary_key is not None
-    case = Case(id=int(new.inserted_primary_key[0]), **values)
-    make_transient_to_detached(case)
-    session.add(case)
+    # One INSERT returning the new row as the session's entity (no flush of the unit of
+    # work): routing changes it, and the session writes what changed.
+    case: Case = (await session.scalars(sql_insert(Case).values(**values)
+                                         .returning(Case))).one()
     log.info("case %d created (%s, %s)", case.id, case.urgency, case.category or "-")
     return case
 
@@ -212,19 +185,16 @@ async def last_region(session: AsyncSession, client_id: int) -> str | None:
     return None if region in (None, "unspecified", "abroad") else str(region)
 
 
-# Built once: it runs for most of a client's updates.
 # A paused case is not hers to whoever holds her phone now: it is left out (she comes back
 # to it only with her code word: `resumable_case_of`).
 NOT_OPEN = (CaseStatus.CLOSED, CaseStatus.PAUSED)
-_OPEN_CASE = (select(Case)
-              .where(Case.client_id == bindparam("client_id"), Case.status.not_in(NOT_OPEN))
-              .order_by(Case.id.desc())
-              .limit(1))
 
 
 async def open_case_of(session: AsyncSession, client_id: int) -> Case | None:
     """The client's newest case that is waiting or active (not closed, not paused)."""
-    return await session.scalar(_OPEN_CASE, {"client_id": client_id})
+    return await session.scalar(
+        select(Case).where(Case.client_id == client_id, Case.status.not_in(NOT_OPEN))
+        .order_by(Case.id.desc()).limit(1))
 
 
 async def open_cases_of(session: AsyncSession, client_id: int) -> list[Case]:
@@ -271,25 +241,20 @@ class OpenCase:
     owner_chat_enc: bytes | None
 
 
-_owners = cast(Table, Staff.__table__)
-_OPEN_BRIEF = (select(_cases.c.id, _cases.c.status, _owners.c.id.label("owner_id"),
-                      _owners.c.tg_id_enc)
-               .outerjoin_from(_cases, _owners, and_(_owners.c.id == _cases.c.owner_id,
-                                                     _owners.c.active.is_(True)))
-               .where(_cases.c.client_id == bindparam("client_id"),
-                      _cases.c.status.not_in(NOT_OPEN))
-               .order_by(_cases.c.id.desc())
-               .limit(1))
-
-
 async def open_case_brief(session: AsyncSession, client_id: int) -> OpenCase | None:
-    """`OpenCase` of the client, in one plain read (every message she sends in a
+    """`OpenCase` of the client, in one read of a few columns (every message she sends in a
     conversation asks it)."""
-    row = (await session.execute(_OPEN_BRIEF, {"client_id": client_id})).first()
+    row = (await session.execute(
+        select(Case.id, Case.status, Staff.id, Staff.tg_id_enc)
+        .outerjoin(Staff, and_(Staff.id == Case.owner_id, Staff.active.is_(True)))
+        .where(Case.client_id == client_id, Case.status.not_in(NOT_OPEN))
+        .order_by(Case.id.desc()).limit(1))).first()
     if row is None:
         return None
-    return OpenCase(int(row.id), row.status, row.owner_id,
-                    bytes(row.tg_id_enc) if row.tg_id_enc is not None else None)
+    # Outer-joined: the owner's columns are None when she is not active staff.
+    case_id, status, owner_id, owner_chat_enc = row
+    return OpenCase(case_id, status, cast(int | None, owner_id),
+                    bytes(owner_chat_enc) if owner_chat_enc is not None else None)
 
 
 async def _load(session: AsyncSession, staff_ids: list[int]) -> dict[int, int]:
@@ -297,16 +262,32 @@ async def _load(session: AsyncSession, staff_ids: list[int]) -> dict[int, int]:
     loaded first."""
     if not staff_ids:
         return {}
-    rows = await session.execute(_LOAD, {"owners": staff_ids})
-    return {owner: count for owner, count in rows.all() if owner is not None}
+    # Her load: the cases she works on, and the cards of waiting cases still offered to her
+    # (without those, every request of a busy hour would go to the same specialist until
+    # she took some, while the others waited idle).
+    owned = (select(Case.owner_id.label("staff_id"))
+             .where(Case.owner_id.in_(staff_ids), Case.status == CaseStatus.ACTIVE))
+    # The cards are found from the waiting cases (few) through their offers: never by
+    # reading every card a member was ever sent, nor by probing each waiting case for each
+    # member (150 waiting, 40 members, 3,000 older offers: 0.16 ms, against 0.65 ms for the
+    # probes and 1.1 ms for the read of every offer that SQLite chose once it had ANALYZE
+    # statistics).
+    unanswered = select(CaseOffer.staff_id).where(
+        CaseOffer.case_id.in_(select(Case.id).where(Case.status == CaseStatus.WAITING)),
+        CaseOffer.passed.is_(False))
+    load = owned.union_all(unanswered).subquery()
+    rows = await session.execute(select(load.c.staff_id, func.count())
+                                 .group_by(load.c.staff_id))
+    return {int(owner): count for owner, count in rows.all() if owner is not None}
 
 
 async def _offered(session: AsyncSession, case_id: int) -> set[int]:
-    rows = await session.scalars(_OFFERED, {"offer_case": case_id})
+    rows = await session.scalars(select(CaseOffer.staff_id)
+                                 .where(CaseOffer.case_id == case_id))
     return set(rows.all())
 
 
-def card(case: Case | Row[Any], *, texts: Texts, language: str, now: datetime,
+def card(case: Case, *, texts: Texts, language: str, now: datetime,
          phone: str | None = None, with_buttons: bool = True,
          earlier: Sequence[Earlier] = ()) -> Screen:
     """The case card a specialist sees: everything she needs to decide, nothing more."""
@@ -374,7 +355,7 @@ class Earlier:
 EARLIER_SHOWN = 5
 
 
-async def earlier_cases(session: AsyncSession, *, case: Case | Row[Any], settings: Settings,
+async def earlier_cases(session: AsyncSession, *, case: Case, settings: Settings,
                         now: datetime) -> list[Earlier]:
     """Her requests before `case` within `[retention] returning_months`, newest first, by
     the HMAC link (gone after /forget). Who handled each is named."""
@@ -387,14 +368,15 @@ async def earlier_cases(session: AsyncSession, *, case: Case | Row[Any], setting
         .outerjoin(Staff, Staff.id == Case.owner_id)
         .where(Case.chat_hmac == case.chat_hmac, Case.id < case.id, Case.created_at >= since)
         .order_by(Case.id.desc()).limit(EARLIER_SHOWN))).all()
-    return [Earlier(r[0], aware(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+    return [Earlier(case_id, aware(created_at), category, outcome, owner_id, owner)
+            for case_id, created_at, category, outcome, owner_id, owner in rows]
 
 
 def _local_text(moment: datetime, tz: Any) -> str:
     return staff_service.local_time(moment, tz).strftime("%d.%m %H:%M")
 
 
-def call_phone(case: Case | Row[Any], crypto: Crypto) -> str | None:
+def call_phone(case: Case, crypto: Crypto) -> str | None:
     """The number to call, decrypted only for the taker's card of an open call case."""
     if case.phone_enc is None or case.contact != "call_later" or \
             case.status == CaseStatus.CLOSED:
@@ -420,7 +402,7 @@ async def _deliver_cards(
     new_offers = [{"case_id": case.id, "staff_id": staff_id, "offered_at": now}
                   for staff_id in staff_ids if staff_id not in offered]
     if new_offers:
-        await session.execute(_NEW_OFFER, new_offers)
+        await session.execute(sql_insert(CaseOffer), new_offers)
     for staff_id in staff_ids:
         # No phone number here: it is shown only to whoever takes the call.
         deliveries.append(Delivery(staff_id, card(case, texts=texts, language=language,
@@ -476,22 +458,18 @@ def _safe_time_ahead(case: Case, now: datetime) -> datetime | None:
     return later if later > now else None
 
 
-_due = cast(Table, DueTime.__table__)
-# Only a due time no run has claimed: a claimed one belongs to that run.
-_CLAIM_HELD = (sql_update(_due)
-               .where(_due.c.kind == CONTACT_DUE, _due.c.ref_id == bindparam("held_case"),
-                      _due.c.done_at.is_(None), _due.c.claimed_until.is_(None))
-               .values(done_at=bindparam("now")))
-
-
 async def route_held(
     session: AsyncSession, held: Held, *, settings: Settings, texts: Texts, crypto: Crypto,
     now: datetime,
 ) -> RouteOutcome:
     """The second step: offer the held case now, unless its due time was already done,
     cancelled or claimed (then whoever did that routes it, or it needs no routing)."""
+    # Only a due time no run has claimed: a claimed one belongs to that run.
     claimed = cast(CursorResult[Any], await session.execute(
-        _CLAIM_HELD, {"held_case": held.case.id, "now": now}))
+        sql_update(DueTime)
+        .where(DueTime.kind == CONTACT_DUE, DueTime.ref_id == held.case.id,
+               DueTime.done_at.is_(None), DueTime.claimed_until.is_(None))
+        .values(done_at=now)))
     if claimed.rowcount != 1:
         return RouteOutcome()
     session.add(held.case)  # detached since the first step; nothing to read again
@@ -630,7 +608,7 @@ OUTCOMES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_cr
 
 @dataclass
 class TakeResult:
-    case: Row[Any]  # the case's row, as it is now
+    case: Case  # as the UPDATE that took it left it
     # Other members' cards to update: (staff id, card message id).
     others: list[tuple[int, int]] = field(default_factory=list)
 
@@ -639,30 +617,6 @@ def may_act(member: Staff | staff_service.Actor, owner_id: int | None) -> bool:
     """Her own case (owned by `owner_id`), or any case for a coordinator. An admin manages
     the staff, not the conversations: she may not close a colleague's."""
     return owner_id == member.id or "coordinator" in member.role_names
-
-
-# Built once, on the tables: the first Take wins (the others find it no longer waiting).
-_TAKE = (sql_update(_cases)
-         .where(_cases.c.id == bindparam("take_case"),
-                _cases.c.status == CaseStatus.WAITING)
-         .values(status=CaseStatus.ACTIVE, owner_id=bindparam("owner_id"),
-                 taken_at=bindparam("taken_at"))
-         .returning(*_cases.c))  # the case as the card shows it, in the same statement
-# A paused case nobody had taken yet can be taken too (to make the call she asked for, or
-# to close it): it stays paused, and becomes her conversation should she come back.
-_TAKE_PAUSED = (sql_update(_cases)
-                .where(_cases.c.id == bindparam("take_case"),
-                       _cases.c.status == CaseStatus.PAUSED, _cases.c.owner_id.is_(None))
-                .values(owner_id=bindparam("owner_id"), taken_at=bindparam("taken_at"),
-                        paused_from=CaseStatus.ACTIVE)
-                .returning(*_cases.c))
-_CASE_ROW = select(_cases).where(_cases.c.id == bindparam("case_row"))
-_OTHER_CARDS = select(_offers.c.staff_id, _offers.c.message_id).where(
-    _offers.c.case_id == bindparam("offer_case"), _offers.c.staff_id != bindparam("taker"),
-    _offers.c.message_id.is_not(None))
-_OUTCOME = (sql_update(_appeals).where(_appeals.c.id == bindparam("appeal"))
-            .values(outcome=bindparam("outcome"),
-                    minutes_to_reply=bindparam("minutes_to_reply")))
 
 
 async def take(session: AsyncSession, *, case_id: int, member: staff_service.Actor,
@@ -674,18 +628,29 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
         # A specialist takes a case of her role, or one offered to her (a forged or old
         # button does not reach another role's client).
         found = (await session.execute(
-            select(_cases.c.category).where(_cases.c.id == case_id))).first()
-        offered = await session.scalar(select(_offers.c.staff_id).where(
-            _offers.c.case_id == case_id, _offers.c.staff_id == member.id))
+            select(Case.category).where(Case.id == case_id))).first()
+        offered = await session.scalar(select(CaseOffer.staff_id).where(
+            CaseOffer.case_id == case_id, CaseOffer.staff_id == member.id))
         if found is not None and offered is None and \
-                role_for(found.category) not in member.role_names:
+                role_for(found[0]) not in member.role_names:
             raise CaseError("not_allowed")
-    values = {"take_case": case_id, "owner_id": member.id, "taken_at": now}
-    case = (await session.execute(_TAKE, values)).first()
+    # One conditional UPDATE: the first Take wins (the others find it no longer waiting);
+    # it returns the case as the card shows it, in the same statement.
+    case: Case | None = await session.scalar(
+        sql_update(Case).where(Case.id == case_id, Case.status == CaseStatus.WAITING)
+        .values(status=CaseStatus.ACTIVE, owner_id=member.id, taken_at=now)
+        .returning(Case))
     if case is None:
-        case = (await session.execute(_TAKE_PAUSED, values)).first()
+        # A paused case nobody had taken yet can be taken too (to make the call she asked
+        # for, or to close it): it stays paused, and becomes her conversation should she
+        # come back.
+        case = await session.scalar(
+            sql_update(Case).where(Case.id == case_id, Case.status == CaseStatus.PAUSED,
+                                   Case.owner_id.is_(None))
+            .values(owner_id=member.id, taken_at=now, paused_from=CaseStatus.ACTIVE)
+            .returning(Case))
     if case is None:  # not waiting (any more), or not there at all
-        case = (await session.execute(_CASE_ROW, {"case_row": case_id})).first()
+        case = await session.get(Case, case_id)
         if case is None or case.purged_at is not None:
             raise CaseError("case_gone")
         if case.owner_id == member.id:
@@ -698,11 +663,13 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
         await staff_service.set_active_case(session, member, case.id)
     await staff_service.audit(session, now=now, action="case.take", staff_id=member.id,
                               case_id=case.id)
-    offers = await session.execute(_OTHER_CARDS, {"offer_case": case.id,
-                                                  "taker": member.id})
+    offers = await session.execute(
+        select(CaseOffer.staff_id, CaseOffer.message_id).where(
+            CaseOffer.case_id == case.id, CaseOffer.staff_id != member.id,
+            CaseOffer.message_id.is_not(None)))
     log.info("case %d taken by member %d", case.id, member.id)
-    return TakeResult(case, [(int(staff_id), int(message_id))
-                             for staff_id, message_id in offers])
+    return TakeResult(case, [(staff_id, int(message_id))
+                             for staff_id, message_id in offers if message_id is not None])
 
 
 async def remember_card(session: AsyncSession, *, case_id: int, staff_id: int,
@@ -710,13 +677,13 @@ async def remember_card(session: AsyncSession, *, case_id: int, staff_id: int,
     """The message that is the taker's card (from a card or from /queue): changed again
     when the case closes, so her phone number does not stay on it."""
     result = cast(CursorResult[Any], await session.execute(
-        sql_update(_offers).where(_offers.c.case_id == case_id,
-                                  _offers.c.staff_id == staff_id)
+        sql_update(CaseOffer).where(CaseOffer.case_id == case_id,
+                                    CaseOffer.staff_id == staff_id)
         .values(message_id=message_id)))
     if result.rowcount == 0:
-        await session.execute(_NEW_OFFER, [{"case_id": case_id, "staff_id": staff_id,
-                                            "offered_at": now, "message_id": message_id,
-                                            "passed": False}])
+        await session.execute(sql_insert(CaseOffer), [{
+            "case_id": case_id, "staff_id": staff_id, "offered_at": now,
+            "message_id": message_id, "passed": False}])
 
 
 async def card_of(session: AsyncSession, *, case_id: int, staff_id: int) -> int | None:
@@ -762,29 +729,26 @@ class Closed:
     contact: str = "chat_now"
 
 
-_CLOSE = (sql_update(_cases).where(_cases.c.id == bindparam("closing"))
-          .values(status=CaseStatus.CLOSED, closed_at=bindparam("closed_at"),
-                  outcome=bindparam("outcome")))
-
-
 async def close(
     session: AsyncSession, *, case_id: int, member: staff_service.Actor, outcome: str,
     now: datetime,
 ) -> Closed:
     """Close with an outcome; the appeal record gets the outcome and time to first reply.
-    Plain statements: the case's row read, then written."""
+    The case is read, then changed (the session writes it with the next statement)."""
     if outcome not in OUTCOMES:
         raise CaseError("bad_outcome")
-    case = (await session.execute(_CASE_ROW, {"case_row": case_id})).first()
+    case = await session.get(Case, case_id)
     if case is None or case.purged_at is not None:
         raise CaseError("case_gone")
     if not may_act(member, case.owner_id):
         raise CaseError("not_your_case", number=case.id)
     if case.status == CaseStatus.CLOSED and case.outcome is not None:
         raise CaseError("already_closed", number=case.id)
+    was_active = case.status == CaseStatus.ACTIVE
     # A case the client ended is closed already and waits only for its outcome.
-    await session.execute(_CLOSE, {"closing": case.id, "closed_at": case.closed_at or now,
-                                   "outcome": outcome})
+    case.status = CaseStatus.CLOSED
+    case.closed_at = case.closed_at or now
+    case.outcome = outcome
     await due_times.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
     # Closed before anyone took it: what she wrote meanwhile goes to no one.
     await session.execute(sql_delete(WaitingMessage).where(WaitingMessage.case_id == case.id))
@@ -795,9 +759,9 @@ async def close(
     await staff_service.audit(session, now=now, action="case.close", staff_id=member.id,
                               case_id=case.id, detail=outcome)
     log.info("case %d closed: %s", case.id, outcome)
-    tell = case.status == CaseStatus.ACTIVE and case.contact != "call_later" and \
+    tell = was_active and case.contact != "call_later" and \
         outcome not in ("no_contact", "client_left")
-    return Closed(int(case.id), case.client_id, tell_client=tell, contact=case.contact)
+    return Closed(case.id, case.client_id, tell_client=tell, contact=case.contact)
 
 
 async def call_again(
@@ -859,31 +823,27 @@ async def _record_outcome(session: AsyncSession, *, appeal_id: int | None, outco
         return
     minutes = None if first_reply_at is None else max(0, int(
         (aware(first_reply_at) - aware(created_at)).total_seconds() // 60))
-    await session.execute(_OUTCOME, {"appeal": appeal_id, "outcome": outcome,
-                                     "minutes_to_reply": minutes})
-
-
-# Built once, on the tables: only her own closed case, rated once.
-_RATE = (sql_update(_cases)
-         .where(_cases.c.id == bindparam("rated"), _cases.c.client_id == bindparam("client"),
-                _cases.c.status == CaseStatus.CLOSED, _cases.c.rating.is_(None))
-         .values(rating=bindparam("rating"))
-         .returning(_cases.c.appeal_id))
-_RATE_APPEAL = (sql_update(_appeals).where(_appeals.c.id == bindparam("appeal"))
-                .values(rating=bindparam("rating")))
+    await session.execute(sql_update(Appeal).where(Appeal.id == appeal_id)
+                          .values(outcome=outcome, minutes_to_reply=minutes))
 
 
 async def rate(session: AsyncSession, *, case_id: int, client_id: int, rating: int) -> bool:
     """The client's one-tap rating of a closed case of hers, on the case and its appeal
-    record: two plain statements."""
+    record: two UPDATEs."""
     if not 1 <= rating <= 5:
         return False
-    rated = (await session.execute(_RATE, {"rated": case_id, "client": client_id,
-                                           "rating": rating})).first()
+    # Only her own closed case, rated once.
+    rated = (await session.execute(
+        sql_update(Case)
+        .where(Case.id == case_id, Case.client_id == client_id,
+               Case.status == CaseStatus.CLOSED, Case.rating.is_(None))
+        .values(rating=rating).returning(Case.appeal_id))).first()
     if rated is None:
         return False
-    if rated.appeal_id is not None:
-        await session.execute(_RATE_APPEAL, {"appeal": rated.appeal_id, "rating": rating})
+    (appeal_id,) = rated
+    if appeal_id is not None:
+        await session.execute(sql_update(Appeal).where(Appeal.id == appeal_id)
+                              .values(rating=rating))
     return True
 
 

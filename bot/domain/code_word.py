@@ -7,6 +7,8 @@ with it is deleted from her chat at once. Whoever holds her phone may try words 
 wrong word gets the same answer as any other text from a new person (nothing tells that a
 word exists), and after MAX_FAILS_A_DAY wrong tries in a day the word stops working until
 a specialist resets it.
+
+Data access: ORM statements on `models.Client`, built where they run; rows unpacked.
 """
 
 from __future__ import annotations
@@ -66,9 +68,9 @@ async def state(session: AsyncSession, client_id: int) -> State:
         .where(Client.id == client_id))).first()
     if row is None:
         return State(None, 0, None, False)
-    stored = bytes(row.code_word_hmac) if row.code_word_hmac is not None else None
-    return State(stored, int(row.code_word_fails or 0), row.code_word_day,
-                 bool(row.code_word_locked), row.code_word_set_at)
+    word_hmac, fails, day, locked, set_at = row
+    return State(bytes(word_hmac) if word_hmac is not None else None, int(fails or 0), day,
+                 bool(locked), set_at)
 
 
 async def choose(session: AsyncSession, *, crypto: Crypto, client_id: int, word: str,

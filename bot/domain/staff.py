@@ -1,4 +1,8 @@
-"""Staff, roles, the weekly roster and who is on duty; every staff change is audited."""
+"""Staff, roles, the weekly roster and who is on duty; every staff change is audited.
+
+Data access: ORM statements on the mapped classes, built where they run; entities from the
+session, or typed rows unpacked into small frozen dataclasses (`DutyMember`, `Actor`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
-from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import aware
@@ -26,9 +29,6 @@ class StaffError(Exception):
     """A staff change that cannot be made, phrased for the person making it."""
 
 
-_AUDIT = insert(cast(Table, AuditEntry.__table__))
-
-
 async def audit(
     session: AsyncSession,
     *,
@@ -39,10 +39,10 @@ async def audit(
     case_id: int | None = None,
     detail: str | None = None,
 ) -> None:
-    """Write one audit entry (no client data in `detail`): a plain INSERT, nothing for the
+    """Write one audit entry (no client data in `detail`): a bulk INSERT, nothing for the
     session to track."""
     await session.flush()  # the member or case it names may be new in this transaction
-    await session.execute(_AUDIT, {"at": now, "actor": actor, "action": action,
+    await session.execute(insert(AuditEntry), {"at": now, "actor": actor, "action": action,
                                    "staff_id": staff_id, "case_id": case_id,
                                    "detail": (detail or None) and detail[:200]})
 
@@ -65,12 +65,6 @@ async def find_by_telegram_id(
     return await session.scalar(query)
 
 
-# Built once: the statement runs for every batch of updates.
-_staff = cast(Table, Staff.__table__)
-_ACTIVE_BY_HMAC = select(_staff.c.id, _staff.c.tg_hmac).where(
-    _staff.c.tg_hmac.in_(bindparam("hmacs", expanding=True)), _staff.c.active.is_(True))
-
-
 async def active_staff_ids(
     session: AsyncSession, crypto: Crypto, telegram_ids: Iterable[int]
 ) -> dict[int, int]:
@@ -79,7 +73,8 @@ async def active_staff_ids(
     by_hmac = {h: tid for tid in set(telegram_ids) for h in crypto.lookups(tid)}
     if not by_hmac:
         return {}
-    rows = await session.execute(_ACTIVE_BY_HMAC, {"hmacs": list(by_hmac)})
+    rows = await session.execute(select(Staff.id, Staff.tg_hmac).where(
+        Staff.tg_hmac.in_(list(by_hmac)), Staff.active.is_(True)))
     return {by_hmac[bytes(tg_hmac)]: int(staff_id) for staff_id, tg_hmac in rows}
 
 
@@ -233,17 +228,6 @@ class DutyMember:
     chat_enc: bytes  # her Telegram id, encrypted: where her cards go
 
 
-_roles = cast(Table, StaffRole.__table__)
-_shifts = cast(Table, RosterShift.__table__).c
-# Built once, on the tables: routing reads them for every new case.
-_MEMBERS = (select(_staff.c.id, _staff.c.name, _staff.c.duty_override,
-                   _staff.c.duty_override_until, _staff.c.tg_id_enc, _roles.c.role)
-            .outerjoin_from(_staff, _roles, _roles.c.staff_id == _staff.c.id)
-            .where(_staff.c.active.is_(True)).order_by(_staff.c.name, _staff.c.id))
-_SHIFTS = select(_shifts.staff_id, _shifts.role, _shifts.weekday, _shifts.start_minute,
-                 _shifts.end_minute)
-
-
 async def on_duty(
     session: AsyncSession, *, settings: Settings, now: datetime, role: str | None = None
 ) -> list[DutyMember]:
@@ -251,13 +235,19 @@ async def on_duty(
 
     Two plain reads (members with their roles; the roster), ordered by name."""
     local = local_time(now, settings.organization.tz)
-    rows = (await session.execute(_MEMBERS)).all()
+    rows = (await session.execute(
+        select(Staff.id, Staff.name, Staff.duty_override, Staff.duty_override_until,
+               Staff.tg_id_enc, StaffRole.role)
+        .outerjoin(StaffRole, StaffRole.staff_id == Staff.id)
+        .where(Staff.active.is_(True)).order_by(Staff.name, Staff.id))).all()
     members: dict[int, tuple[str, bool | None, datetime | None, bytes, set[str]]] = {}
     for staff_id, name, override, until, chat_enc, role_name in rows:
         entry = members.setdefault(staff_id, (name, override, until, bytes(chat_enc), set()))
         if role_name is not None:
             entry[4].add(role_name)
-    shifts = (await session.execute(_SHIFTS)).all()
+    shifts = (await session.execute(
+        select(RosterShift.staff_id, RosterShift.role, RosterShift.weekday,
+               RosterShift.start_minute, RosterShift.end_minute))).all()
     result = []
     for staff_id, (name, override, until, chat_enc, roles) in members.items():
         if role is not None and role not in roles:
@@ -268,10 +258,10 @@ async def on_duty(
                 result.append(member)
             continue
         if any(
-            s.staff_id == staff_id
-            and (role is None or s.role == role)
-            and in_shift(s.weekday, s.start_minute, s.end_minute, local)
-            for s in shifts
+            shift_staff == staff_id
+            and (role is None or shift_role == role)
+            and in_shift(weekday, start, end, local)
+            for shift_staff, shift_role, weekday, start, end in shifts
         ):
             result.append(member)
     return result
@@ -288,26 +278,23 @@ class Actor:
     active_case_id: int | None
 
 
-_ACTOR = (select(_staff.c.id, _staff.c.name, _staff.c.active_case_id, _roles.c.role)
-          .outerjoin_from(_staff, _roles, _roles.c.staff_id == _staff.c.id)
-          .where(_staff.c.id == bindparam("actor"), _staff.c.active.is_(True)))
-_SET_ACTIVE_CASE = (update(_staff).where(_staff.c.id == bindparam("actor"))
-                    .values(active_case_id=bindparam("active_case")))
-
-
 async def actor(session: AsyncSession, staff_id: int) -> Actor | None:
     """The active staff member `staff_id`, or None."""
-    rows = (await session.execute(_ACTOR, {"actor": staff_id})).all()
+    rows = (await session.execute(
+        select(Staff.id, Staff.name, Staff.active_case_id, StaffRole.role)
+        .outerjoin(StaffRole, StaffRole.staff_id == Staff.id)
+        .where(Staff.id == staff_id, Staff.active.is_(True)))).all()
     if not rows:
         return None
-    first = rows[0]
-    return Actor(int(first.id), first.name,
-                 frozenset(r.role for r in rows if r.role is not None), first.active_case_id)
+    found_id, name, active_case_id, _ = rows[0]
+    return Actor(found_id, name, frozenset(role for *_, role in rows if role is not None),
+                 active_case_id)
 
 
 async def set_active_case(session: AsyncSession, member: Actor, case_id: int | None) -> None:
     """The case her plain messages go to (None: none)."""
-    await session.execute(_SET_ACTIVE_CASE, {"actor": member.id, "active_case": case_id})
+    await session.execute(update(Staff).where(Staff.id == member.id)
+                          .values(active_case_id=case_id))
 
 
 def is_specialist(member: Staff | DutyMember | Actor) -> bool:

@@ -1,4 +1,8 @@
-"""Sending screens: to clients (recording message ids for deletion) and to staff (cards)."""
+"""Sending screens: to clients (recording message ids for deletion) and to staff (cards).
+
+Data access: Core-style statements on the mapped classes' columns, built where they run
+(the two dialects' record INSERTs, constants, once); rows unpacked, never entities.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ import re
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,20 +41,17 @@ DELETE_WINDOW = timedelta(hours=48)
 DELETE_BATCH = 100
 
 
-# Built once (per dialect): a message id is recorded for nearly every update.
-_RECORD_SQLITE = sqlite_insert(cast(Table, ChatMessage.__table__)).on_conflict_do_nothing(
+# Built once (per dialect), without parameters: a message id is recorded for nearly every
+# update.
+_RECORD_SQLITE = sqlite_insert(ChatMessage).on_conflict_do_nothing(
     index_elements=["client_id", "message_id"])
-_RECORD_PG = pg_insert(cast(Table, ChatMessage.__table__)).on_conflict_do_nothing(
+_RECORD_PG = pg_insert(ChatMessage).on_conflict_do_nothing(
     index_elements=["client_id", "message_id"])
-# A card to a staff member: her chat, then the card's message id (to update it later).
-_staff = cast(Table, Staff.__table__).c
-_offers = cast(Table, CaseOffer.__table__)
-_STAFF_CHAT = select(_staff.tg_id_enc).where(_staff.id == bindparam("staff_id"),
-                                             _staff.active.is_(True))
-_CARD_SENT = (update(_offers)
-              .where(_offers.c.case_id == bindparam("card_case"),
-                     _offers.c.staff_id == bindparam("card_staff"))
-              .values(message_id=bindparam("message_id")))
+
+
+def _staff_chat(staff_id: int) -> Select[bytes]:
+    """Her Telegram id, encrypted, while she is active staff: where her cards go."""
+    return select(Staff.tg_id_enc).where(Staff.id == staff_id, Staff.active.is_(True))
 
 
 def markup(screen: Screen) -> InlineKeyboardMarkup | None:
@@ -141,7 +142,7 @@ async def record_messages(
     """Keep the ids (never the content) of messages in her chat, for quick exit and
     auto-delete; arm auto-delete if she asked for it. One statement on the hot path.
     With `chat_id`: if a send there may have landed without the bot learning its id
-    (`transport.UNCERTAIN`), the ids just below these are kept too (Telegram skips those
+    (`ratelimit.UNCERTAIN`), the ids just below these are kept too (Telegram skips those
     that are not in her chat when deleting)."""
     client_id = client if isinstance(client, int) else client.id
     minutes = auto_delete_minutes if isinstance(client, int) else client.auto_delete_minutes
@@ -252,7 +253,7 @@ async def sweep_chat(app: SezimApp, *, client_id: int, chat_id: int, below: int,
     chat, and everything in it is hers to have deleted. Batches that fail for a passing
     reason are recorded and retried like any failed deletion, while her record exists;
     `failing` (Telegram has just failed her deletions) records them all for then at once.
-    `uncertain`: a send to her chat may have landed unanswered (`transport.UNCERTAIN`):
+    `uncertain`: a send to her chat may have landed unanswered (`ratelimit.UNCERTAIN`):
     the wider window below is swept, and its ids no longer kept once swept."""
     window = UNCERTAIN_WINDOW if uncertain else SWEEP
     ids = list(range(max(1, below - window), below))
@@ -278,7 +279,7 @@ async def sweep_chat(app: SezimApp, *, client_id: int, chat_id: int, below: int,
         return
     now = data.clock.now()
     async with data.sessions() as session, session.begin():
-        if await session.get(Client, client_id) is None:
+        if await session.scalar(select(Client.id).where(Client.id == client_id)) is None:
             return
         await record_messages(session, client=client_id, message_ids=failed, now=now,
                               auto_delete_minutes=None)
@@ -321,12 +322,6 @@ async def _delete_one(app: SezimApp, chat_id: int, message_id: int) -> bool:
     return True
 
 
-_clients = cast(Table, Client.__table__).c
-_CHAT_CLIENT = select(_clients.id, _clients.auto_delete_minutes, _clients.exited_at,
-                      _clients.erased).where(
-    _clients.chat_hmac.in_(bindparam("lookups", expanding=True)))
-
-
 @dataclass(frozen=True)
 class SentBefore:
     """What a message to her knew of her record when it was sent off: when she last left
@@ -352,25 +347,27 @@ async def keep_for_deletion(app: SezimApp, chat_id: int, message_ids: Sequence[i
     data = app.bot_data
     async with data.sessions() as session:
         row = (await session.execute(
-            _CHAT_CLIENT, {"lookups": data.crypto.lookups(chat_id)})).first()
-    behind_exit = sent is not None and (
-        row is None or row.erased or not _same_time(row.exited_at, sent.exited_at))
+            select(Client.id, Client.auto_delete_minutes, Client.exited_at, Client.erased)
+            .where(Client.chat_hmac.in_(data.crypto.lookups(chat_id))))).first()
+    client_id, auto_delete_minutes, exited_at, erased = row if row is not None else \
+        (None, None, None, True)
+    behind_exit = sent is not None and (erased or not _same_time(exited_at, sent.exited_at))
     ids = list(message_ids)
     if behind_exit:
         ids = [m for m in ids if not await _delete_one(app, chat_id, m)]
-    if row is None or not ids:
+    if client_id is None or not ids:
         return not behind_exit
     now = data.clock.now()
     async with data.sessions() as session, session.begin():
-        await record_messages(session, client=int(row.id), message_ids=ids, now=now,
-                              app=app, auto_delete_minutes=row.auto_delete_minutes,
+        await record_messages(session, client=client_id, message_ids=ids, now=now,
+                              app=app, auto_delete_minutes=auto_delete_minutes,
                               chat_id=chat_id)
         if behind_exit:
             # Could not be deleted on arrival: retried like any failed deletion.
-            due = await _retry_later(session, client_id=int(row.id), message_ids=ids, tries=1,
+            due = await _retry_later(session, client_id=client_id, message_ids=ids, tries=1,
                                      now=now)
     if behind_exit:
-        scheduling.arm(app, REDELETE, int(row.id), due)
+        scheduling.arm(app, REDELETE, client_id, due)
     return not behind_exit
 
 
@@ -390,7 +387,7 @@ async def refresh_cards(app: SezimApp, cards: Sequence[tuple[int, int]], screen:
     data = app.bot_data
     for staff_id, message_id in cards:
         async with data.sessions() as session:
-            chat_enc = await session.scalar(_STAFF_CHAT, {"staff_id": staff_id})
+            chat_enc = await session.scalar(_staff_chat(staff_id))
         if chat_enc is None:
             continue
         await edit_screen(app, data.crypto.decrypt_int(chat_enc), message_id, screen)
@@ -404,7 +401,7 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
         tg_id_enc = item.chat_enc
         if tg_id_enc is None:
             async with data.sessions() as session:
-                tg_id_enc = await session.scalar(_STAFF_CHAT, {"staff_id": item.staff_id})
+                tg_id_enc = await session.scalar(_staff_chat(item.staff_id))
         if tg_id_enc is None:
             continue  # no longer staff
         chat_id = data.crypto.decrypt_int(tg_id_enc)
@@ -417,7 +414,8 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
         sent += 1
         if item.card:
             async with data.sessions() as session, session.begin():
-                await session.execute(_CARD_SENT, {"card_case": item.case_id,
-                                                   "card_staff": item.staff_id,
-                                                   "message_id": message_id})
+                await session.execute(
+                    update(CaseOffer).where(CaseOffer.case_id == item.case_id,
+                                            CaseOffer.staff_id == item.staff_id)
+                    .values(message_id=message_id))
     return sent

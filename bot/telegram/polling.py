@@ -4,6 +4,9 @@ PTB's Updater confirms updates to Telegram as soon as it fetches them, so an upd
 but not yet handled dies with the process. This loop always asks Telegram from its oldest
 unfinished update (which confirms only what is before it), and records handled update ids,
 so an update redelivered after a crash is handled exactly once.
+
+Data access: Core-style statements on the mapped `ProcessedUpdate`'s columns, built where
+they run; never an entity.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import os
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,15 +98,6 @@ async def _identify(app: SezimApp, session: AsyncSession, updates: Sequence[Upda
         data.note_actor(update_id, staff.get(user_id))
 
 
-_processed = cast(Table, ProcessedUpdate.__table__)
-# Built once on the table (not the ORM class: its statements run faster).
-_HANDLED = select(_processed.c.update_id).where(
-    _processed.c.update_id.in_(bindparam("ids", expanding=True)))
-
-
-_NEWEST_HANDLED = select(func.max(_processed.c.update_id))
-
-
 async def _already_handled(app: SezimApp, updates: Sequence[Update],
                            above: int | None = None) -> set[int]:
     """The updates of a batch handled before (and its senders identified). One short read
@@ -111,7 +105,8 @@ async def _already_handled(app: SezimApp, updates: Sequence[Update],
     to it are looked up."""
     async with app.bot_data.sessions() as session:
         ids = [u.update_id for u in updates if above is None or u.update_id <= above]
-        found = (await session.scalars(_HANDLED, {"ids": ids})).all() if ids else ()
+        found = (await session.scalars(select(ProcessedUpdate.update_id).where(
+            ProcessedUpdate.update_id.in_(ids)))).all() if ids else ()
         await _identify(app, session, updates)
         return set(found)
 
@@ -119,7 +114,7 @@ async def _already_handled(app: SezimApp, updates: Sequence[Update],
 async def _newest_handled(app: SezimApp) -> int:
     """The newest update id recorded as handled (-1: none)."""
     async with app.bot_data.sessions() as session:
-        newest = await session.scalar(_NEWEST_HANDLED)
+        newest = await session.scalar(select(func.max(ProcessedUpdate.update_id)))
         return -1 if newest is None else int(newest)
 
 
@@ -128,14 +123,15 @@ async def _mark_handled(app: SezimApp, update_ids: Sequence[int]) -> None:
     try:
         async with data.sessions() as session, session.begin():
             now = data.clock.now()
-            await session.execute(insert(_processed),
+            await session.execute(insert(ProcessedUpdate),
                                   [{"update_id": u, "at": now} for u in update_ids])
     except IntegrityError:
         # Another worker recorded some of them too; record the rest one by one.
         for update_id in update_ids:
             with contextlib.suppress(IntegrityError):
                 async with data.sessions() as session, session.begin():
-                    session.add(ProcessedUpdate(update_id=update_id, at=data.clock.now()))
+                    await session.execute(insert(ProcessedUpdate),
+                                          [{"update_id": update_id, "at": data.clock.now()}])
 
 
 async def handle_update(app: SezimApp, update: Update) -> bool:

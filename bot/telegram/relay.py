@@ -3,6 +3,9 @@
 copyMessage shows neither side the other's account. Only the pair of message ids is kept
 (`RelayLink`), so a specialist can answer by replying and both copies can be deleted;
 the content is never stored.
+
+Data access: Core-style statements on the mapped classes' columns, built where they run;
+rows unpacked by position, never entities.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -24,31 +27,6 @@ if TYPE_CHECKING:
     from bot.telegram.context import SezimApp
 
 log = logging.getLogger(__name__)
-
-_links = cast(Table, RelayLink.__table__).c
-_staff = cast(Table, Staff.__table__).c
-_cases = cast(Table, Case.__table__).c
-_clients = cast(Table, Client.__table__).c
-
-# Built once, on the tables (their statements run faster than the ORM classes'): they
-# run for every relayed message.
-_ACTIVE_CASE = select(_staff.active_case_id).where(_staff.id == bindparam("staff_id"),
-                                                   _staff.active.is_(True))
-_LINK = select(_links.case_id, _links.client_message_id).where(
-    _links.staff_id == bindparam("staff_id"),
-    _links.staff_message_id == bindparam("message_id"))
-_TARGET = (select(_cases.id, _cases.client_id, _cases.status, _cases.contact,
-                  _clients.chat_id_enc, _clients.auto_delete_minutes, _clients.exited_at)
-           .outerjoin_from(cast(Table, Case.__table__), cast(Table, Client.__table__),
-                           _clients.id == _cases.client_id)
-           .where(_cases.id == bindparam("case_id"),
-                  _cases.status.in_((CaseStatus.ACTIVE, CaseStatus.PAUSED)),
-                  _cases.owner_id == bindparam("staff_id")))
-_LINK_INSERT = insert(cast(Table, RelayLink.__table__))
-_FIRST_REPLY = (update(cast(Table, Case.__table__))
-                .where(_cases.id == bindparam("case_id"), _cases.first_reply_at.is_(None))
-                .values(first_reply_at=bindparam("now")))
-
 
 class RelayFailed(Exception):
     """The other side could not be reached (blocked the bot, chat gone)."""
@@ -86,7 +64,7 @@ async def hold_waiting(session: AsyncSession, *, case_id: int, message_id: int,
     """Keep the id of a message she sent while `case_id` waited, for its taker."""
     if await waiting_count(session, case_id=case_id) >= WAITING_KEPT:
         return
-    await session.execute(insert(cast(Table, WaitingMessage.__table__)), [
+    await session.execute(insert(WaitingMessage), [
         {"case_id": case_id, "message_id": message_id, "sent_at": now}])
 
 
@@ -100,9 +78,14 @@ async def is_relayed(app: SezimApp, *, staff_id: int, message_id: int) -> bool:
     """Whether a message in the specialist's chat is one end of a relay (a copy of the
     client's, or her own that went to the client)."""
     async with app.bot_data.sessions() as session:
-        link = (await session.execute(_LINK, {"staff_id": staff_id,
-                                              "message_id": message_id})).first()
+        link = (await session.execute(_link(staff_id, message_id))).first()
     return link is not None
+
+
+def _link(staff_id: int, message_id: int) -> Select[int, int]:
+    """The relay link of a message in the specialist's chat: its case and her message."""
+    return select(RelayLink.case_id, RelayLink.client_message_id).where(
+        RelayLink.staff_id == staff_id, RelayLink.staff_message_id == message_id)
 
 
 async def waiting_count(session: AsyncSession, *, case_id: int) -> int:
@@ -148,7 +131,7 @@ async def copy_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int, mes
                     type(exc).__name__)
         raise RelayFailed(type(exc).__name__) from exc
     async with data.sessions() as session, session.begin():
-        await session.execute(_LINK_INSERT, [{
+        await session.execute(insert(RelayLink), [{
             "case_id": case_id, "staff_id": staff_id, "client_message_id": message_id,
             "staff_message_id": copy.message_id, "created_at": data.clock.now()}])
     return int(copy.message_id)
@@ -173,22 +156,30 @@ async def staff_reply_target(app: SezimApp, *, staff_id: int,
     """The active case of staff member `staff_id` (or the case of the relayed copy she
     replied to) with its client, if the case is hers and active: one short read."""
     async with app.bot_data.sessions() as session:
-        case_id = await session.scalar(_ACTIVE_CASE, {"staff_id": staff_id})
+        case_id = await session.scalar(select(Staff.active_case_id).where(
+            Staff.id == staff_id, Staff.active.is_(True)))
         reply_to: int | None = None
         if replied_message_id is not None:
-            link = (await session.execute(_LINK, {"staff_id": staff_id,
-                                                  "message_id": replied_message_id})).first()
+            link = (await session.execute(_link(staff_id, replied_message_id))).first()
             if link is not None:
-                case_id, reply_to = link.case_id, link.client_message_id
+                case_id, reply_to = link
         if case_id is None:
             return None
-        row = (await session.execute(_TARGET, {"case_id": case_id,
-                                               "staff_id": staff_id})).first()
+        row = (await session.execute(
+            select(Case.id, Case.client_id, Case.status, Case.contact, Client.chat_id_enc,
+                   Client.auto_delete_minutes, Client.exited_at)
+            .outerjoin(Client, Client.id == Case.client_id)
+            .where(Case.id == case_id,
+                   Case.status.in_((CaseStatus.ACTIVE, CaseStatus.PAUSED)),
+                   Case.owner_id == staff_id))).first()
     if row is None:
         return None
-    return StaffReplyTarget(row.id, row.client_id, row.chat_id_enc, row.auto_delete_minutes,
-                            reply_to, paused=row.status == CaseStatus.PAUSED,
-                            exited_at=row.exited_at, call=row.contact == "call_later")
+    # Outer-joined: her columns are None when her record is gone.
+    found_id, client_id, status, contact, chat_enc, auto_delete_minutes, exited_at = row
+    return StaffReplyTarget(found_id, client_id, cast(bytes | None, chat_enc),
+                            auto_delete_minutes, reply_to,
+                            paused=status == CaseStatus.PAUSED, exited_at=exited_at,
+                            call=contact == "call_later")
 
 
 async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: int,
@@ -221,17 +212,14 @@ async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: 
                                    sent=SentBefore(target.exited_at)):
         raise ClientLeft("left while the copy was on its way")
     async with data.sessions() as session, session.begin():
-        await session.execute(_LINK_INSERT, [{
+        await session.execute(insert(RelayLink), [{
             "case_id": target.case_id, "staff_id": staff_id,
             "client_message_id": copy.message_id, "staff_message_id": message_id,
             "created_at": now}])
-        await session.execute(_FIRST_REPLY, {"case_id": target.case_id, "now": now})
+        await session.execute(update(Case).where(Case.id == target.case_id,
+                                                 Case.first_reply_at.is_(None))
+                              .values(first_reply_at=now))
     return int(copy.message_id)
-
-
-_HER_COPY = select(_links.staff_message_id).where(
-    _links.case_id == bindparam("case_id"), _links.staff_id == bindparam("staff_id"),
-    _links.client_message_id == bindparam("message_id"))
 
 
 async def _edit_copy(app: SezimApp, chat_id: int, message_id: int, edited: Message) -> bool:
@@ -262,8 +250,9 @@ async def edit_staff_copy(app: SezimApp, *, case_id: int, to: tuple[int, bytes],
     False when there is no copy to edit (then it is relayed anew, said to be an edit)."""
     staff_id, staff_chat_enc = to
     async with app.bot_data.sessions() as session:
-        copy_id = await session.scalar(_HER_COPY, {"case_id": case_id, "staff_id": staff_id,
-                                                   "message_id": edited.message_id})
+        copy_id = await session.scalar(select(RelayLink.staff_message_id).where(
+            RelayLink.case_id == case_id, RelayLink.staff_id == staff_id,
+            RelayLink.client_message_id == edited.message_id))
     if copy_id is None:
         return False
     return await _edit_copy(app, app.bot_data.crypto.decrypt_int(staff_chat_enc), int(copy_id),
