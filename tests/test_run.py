@@ -285,7 +285,7 @@ async def test_a_bot_api_away_at_start_is_waited_for(tmp_path: Path) -> None:
         f'base_file_url = "http://127.0.0.1:{port}/file/bot"\npoll_timeout = 1\n'
         f'[database]\nurl = "sqlite+aiosqlite:///{tmp_path / "bot.core.db"}"\n', encoding="utf-8")
     bot = BotProcess.__new__(BotProcess)
-    bot.dev.emulator, bot.workdir, bot.proc = emulator, tmp_path, None
+    bot.emulator, bot.workdir, bot.proc = emulator, tmp_path, None
     bot.secret, bot.log = secrets.token_urlsafe(48), tmp_path / "bot.log"
     await bot.start()
     try:
