@@ -210,7 +210,7 @@ def test_a_typo_in_a_text_file_stops_the_start_with_one_line(tmp_path: Path, con
     assert str(tmp_path / "ru.toml") in lines[0] and expected in lines[0]
 
 
-# Advice the reviews found unsafe or untrue (../shared/reviews/texts-ru-en.md §2), by
+# Advice the reviews found unsafe or untrue (the Russian and English review, §2), by
 # language: none of it may come back.
 UNSAFE = {
     "en": ["stay on the line", "End sessions", "Clear the call history", "delete this chat",
