@@ -10,6 +10,7 @@ from datetime import date
 from telegram import InputFile, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
+from bot.domain import callbacks as cb
 from bot.domain import staff as staff_service
 from bot.domain import stats
 from bot.domain.cases import CaseError
@@ -133,9 +134,9 @@ async def _authorised(update: Update, context: BotContext, action: str) -> bool:
 
 
 def _stats_buttons(context: BotContext, period: str, by: list[str]) -> list[list[Button]]:
-    periods = [Button(_t(context, f"btn_{p}"), f"s:st:{p}:{by[0]}")
+    periods = [Button.of(_t(context, f"btn_{p}"), cb.StatsView(p, by[0]))
                for p in stats.PERIODS if p != period]
-    dims = [Button(_t(context, f"stats_dim_{d}"), f"s:st:{period}:{d}")
+    dims = [Button.of(_t(context, f"stats_dim_{d}"), cb.StatsView(period, d))
             for d in ("region", "category", "month", "urgency", "language", "outcome")
             if [d] != by]
     return [periods[:3], periods[3:], dims[:3], dims[3:]]
@@ -178,14 +179,15 @@ async def on_stats(update: Update, context: BotContext) -> None:
 async def on_stats_button(update: Update, context: BotContext) -> None:
     """A period or breakdown button under a /stats answer."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    parts = query.data.split(":")
-    if len(parts) != 4 or parts[2] not in stats.PERIODS or parts[3] not in stats.DIMENSIONS:
+    assert query is not None
+    tap = cb.decode(query.data)
+    if not isinstance(tap, cb.StatsView) or tap.period not in stats.PERIODS or \
+            tap.by not in stats.DIMENSIONS:
         await query.answer(_t(context, "expired_button"))  # forged, or from an old version
         return
     await query.answer()
     if await _authorised(update, context, "stats.view"):
-        await _send_stats(update, context, [parts[2], parts[3]])
+        await _send_stats(update, context, [tap.period, tap.by])
 
 
 async def on_export(update: Update, context: BotContext) -> None:
@@ -218,6 +220,6 @@ def register(app: SezimApp) -> None:
     app.add_handler(CommandHandler("staff", on_staff, filters=is_staff))
     app.add_handler(CommandHandler("stats", on_stats, filters=is_staff))
     app.add_handler(CommandHandler("export", on_export, filters=is_staff))
-    # Period and breakdown buttons ("s:st:..."); the card handler leaves these alone.
-    app.add_handler(CallbackQueryHandler(on_stats_button, pattern=r"^s:st:"))
+    # Period and breakdown buttons; the card handler leaves these alone.
+    app.add_handler(CallbackQueryHandler(on_stats_button, pattern=cb.pattern(cb.StatsView)))
     register_refusals(app)

@@ -10,10 +10,11 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from bot.domain import callbacks as cb
 from bot.domain import cases as case_service
 from bot.domain import clients, retention
 from bot.domain.cases import Delivery
-from bot.domain.flow import Flow, InvalidButton, Reply, parse_callback
+from bot.domain.flow import Flow, Reply, Step
 from bot.domain.screens import Screen
 from bot.telegram import relay, scheduling
 from bot.telegram.context import BotContext, SezimApp
@@ -82,7 +83,7 @@ def _leaving(update: Update) -> bool:
     if is_exit(update):
         return True
     if update.callback_query is not None:
-        return (update.callback_query.data or "").startswith("c:fg:")
+        return isinstance(cb.decode(update.callback_query.data), cb.Forget)
     message = update.message
     return message is not None and \
         (message.text or "").strip().split("@")[0].split(" ")[0] == "/forget"
@@ -339,7 +340,7 @@ async def on_media(update: Update, context: BotContext) -> None:
     own_card = contact is not None and sender is not None and contact.user_id == sender.id
 
     async def action(flow: Flow) -> Reply:
-        if contact is not None and flow.client.step == "t_phone":
+        if contact is not None and flow.client.step == Step.PHONE:
             if not own_card:
                 return Reply([flow.notice("phone_not_yours"), flow.render()])
             return await flow.on_contact_shared(contact.phone_number)
@@ -386,36 +387,15 @@ async def on_edited(update: Update, context: BotContext) -> None:
 
 
 async def on_button(update: Update, context: BotContext) -> None:
-    """A tap on a client's button: checked against the current menu before anything."""
+    """A tap on a client's button: checked by the flow (`flow.ACTIONS`) before anything."""
     query = update.callback_query
     assert query is not None
-    parsed = parse_callback(query.data)
+    data = cb.decode(query.data)
     message = query.message
 
     async def action(flow: Flow) -> Reply:
-        if parsed is None:
-            return flow.expired()
-        name, args = parsed
-        if name == "exit":
-            return await flow.quick_exit()  # always one tap away, from any message
-        if (name == "codeword" and flow.client.step != "code_word") or \
-                name in ("raise", "ci", "ck"):
-            # Offered on notices (a specialist joined; the numbers after a danger word; a
-            # check-in and its offer) whatever her step: never expired (a "raise" with no
-            # waiting request is).
-            try:
-                return await flow.on_button(name, args)
-            except InvalidButton:
-                return flow.expired()
-        current = flow.render()
-        offered = {b.data for row in current.buttons for b in row}
-        is_menu = message is not None and message.message_id == flow.client.menu_message_id
-        if not is_menu or query.data not in offered:
-            return flow.expired()
-        try:
-            return await flow.on_button(name, args)
-        except InvalidButton:
-            return flow.expired()
+        on_menu = message is not None and message.message_id == flow.client.menu_message_id
+        return await flow.on_button(data, on_menu=on_menu)
     await run_flow(update, context, action)
 
 
@@ -452,7 +432,7 @@ def register(app: SezimApp) -> None:
         MessageHandler(private & filters.UpdateType.MESSAGE & ~filters.TEXT, on_media),
         group=group,
     )
-    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^c:"), group=group)
+    app.add_handler(CallbackQueryHandler(on_button, pattern=cb.CLIENT_PATTERN), group=group)
     app.add_handler(CallbackQueryHandler(on_foreign_button), group=group)
 
 

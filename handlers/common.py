@@ -11,6 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, TypeHandler, filters
 
 from bot.core.outage import is_outage
+from bot.domain import callbacks as cb
 from bot.domain import clients
 from bot.domain import staff as staff_service
 from bot.telegram.context import BotContext, BotData, SezimApp
@@ -75,7 +76,7 @@ async def gate(update: Update, context: BotContext) -> None:
 def is_exit(update: Update) -> bool:
     """Quick exit, by its button or /exit."""
     if update.callback_query is not None:
-        return update.callback_query.data == "c:exit"
+        return isinstance(cb.decode(update.callback_query.data), cb.Exit)
     message = update.message
     return message is not None and (message.text or "").strip().split("@")[0] == "/exit"
 

@@ -14,10 +14,9 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy import update as sql_update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from telegram import Update
@@ -28,10 +27,12 @@ from bot.core.clock import aware
 from bot.core.i18n import LANGUAGE_NAMES
 from bot.domain import appeals as appeal_service
 from bot.domain import blocks as block_service
+from bot.domain import callbacks as cb
 from bot.domain import cases as case_service
 from bot.domain import checkin as checkin_service
 from bot.domain import clients as client_service
 from bot.domain import code_word as code_word_service
+from bot.domain import flow as client_flow
 from bot.domain import handover as handover_service
 from bot.domain import staff as staff_service
 from bot.domain.hours import Hours, when_label
@@ -152,7 +153,7 @@ async def _send_queue(update: Update, context: BotContext, waiting: list[Case],
                         urgency=_t(context, f"urgency_{case.urgency}"),
                         category=_t(context, f"cat_{case.category}") if case.category else "—",
                         minutes=minutes))
-        buttons.append([Button(_t(context, "btn_take_n", number=case.id), f"s:take:{case.id}")])
+        buttons.append([Button.of(_t(context, "btn_take_n", number=case.id), cb.Take(case.id))])
     await _say(update, context, "\n".join(lines), buttons)
 
 
@@ -224,7 +225,7 @@ async def on_cases(update: Update, context: BotContext) -> None:
                                urgency=_t(context, f"urgency_{case.urgency}"),
                                category=_t(context, f"cat_{case.category}")
                                if case.category else "—", minutes=0).rsplit(" · ", 1)[0])
-        buttons.append([Button(_t(context, "btn_use_n", number=case.id), f"s:use:{case.id}")])
+        buttons.append([Button.of(_t(context, "btn_use_n", number=case.id), cb.UseCase(case.id))])
     await _say(update, context, "\n".join(lines), buttons)
 
 
@@ -348,9 +349,9 @@ async def on_reply(update: Update, context: BotContext) -> None:
         await _say(update, context, _t(context, exc.key, **exc.values))
         return
     texts, staff_lang = data.texts, data.texts.lang(None)
-    rows = [[Button(texts.reply(staff_lang, rid).title, f"s:qr:{case.id}:{rid}")]
+    rows = [[Button.of(texts.reply(staff_lang, rid).title, cb.QuickReply(case.id, rid))]
             for rid in texts.reply_ids]
-    rows += [[Button(texts.resource(staff_lang, rid).title, f"s:qt:{case.id}:{rid}")]
+    rows += [[Button.of(texts.resource(staff_lang, rid).title, cb.QuickTopic(case.id, rid))]
              for rid in texts.resource_ids]
     language = LANGUAGE_NAMES.get(texts.lang(client.language), "")
     await _say(update, context, _t(context, "quick_title", number=case.id, lang_name=language),
@@ -377,11 +378,13 @@ async def _conversation(session: AsyncSession, member: staff_service.Actor,
     return case, client
 
 
-async def _send_quick(update: Update, context: BotContext, case_id: int, kind: str,
-                      item_id: str) -> None:
-    """A quick reply or a topic, in the client's language, to the client of `case_id`."""
+async def _send_quick(update: Update, context: BotContext,
+                      tap: cb.QuickReply | cb.QuickTopic) -> None:
+    """A quick reply or a topic, in the client's language, to the client of its case."""
     data = context.bot_data
     texts = data.texts
+    case_id = tap.case_id
+    kind, item_id = ("qr", tap.reply) if isinstance(tap, cb.QuickReply) else ("qt", tap.topic)
     ids = texts.reply_ids if kind == "qr" else texts.resource_ids
     if item_id not in ids:
         raise case_service.CaseError("expired_button")
@@ -425,13 +428,14 @@ async def on_handover(update: Update, context: BotContext) -> None:
     if not others:
         await _say(update, context, _t(context, "handover_nobody"))
         return
-    rows = [[Button(_t(context, "handover_to", name=c.name, roles=_roles_text(context, c.roles)),
-                    f"s:hv:{case.id}:m{c.id}")] for c in others]
-    for index, role in enumerate(SPECIALIST_ROLES):
+    rows = [[Button.of(_t(context, "handover_to", name=c.name,
+                          roles=_roles_text(context, c.roles)),
+                       cb.HandOverTo(case.id, c.id))] for c in others]
+    for role in SPECIALIST_ROLES:
         if any(handover_service.covers_role(c, role) for c in others):
-            rows.append([Button(_t(context, "handover_to_role",
-                                   role=_t(context, f"role_{role}")),
-                                f"s:hv:{case.id}:r{index}")])
+            rows.append([Button.of(_t(context, "handover_to_role",
+                                      role=_t(context, f"role_{role}")),
+                                   cb.HandOverToRole(case.id, role))])
     await _say(update, context, _t(context, "handover_ask", number=case.id), rows)
 
 
@@ -439,17 +443,17 @@ def _roles_text(context: BotContext, roles: Iterable[str]) -> str:
     return ", ".join(_t(context, f"role_{r}") for r in sorted(roles) if r in SPECIALIST_ROLES)
 
 
-async def _offer_handover(update: Update, context: BotContext, case_id: int,
-                          target: str) -> None:
+async def _offer_handover(update: Update, context: BotContext,
+                          tap: cb.HandOverTo | cb.HandOverToRole) -> None:
     query = update.callback_query
     assert query is not None
     data = context.bot_data
     app = context.application
     now = data.clock.now()
-    to_staff = small_number(target[1:]) if target.startswith("m") else None
-    role_index = small_number(target[1:]) if target.startswith("r") else None
-    role = SPECIALIST_ROLES[role_index] if role_index is not None and \
-        role_index < len(SPECIALIST_ROLES) else None
+    case_id = tap.case_id
+    to_staff = tap.staff_id if isinstance(tap, cb.HandOverTo) else None
+    role = tap.role if isinstance(tap, cb.HandOverToRole) and \
+        tap.role in SPECIALIST_ROLES else None
     if to_staff is None and role is None:
         raise case_service.CaseError("expired_button")
     async with data.sessions() as session, session.begin():
@@ -472,7 +476,7 @@ async def _offer_handover(update: Update, context: BotContext, case_id: int,
                              with_buttons=False, earlier=earlier)
     screen = Screen(card.text + "\n\n" + _t(context, "handover_card",
                                              name=giver.name if giver else "—"),
-                    [[Button(_t(context, "btn_take_over"), f"s:ht:{handover_id}")]],
+                    [[Button.of(_t(context, "btn_take_over"), cb.TakeOver(handover_id))]],
                     urgent=card.urgent)
     sent: list[tuple[int, int]] = []
     for colleague in offered.targets:
@@ -529,14 +533,14 @@ async def _take_over(update: Update, context: BotContext, handover_id: int) -> N
             context, client_id=case.client_id, chat_id=data.crypto.decrypt_int(client.chat_id_enc),
             text=texts.t(language, "specialist_changed",
                          role=texts.t(language, f"role_{done.role}")),
-            buttons=[[Button(texts.t(language, "btn_info"), "c:info")],
-                     [Button(texts.t(language, "btn_end"), "c:end")]],
+            buttons=[[Button.of(texts.t(language, "btn_info"), cb.Library())],
+                     [Button.of(texts.t(language, "btn_end"), cb.End())]],
             facts=client.facts)
 
 
 # /log: an appeal that came by the hotline or in person, in a few taps. Each button carries
 # the choices so far (indices), so nothing is kept between the taps.
-_LOG_CHANNELS = {"h": "hotline", "w": "walk_in"}
+_LOG_CHANNELS = {"h": "hotline", "w": "walk_in"}  # `cb.LogAppeal.channel`
 
 
 async def on_log(update: Update, context: BotContext) -> None:
@@ -547,13 +551,13 @@ async def on_log(update: Update, context: BotContext) -> None:
         await _say(update, context, _t(context, "not_allowed"))
         return
     await _say(update, context, _t(context, "log_channel"), [
-        [Button(_t(context, "channel_hotline"), "s:lg:h"),
-         Button(_t(context, "channel_walk_in"), "s:lg:w")]])
+        [Button.of(_t(context, "channel_hotline"), cb.LogAppeal("h")),
+         Button.of(_t(context, "channel_walk_in"), cb.LogAppeal("w"))]])
 
 
-def _log_step(context: BotContext, parts: list[str]) -> Screen | None:
-    """The next question for the choices in `parts` (after "s", "lg"), or None when all
-    are made. Raises ValueError for data no button of ours carries."""
+def _log_step(context: BotContext, tap: cb.LogAppeal) -> Screen | None:
+    """The next question after the choices `tap` carries, or None when all are made.
+    Raises ValueError for choices no button of ours carries."""
     settings = context.bot_data.settings
     lists: list[tuple[str, Sequence[str], str]] = [
         ("log_region", [r.code for r in settings.regions], "region"),
@@ -561,28 +565,30 @@ def _log_step(context: BotContext, parts: list[str]) -> Screen | None:
         ("log_for", case_service.FOR_WHOM, "for_"),
         ("log_outcome", appeal_service.OFFLINE_OUTCOMES, "outcome_"),
     ]
-    if not parts or parts[0] not in _LOG_CHANNELS or len(parts) > 1 + len(lists):
+    if tap.channel not in _LOG_CHANNELS or len(tap.picks) > len(lists):
         raise ValueError("log")
-    for index, chosen in enumerate(parts[1:]):
-        if chosen != "-" and not (chosen.isdigit() and int(chosen) < len(lists[index][1])):
+    for index, chosen in enumerate(tap.picks):
+        if chosen is not None and chosen >= len(lists[index][1]):
             raise ValueError("log")
-    step = len(parts) - 1
+    step = len(tap.picks)
     if step == len(lists):
         return None
     question, values, prefix = lists[step]
     lang = context.bot_data.texts.lang(None)
-    prefix_data = "s:lg:" + ":".join(parts)
-    buttons = [Button(context.bot_data.texts.region_name(lang, v) if prefix == "region"
-                      else _t(context, f"{prefix}{v}"), f"{prefix_data}:{i}")
+
+    def then(pick: int | None) -> cb.LogAppeal:
+        return cb.LogAppeal(tap.channel, (*tap.picks, pick))
+    buttons = [Button.of(context.bot_data.texts.region_name(lang, v) if prefix == "region"
+                         else _t(context, f"{prefix}{v}"), then(i))
                for i, v in enumerate(values)]
     rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
-    rows.append([Button(_t(context, "btn_skip"), f"{prefix_data}:-")])
+    rows.append([Button.of(_t(context, "btn_skip"), then(None))])
     return Screen(_t(context, question), rows)
 
 
 async def on_log_button(update: Update, context: BotContext) -> None:
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     data = context.bot_data
     async with data.sessions() as session:
         try:
@@ -593,9 +599,11 @@ async def on_log_button(update: Update, context: BotContext) -> None:
     if not staff_service.is_specialist(member) and "coordinator" not in member.role_names:
         await answer_button(query, _t(context, "not_allowed"), show_alert=True)
         return
-    parts = query.data.split(":")[2:]
+    tap = cb.decode(query.data)
     try:
-        screen = _log_step(context, parts)
+        if not isinstance(tap, cb.LogAppeal):
+            raise ValueError("log")
+        screen = _log_step(context, tap)
     except ValueError:
         await answer_button(query, _t(context, "expired_button"), show_alert=True)
         return
@@ -606,14 +614,15 @@ async def on_log_button(update: Update, context: BotContext) -> None:
         return
 
     def pick(index: int, values: Sequence[str]) -> str | None:
-        return None if parts[index] == "-" else values[int(parts[index])]
+        chosen = tap.picks[index]
+        return None if chosen is None else values[chosen]
 
     appeal = appeal_service.OfflineAppeal(
         day=today_in(data.settings.organization.tz, data.clock.now()),
-        channel=_LOG_CHANNELS[parts[0]],
-        region=pick(1, [r.code for r in data.settings.regions]),
-        category=pick(2, case_service.CATEGORIES), for_whom=pick(3, case_service.FOR_WHOM),
-        outcome=pick(4, appeal_service.OFFLINE_OUTCOMES))
+        channel=_LOG_CHANNELS[tap.channel],
+        region=pick(0, [r.code for r in data.settings.regions]),
+        category=pick(1, case_service.CATEGORIES), for_whom=pick(2, case_service.FOR_WHOM),
+        outcome=pick(3, appeal_service.OFFLINE_OUTCOMES))
     now = data.clock.now()
     try:
         async with data.sessions() as session, session.begin():
@@ -641,61 +650,58 @@ async def on_log_button(update: Update, context: BotContext) -> None:
 async def on_card_button(update: Update, context: BotContext) -> None:
     """Take, Pass, Close with outcome, Use: every one checked against the database."""
     query = update.callback_query
-    assert query is not None and query.data is not None
-    parts = query.data.split(":")
+    assert query is not None
     data = context.bot_data
     now = data.clock.now()
     try:
-        number = small_number(parts[2]) if len(parts) >= 3 else None
-        if number is None:
-            raise case_service.CaseError("expired_button")
-        action, case_id = parts[1], number
-        if action == "take":
-            await _take(update, context, case_id)  # answers the button itself
-            return
-        elif action == "pass":
-            async with data.sessions() as session, session.begin():
-                member = await _member(session, context, update)
-                outcome = await case_service.pass_case(
-                    session, case_id=case_id, member=member, settings=data.settings,
-                    texts=data.texts, crypto=data.crypto, now=now)
-            await query.answer(_t(context, "passed", number=case_id))
-            if query.message is not None:
-                await edit_screen(context.application, query.message.chat.id,
-                                  query.message.message_id,
-                                  Screen(_t(context, "passed", number=case_id)))
-            await deliver_to_staff(context.application, outcome.deliveries)
-            return
-        elif action == "close" and len(parts) == 4:
-            await _close(update, context, case_id, parts[3])  # answers the button itself
-            return
-        elif action == "called":
-            await _ask_outcome(update, context, case_id)
-        elif action in ("noanswer", "later"):
-            await _call_again(update, context, case_id, minutes=30 if action == "noanswer"
-                              else 120)
-        elif action == "ci":
-            await _offer_check_in(update, context, case_id)
-        elif action == "hv" and len(parts) == 4:
-            await _offer_handover(update, context, case_id, parts[3])
-        elif action == "ht":
-            await _take_over(update, context, case_id)  # answers the button itself
-            return
-        elif action in ("qr", "qt") and len(parts) == 4:
-            await _send_quick(update, context, case_id, action, parts[3])
-        elif action == "use":
-            async with data.sessions() as session, session.begin():
-                member = await _member(session, context, update)
-                case = await session.get(Case, case_id)
-                if case is None or case.owner_id != member.id or \
-                        case.status != CaseStatus.ACTIVE:
-                    raise case_service.CaseError("not_your_case", number=case_id)
-                member.active_case_id = case.id
-            await query.answer(_t(context, "now_active", number=case_id))
-            await _say(update, context, _t(context, "now_active", number=case_id))
-            return
-        else:
-            raise case_service.CaseError("expired_button")
+        match cb.decode(query.data):
+            case cb.Take(case_id):
+                await _take(update, context, case_id)  # answers the button itself
+                return
+            case cb.Pass(case_id):
+                async with data.sessions() as session, session.begin():
+                    member = await _member(session, context, update)
+                    outcome = await case_service.pass_case(
+                        session, case_id=case_id, member=member, settings=data.settings,
+                        texts=data.texts, crypto=data.crypto, now=now)
+                await query.answer(_t(context, "passed", number=case_id))
+                if query.message is not None:
+                    await edit_screen(context.application, query.message.chat.id,
+                                      query.message.message_id,
+                                      Screen(_t(context, "passed", number=case_id)))
+                await deliver_to_staff(context.application, outcome.deliveries)
+                return
+            case cb.Close(case_id, outcome_code):
+                await _close(update, context, case_id, outcome_code)  # answers the button
+                return
+            case cb.Called(case_id):
+                await _ask_outcome(update, context, case_id)
+            case cb.NoAnswer(case_id):
+                await _call_again(update, context, case_id, minutes=30)
+            case cb.TryLater(case_id):
+                await _call_again(update, context, case_id, minutes=120)
+            case cb.OfferCheckIn(case_id):
+                await _offer_check_in(update, context, case_id)
+            case cb.HandOverTo() | cb.HandOverToRole() as tap:
+                await _offer_handover(update, context, tap)
+            case cb.TakeOver(handover_id):
+                await _take_over(update, context, handover_id)  # answers the button itself
+                return
+            case cb.QuickReply() | cb.QuickTopic() as tap:
+                await _send_quick(update, context, tap)
+            case cb.UseCase(case_id):
+                async with data.sessions() as session, session.begin():
+                    member = await _member(session, context, update)
+                    case = await session.get(Case, case_id)
+                    if case is None or case.owner_id != member.id or \
+                            case.status != CaseStatus.ACTIVE:
+                        raise case_service.CaseError("not_your_case", number=case_id)
+                    member.active_case_id = case.id
+                await query.answer(_t(context, "now_active", number=case_id))
+                await _say(update, context, _t(context, "now_active", number=case_id))
+                return
+            case _:  # forged, from an old version, or not staff's
+                raise case_service.CaseError("expired_button")
     except case_service.CaseError as exc:
         # A stranger is answered in her own language; staff in the center's.
         language = query.from_user.language_code if exc.key == "not_staff" else None
@@ -770,9 +776,9 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
             buttons: list[list[Button]] = []
             if case.contact == "call_later":
                 # A call: the number is shown only here, with what came of the call.
-                buttons = [[Button(_t(context, "btn_called"), f"s:called:{case.id}")],
-                           [Button(_t(context, "btn_no_answer"), f"s:noanswer:{case.id}"),
-                            Button(_t(context, "btn_try_later"), f"s:later:{case.id}")]]
+                buttons = [[Button.of(_t(context, "btn_called"), cb.Called(case.id))],
+                           [Button.of(_t(context, "btn_no_answer"), cb.NoAnswer(case.id)),
+                            Button.of(_t(context, "btn_try_later"), cb.TryLater(case.id))]]
             await edit_screen(app, query.message.chat.id, query.message.message_id,
                               Screen(card.text + "\n\n" + _t(context, "taken_you_short"),
                                      buttons))
@@ -791,10 +797,10 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         if client_chat is None or paused or case.contact == "call_later":
             return
         texts = data.texts
-        rows = [[Button(texts.t(client_lang, "btn_info"), "c:info")]]
+        rows = [[Button.of(texts.t(client_lang, "btn_info"), cb.Library())]]
         if facts is not None and facts.offer_code_word:
-            rows.append([Button(texts.t(client_lang, "btn_code_word"), "c:codeword")])
-        rows.append([Button(texts.t(client_lang, "btn_end"), "c:end")])
+            rows.append([Button.of(texts.t(client_lang, "btn_code_word"), cb.ChooseCodeWord())])
+        rows.append([Button.of(texts.t(client_lang, "btn_end"), cb.End())])
         await _tell_client(
             context, client_id=case.client_id, chat_id=client_chat,
             text=texts.t(client_lang, "specialist_joined",
@@ -824,11 +830,6 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
             if missing:
                 await _say(update, context, _t(context, "waiting_copies_missing",
                                                count=missing))
-
-
-_clients = cast(Table, Client.__table__)
-_TO_RATING = (sql_update(_clients).where(_clients.c.id == bindparam("client"))
-              .values(step=bindparam("step"), step_data=bindparam("step_data")))
 
 
 @dataclass(frozen=True)
@@ -888,7 +889,7 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
         found = row.facts if row else None
     language = found.language if found else None
     # Quick exit stays one tap away on every screen she gets.
-    rows = [*(buttons or []), [Button(data.texts.t(language, "btn_exit"), "c:exit")]]
+    rows = [*(buttons or []), [Button.of(data.texts.t(language, "btn_exit"), cb.Exit())]]
     try:
         message_id = await send_screen(context.application, chat_id, Screen(text, rows))
     except TelegramError as exc:
@@ -916,9 +917,9 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         client_chat = data.crypto.decrypt_int(client.chat_id_enc) if client else None
         client_lang = client.language if client else None
         facts = client.facts if client else None
-        if case.tell_client and client is not None and client.step == "waiting":
-            await session.execute(_TO_RATING, {"client": client.id, "step": "rate",
-                                               "step_data": {"case": case.id}})
+        if case.tell_client and client is not None:
+            # Her next menu asks her to rate it, if she was waiting in it.
+            await client_flow.ask_for_rating(session, client_id=client.id, case_id=case.id)
         card_message: int | None = None
         card_chat: int | None = None
         closed_card: Screen | None = None
@@ -942,7 +943,8 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         if query.message is not None:
             closed = Screen(_t(context, "closed", number=case_id,
                                outcome=_t(context, f"outcome_{outcome}")),
-                            [[Button(_t(context, "btn_offer_checkin"), f"s:ci:{case_id}")]]
+                            [[Button.of(_t(context, "btn_offer_checkin"),
+                                        cb.OfferCheckIn(case_id))]]
                             if offer_check_in else [])
             await edit_screen(context.application, query.message.chat.id,
                               query.message.message_id, closed)
@@ -956,10 +958,9 @@ async def _close(update: Update, context: BotContext, case_id: int, outcome: str
         # phone call) ends with a word to her and the rating.
         if client_chat is not None and case.tell_client:
             texts = data.texts
-            stars = [Button("⭐" * n, f"c:rate:{n}") for n in range(1, 6)]
             await _tell_client(context, client_id=case.client_id, chat_id=client_chat,
                                text=texts.t(client_lang, "conversation_closed"),
-                               buttons=[stars[:3], stars[3:]], facts=facts)
+                               buttons=client_flow.rating_rows(), facts=facts)
 
     await side_by_side(for_me(), answer_button(query), for_her())
 
@@ -992,9 +993,10 @@ async def _offer_check_in(update: Update, context: BotContext, case_id: int) -> 
         at = checkin_service.when(slot, now=now, settings=data.settings)
         return when_label(texts, lang, at, now=now, tz=data.settings.organization.tz)
 
-    rows = [[Button(label(a), f"c:ci:{case_id}:{a}"), Button(label(b), f"c:ci:{case_id}:{b}")]
+    rows = [[Button.of(label(a), cb.CheckInTime(case_id, a)),
+             Button.of(label(b), cb.CheckInTime(case_id, b))]
             for a, b in (("3d11", "3d17"), ("7d11", "7d17"))]
-    rows.append([Button(texts.t(lang, "btn_checkin_no"), f"c:ci:{case_id}:no")])
+    rows.append([Button.of(texts.t(lang, "btn_checkin_no"), cb.CheckInTime(case_id, "no"))])
     delivered = await _tell_client(context, client_id=case.client_id,
                                    chat_id=data.crypto.decrypt_int(client.chat_id_enc),
                                    text=texts.t(lang, "checkin_offer"), buttons=rows,
@@ -1104,8 +1106,9 @@ def register(app: SezimApp) -> None:
     app.add_handler(CommandHandler("codeword", on_code_word, filters=is_staff))
     # Card buttons: matched for staff only; from anyone else they fall to the client's
     # handler, which answers "this menu has expired".
-    app.add_handler(CallbackQueryHandler(on_log_button, pattern=r"^s:lg:"))
-    app.add_handler(CallbackQueryHandler(on_card_button, pattern=r"^s:(?!st:|lg:)"))
+    app.add_handler(CallbackQueryHandler(on_log_button, pattern=cb.pattern(cb.LogAppeal)))
+    app.add_handler(CallbackQueryHandler(on_card_button,
+                                         pattern=cb.staff_pattern(cb.LogAppeal, cb.StatsView)))
     app.add_handler(
         MessageHandler(is_staff & filters.UpdateType.MESSAGE & ~filters.COMMAND,
                        on_staff_message)

@@ -35,6 +35,7 @@ from bot.core.clock import aware
 from bot.core.config import Settings
 from bot.core.crypto import Crypto
 from bot.core.i18n import Texts
+from bot.domain import callbacks
 from bot.domain import due as due_times
 from bot.domain import staff as staff_service
 from bot.domain.clients import ClientRecord
@@ -335,8 +336,8 @@ def card(case: Case, *, texts: Texts, language: str, now: datetime,
                 t(language, "card_earlier_open"), name=e.owner or "—"))
     buttons: list[list[Button]] = []
     if with_buttons:
-        buttons = [[Button(t(language, "btn_take"), f"s:take:{case.id}"),
-                    Button(t(language, "btn_pass"), f"s:pass:{case.id}")]]
+        buttons = [[Button.of(t(language, "btn_take"), callbacks.Take(case.id)),
+                    Button.of(t(language, "btn_pass"), callbacks.Pass(case.id))]]
     return Screen("\n".join(lines), buttons, urgent=case.urgency != Urgency.STANDARD)
 
 
@@ -386,7 +387,7 @@ def call_phone(case: Case, crypto: Crypto) -> str | None:
 
 def outcome_buttons(texts: Texts, language: str, case_id: int) -> list[list[Button]]:
     """One button per outcome, closing `case_id` with it."""
-    return [[Button(texts.t(language, f"outcome_{o}"), f"s:close:{case_id}:{o}")]
+    return [[Button.of(texts.t(language, f"outcome_{o}"), callbacks.Close(case_id, o))]
             for o in OUTCOMES]
 
 

@@ -5,23 +5,30 @@ come in one message the moment she says yes, before anything is asked. The triag
 whom, kind of help, region, the danger screen, how to reach her) can be skipped and gone
 back from at every step; nothing is required but her consent to be contacted.
 
+The flow is a table (`RENDERERS`, `ACTIONS` at the end of this module): each step's screen,
+and each kind of button (`bot.domain.callbacks`) with what a tap on it does and whether it
+counts only on her current menu. This module is the only one that writes her step.
+
 Everything here is free of Telegram types: a `Reply` says what to show, the handler shows it.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Generic, TypeVar, cast
 
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import aware
 from bot.core.config import LANGUAGES, Settings
 from bot.core.crypto import Crypto
 from bot.core.i18n import LANGUAGE_NAMES, Texts
+from bot.domain import callbacks as cb
 from bot.domain import cases as case_service
 from bot.domain import checkin, code_word, danger, screening
 from bot.domain.clients import ClientRecord, mark_back, mark_exit
@@ -33,37 +40,37 @@ from models import Case, CaseStatus, Client, Urgency
 
 log = logging.getLogger(__name__)
 
-# Steps of the conversation.
-NEW = "new"
-HOME = "home"
-EMERGENCY = "emergency"
-SAFETY = "safety"
-FOR = "t_for"
-CATEGORY = "t_cat"
-REGION = "t_region"
-SCREEN = "t_screen"
-QUESTION = "t_q"
-CONTACT = "t_contact"
-TIME = "t_time"
-PHONE = "t_phone"
-CONFIRM = "t_confirm"
-WAITING = "waiting"
-LIBRARY = "library"
-RESOURCE = "resource"
-CASE_REGION = "case_region"
-FORGET = "forget"
-LANGUAGE = "language"
-AUTODELETE = "autodelete"
-NOT_NOW = "not_now"
-RATE = "rate"
-CODE_WORD = "code_word"
 
-STEPS = {NEW, HOME, EMERGENCY, SAFETY, FOR, CATEGORY, REGION, SCREEN, QUESTION, CONTACT, TIME,
-         PHONE, CONFIRM, WAITING, LIBRARY, RESOURCE, CASE_REGION, FORGET, LANGUAGE, AUTODELETE,
-         NOT_NOW, RATE, CODE_WORD}
-TRIAGE_ORDER = [FOR, CATEGORY, REGION, SCREEN, QUESTION, CONTACT, TIME, PHONE, CONFIRM]
-SLOT_CODE = re.compile(r"r\d|a\d{12}")
-AUTODELETE_CHOICES = {"60": 60, "1440": 1440, "0": None}
+class Step(StrEnum):
+    """Where she is in the conversation (`Client.step`): each has its screen in `RENDERERS`."""
+
+    NEW = "new"
+    HOME = "home"
+    EMERGENCY = "emergency"
+    SAFETY = "safety"
+    FOR = "t_for"
+    CATEGORY = "t_cat"
+    REGION = "t_region"
+    SCREEN = "t_screen"
+    QUESTION = "t_q"
+    CONTACT = "t_contact"
+    TIME = "t_time"
+    PHONE = "t_phone"
+    CONFIRM = "t_confirm"
+    WAITING = "waiting"
+    LIBRARY = "library"
+    RESOURCE = "resource"
+    CASE_REGION = "case_region"
+    FORGET = "forget"
+    LANGUAGE = "language"
+    AUTODELETE = "autodelete"
+    NOT_NOW = "not_now"
+    RATE = "rate"
+    CODE_WORD = "code_word"
+
+
+STEPS = frozenset(Step)
+AUTODELETE_CHOICES = {60: 60, 1440: 1440, 0: None}
 DEFAULT_AUTODELETE = 60
 
 
@@ -126,40 +133,40 @@ class Flow:
     def t(self, key: str, **values: Any) -> str:
         return self.texts.t(self.lang, key, **values)
 
-    def b(self, key: str, action: str) -> Button:
-        return Button(self.t(key), f"c:{action}")
+    def b(self, key: str, data: cb.Callback) -> Button:
+        return Button.of(self.t(key), data)
 
     def exit_row(self) -> list[Button]:
-        return [self.b("btn_exit", "exit")]
+        return [self.b("btn_exit", cb.Exit())]
 
     def nav_row(self, back: bool = True, skip: bool = True) -> list[Button]:
         row = []
         if back:
-            row.append(self.b("btn_back", "back"))
+            row.append(self.b("btn_back", cb.Back()))
         if skip:
-            row.append(self.b("btn_skip", "skip"))
+            row.append(self.b("btn_skip", cb.Skip()))
         return row
 
     def save(self) -> None:
         self.client.step_data = dict(self.data)
 
-    def go(self, step: str, *, remember: bool = True, **values: Any) -> None:
+    def go(self, step: Step, *, remember: bool = True, **values: Any) -> None:
         """Move to `step`, remembering where she was so Back can return."""
-        if remember and self.client.step in STEPS - {NEW, WAITING}:
+        if remember and self.client.step in STEPS - {Step.NEW, Step.WAITING}:
             history = list(self.data.get("hist", []))
             history.append(self._position())
             self.data["hist"] = history[-30:]
-        self.client.step = step
+        self.client.step = step.value
         self.data.update(values)
         self.save()
 
     def _position(self) -> str:
-        if self.client.step == QUESTION:
-            return f"{QUESTION}:{self.data.get('q', 1)}"
+        if self.client.step == Step.QUESTION:
+            return f"{Step.QUESTION}:{self.data.get('q', 1)}"
         return self.client.step
 
-    def reset(self, step: str = HOME) -> None:
-        self.client.step = step
+    def reset(self, step: Step = Step.HOME) -> None:
+        self.client.step = step.value
         self.data = {}
         self.save()
 
@@ -173,41 +180,39 @@ class Flow:
     def _code_word_row(self) -> list[Button]:
         """The offer to choose a code word, until she has one (always skippable), and to
         whoever writes after her quick exit as to anyone new."""
-        return [self.b("btn_code_word", "codeword")] if self.client.offer_code_word else []
+        return [self.b("btn_code_word", cb.ChooseCodeWord())] if self.client.offer_code_word \
+            else []
 
     # ------------------------------------------------------------------ rendering
 
     def render(self) -> Screen:
         """The screen of the step she is at (after a restart, an expired button, bad input)."""
-        step = self.client.step
-        renderer = getattr(self, f"_render_{step}", None)
-        if renderer is None:
-            return self._render_home()
-        result: Screen = renderer()
-        return result
+        return RENDERERS.get(self.client.step, Flow._render_home)(self)
+
+    def offers(self, data: cb.Callback) -> bool:
+        """Whether her current menu has a button saying `data`."""
+        encoded = cb.encode(data)
+        return any(b.data == encoded for row in self.render().buttons for b in row)
 
     def _language_row(self) -> list[Button]:
-        return [Button(LANGUAGE_NAMES[code], f"c:lang:{code}") for code in LANGUAGES]
-
-    def _render_new(self) -> Screen:
-        return self._render_home()
+        return [Button.of(LANGUAGE_NAMES[code], cb.Language(code)) for code in LANGUAGES]
 
     def _render_home(self) -> Screen:
         return self.screen(self.t("home"), [
-            [self.b("btn_danger_yes", "danger:yes")],
-            [self.b("btn_danger_no", "danger:no")],
-            [self.b("btn_info", "info")],
+            [self.b("btn_danger_yes", cb.Danger("yes"))],
+            [self.b("btn_danger_no", cb.Danger("no"))],
+            [self.b("btn_info", cb.Library())],
             self._language_row(),
         ])
 
     def _render_not_now(self) -> Screen:
-        return self.screen(self.t("not_now"), [[self.b("btn_home", "home")]])
+        return self.screen(self.t("not_now"), [[self.b("btn_home", cb.Home())]])
 
     def emergency_screen(self, signal: danger.Signal = danger.Signal.DANGER) -> Screen:
         key = "emergency_self_harm" if signal is danger.Signal.SELF_HARM else "emergency"
         return self.screen(self.t(key), [
-            [self.b("btn_write_yes", "write:yes")],
-            [self.b("btn_write_no", "write:no")],
+            [self.b("btn_write_yes", cb.Write("yes"))],
+            [self.b("btn_write_no", cb.Write("no"))],
         ], urgent=True)
 
     def _render_emergency(self) -> Screen:
@@ -216,28 +221,30 @@ class Flow:
 
     def _render_safety(self) -> Screen:
         return self.screen(self.t("safety_q"), [
-            [self.b("btn_safe_shared", "safe:shared")],
-            [self.b("btn_safe_private", "safe:private")],
-            [self.b("btn_skip", "skip")],
+            [self.b("btn_safe_shared", cb.Safety("shared"))],
+            [self.b("btn_safe_private", cb.Safety("private"))],
+            [self.b("btn_skip", cb.Skip())],
         ])
 
     def _render_t_for(self) -> Screen:
         return self.screen(self.t("ask_for"), [
-            [self.b("for_me", "for:me"), self.b("for_child", "for:child")],
-            [self.b("for_other", "for:other")],
+            [self.b("for_me", cb.ForWhom("me")), self.b("for_child", cb.ForWhom("child"))],
+            [self.b("for_other", cb.ForWhom("other"))],
             self.nav_row(),
         ])
 
     def _render_t_cat(self) -> Screen:
         return self.screen(self.t("ask_category"), [
-            [self.b("cat_psych", "cat:psych"), self.b("cat_legal", "cat:legal")],
-            [self.b("cat_shelter", "cat:shelter"), self.b("cat_child", "cat:child")],
-            [self.b("cat_other", "cat:other")],
+            [self.b("cat_psych", cb.Category("psych")),
+             self.b("cat_legal", cb.Category("legal"))],
+            [self.b("cat_shelter", cb.Category("shelter")),
+             self.b("cat_child", cb.Category("child"))],
+            [self.b("cat_other", cb.Category("other"))],
             self.nav_row(),
         ])
 
     def _region_rows(self) -> list[list[Button]]:
-        buttons = [Button(r.name(self.lang), f"c:reg:{r.code}") for r in self.settings.regions]
+        buttons = [Button.of(r.name(self.lang), cb.Region(r.code)) for r in self.settings.regions]
         return [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
 
     def _render_t_region(self) -> Screen:
@@ -249,7 +256,7 @@ class Flow:
 
     def _render_t_screen(self) -> Screen:
         return self.screen(self.t("screen_intro"), [
-            [self.b("btn_screen_start", "scr:start")],
+            [self.b("btn_screen_start", cb.StartScreening())],
             self.nav_row(),
         ])
 
@@ -258,15 +265,16 @@ class Flow:
         text = self.t("q_header", number=number, total=len(screening.QUESTIONS)) + "\n\n" + \
             self.t(f"q{number}")
         return self.screen(text, [
-            [self.b("btn_yes", f"q:{number}:y"), self.b("btn_no", f"q:{number}:n")],
+            [self.b("btn_yes", cb.Answer(number, yes=True)),
+             self.b("btn_no", cb.Answer(number, yes=False))],
             self.nav_row(),
         ])
 
     def _render_t_contact(self) -> Screen:
         return self.screen(self.t("ask_contact"), [
-            [self.b("contact_chat_now", "ct:chat_now")],
-            [self.b("contact_chat_later", "ct:chat_later")],
-            [self.b("contact_call_later", "ct:call_later")],
+            [self.b("contact_chat_now", cb.Contact("chat_now"))],
+            [self.b("contact_chat_later", cb.Contact("chat_later"))],
+            [self.b("contact_call_later", cb.Contact("call_later"))],
             self.nav_row(),
         ])
 
@@ -285,9 +293,9 @@ class Flow:
         slots = self._hours().slots(self._role(), self.now)
         if not slots:
             return self.screen(self.t("ask_time_none"), [
-                [self.b("contact_chat_now", "ct:chat_now")], self.nav_row()])
-        buttons = [Button(self.t("slot_in_hours", hours=s.hours) if s.hours
-                          else self.when_label(s.when), f"c:tm:{s.code}") for s in slots]
+                [self.b("contact_chat_now", cb.Contact("chat_now"))], self.nav_row()])
+        buttons = [Button.of(self.t("slot_in_hours", hours=s.hours) if s.hours
+                             else self.when_label(s.when), cb.Time(s.code)) for s in slots]
         text = self.t("ask_time")
         if slots[0].hours is None:
             text += "\n" + self.t("ask_time_earliest", time=self.when_label(slots[0].when))
@@ -327,28 +335,27 @@ class Flow:
     def _render_t_confirm(self) -> Screen:
         text = self.t("confirm_title") + "\n\n" + self._summary() + "\n\n" + self.t("confirm_ask")
         return self.screen(text, [
-            [self.b("btn_send", "ok")],
-            [self.b("btn_back", "back")],
+            [self.b("btn_send", cb.Send())],
+            [self.b("btn_back", cb.Back())],
         ])
 
     def _render_waiting(self) -> Screen:
         return self.screen(self.t("waiting"), [
-            [self.b("btn_info", "info")],
+            [self.b("btn_info", cb.Library())],
             self._code_word_row(),
-            [self.b("btn_end", "end")],
+            [self.b("btn_end", cb.End())],
         ])
 
     def _render_code_word(self) -> Screen:
-        return self.screen(self.t("code_word_ask"), [[self.b("btn_skip", "skip")]])
+        return self.screen(self.t("code_word_ask"), [[self.b("btn_skip", cb.Skip())]])
 
     def _render_rate(self) -> Screen:
-        stars = [Button("⭐" * n, f"c:rate:{n}") for n in range(1, 6)]
-        return self.screen(self.t("conversation_closed"), [stars[:3], stars[3:]])
+        return self.screen(self.t("conversation_closed"), rating_rows())
 
     def _render_library(self) -> Screen:
-        rows = [[Button(self.texts.resource(self.lang, rid).title, f"c:res:{rid}")]
+        rows = [[Button.of(self.texts.resource(self.lang, rid).title, cb.Topic(rid))]
                 for rid in self.texts.resource_ids]
-        return self.screen(self.t("library"), [*rows, [self.b("btn_home", "home")]])
+        return self.screen(self.t("library"), [*rows, [self.b("btn_home", cb.Home())]])
 
     def _render_resource(self) -> Screen:
         rid = str(self.data.get("res", ""))
@@ -360,13 +367,13 @@ class Flow:
             region = self.data.get("partners_region")
             body += self.partners_text(str(region) if region else None)
         return self.screen(f"<b>{item.title}</b>\n\n{body}", [
-            [self.b("btn_library", "info"), self.b("btn_home", "home")],
+            [self.b("btn_library", cb.Library()), self.b("btn_home", cb.Home())],
         ])
 
     def _render_forget(self) -> Screen:
         return self.screen(self.t("forget_confirm"), [
-            [self.b("btn_forget_yes", "fg:yes")],
-            [self.b("btn_forget_no", "fg:no")],
+            [self.b("btn_forget_yes", cb.Forget("yes"))],
+            [self.b("btn_forget_no", cb.Forget("no"))],
         ])
 
     def _render_language(self) -> Screen:
@@ -374,42 +381,42 @@ class Flow:
 
     def _render_autodelete(self) -> Screen:
         return self.screen(self.t("autodelete_q"), [
-            [self.b("btn_ad_60", "ad:60"), self.b("btn_ad_1440", "ad:1440")],
-            [self.b("btn_ad_off", "ad:0")],
+            [self.b("btn_ad_60", cb.AutoDelete(60)), self.b("btn_ad_1440", cb.AutoDelete(1440))],
+            [self.b("btn_ad_off", cb.AutoDelete(0))],
         ])
 
     # ------------------------------------------------------------------ entry points
 
     def start(self) -> Reply:
         """/start or her first message: the greeting, language choice and danger question."""
-        waiting = self.client.step == WAITING
+        waiting = self.client.step == Step.WAITING
         case_id = self.data.get("case")
-        self.reset(HOME)
+        self.reset(Step.HOME)
         if waiting and case_id:
             self.data["case"] = case_id
             self.save()
         return Reply([self._render_home()])
 
     def help(self) -> Reply:
-        return Reply([self.screen(self.t("help"), [[self.b("btn_home", "home")]])])
+        return Reply([self.screen(self.t("help"), [[self.b("btn_home", cb.Home())]])])
 
     def ask_language(self) -> Reply:
-        self.go(LANGUAGE)
+        self.go(Step.LANGUAGE)
         return Reply([self._render_language()])
 
     def ask_forget(self) -> Reply:
-        self.go(FORGET)
+        self.go(Step.FORGET)
         return Reply([self._render_forget()])
 
     def ask_autodelete(self) -> Reply:
-        self.go(AUTODELETE)
+        self.go(Step.AUTODELETE)
         return Reply([self._render_autodelete()])
 
     async def quick_exit(self) -> Reply:
         """Someone may be looking at her phone: delete the conversation, drop whatever was
         in progress, pause her cases (their holders are told), leave one neutral line.
         Whoever writes from here next starts afresh."""
-        self.reset(NEW)
+        self.reset(Step.NEW)
         # Whoever writes next is asked again whether the phone is shared, as anyone new is
         # (her auto-delete stays on: it shows nowhere, and it protects her).
         self.client.shared_device = None
@@ -438,7 +445,7 @@ class Flow:
     async def on_text(self, text: str) -> Reply:
         """Free text: her code word (chosen, or typed to come back), the danger check, then
         whatever her step expects."""
-        if self.client.step == CODE_WORD:
+        if self.client.step == Step.CODE_WORD:
             return await self._choose_code_word(text)
         brief = await case_service.open_case_brief(self.session, self.client.id)
         in_conversation = brief is not None and brief.status == CaseStatus.ACTIVE
@@ -471,14 +478,14 @@ class Flow:
             return Reply([Screen(self.t("too_long", limit=self.settings.limits.max_text_length)),
                           self.render()])
         step = self.client.step
-        if step == PHONE:
+        if step == Step.PHONE:
             phone = normalise_kg_phone(text)
             if phone is None:
                 return Reply([Screen(self.t("phone_invalid")), self._render_t_phone()])
             self.data["phone"] = self.crypto.encrypt(phone).decode("ascii")
-            self.go(CONFIRM)
+            self.go(Step.CONFIRM)
             return Reply([self._render_t_confirm()])
-        if step == NEW:
+        if step == Step.NEW:
             return self.start()
         if case is not None and case.status == CaseStatus.WAITING:
             return Reply([self.notice("waiting_text")], hold_for_case=case.id)
@@ -527,17 +534,18 @@ class Flow:
         await mark_back(self.session, self.client.id)
         resumed = await case_service.resume(self.session, case=case, settings=self.settings,
                                             texts=self.texts, now=self.now)
-        self.reset(WAITING)
+        self.reset(Step.WAITING)
         self.data["case"] = case.id
         self.save()
         text = self.t("back_in_conversation", role=self.t(f"role_{resumed.role}")) \
             if resumed.active else self.t("back_waiting", number=case.id)
-        screen = self.screen(text, [[self.b("btn_info", "info")], [self.b("btn_end", "end")]])
+        screen = self.screen(text, [[self.b("btn_info", cb.Library())],
+                                    [self.b("btn_end", cb.End())]])
         return Reply([screen], delete_incoming=True, resumed=resumed, paused=paused)
 
     async def on_contact_shared(self, phone_number: str) -> Reply:
         """She shared a contact card: use it as the callback number where one is asked."""
-        if self.client.step != PHONE:
+        if self.client.step != Step.PHONE:
             return Reply([Screen(self.t("use_buttons")), self.render()])
         return await self.on_text(phone_number)
 
@@ -548,21 +556,29 @@ class Flow:
             if case.urgency == Urgency.EMERGENCY:
                 return Reply([self.notice("emergency_numbers", urgent=True)])
             text = self.t("emergency_numbers") + "\n\n" + self.t("raise_offer")
-            return Reply([self.screen(text, [[self.b("btn_raise", "raise")]], urgent=True)])
-        self.go(EMERGENCY, signal=signal.value)
+            return Reply([self.screen(text, [[self.b("btn_raise", cb.RaiseUrgency())]],
+                                      urgent=True)])
+        self.go(Step.EMERGENCY, signal=signal.value)
         return Reply([self.emergency_screen(signal)])
 
-    async def on_button(self, action: str, args: list[str]) -> Reply:
-        """A tap on one of the current menu's buttons."""
-        handler = getattr(self, f"_on_{action}", None)
-        if handler is None:
-            raise InvalidButton(action)
-        reply: Reply = await handler(args)
-        return reply
+    async def on_button(self, data: cb.Callback | None, *, on_menu: bool) -> Reply:
+        """A tap on a button of hers (`data` None: data no button of ours carries). One
+        offered anywhere (`Action.anywhere`) counts whatever her step; any other only if
+        it is on her current menu and that menu is the message tapped (`on_menu`); else,
+        or if it no longer applies, the "expired" answer and her current menu."""
+        action = ACTIONS.get(type(data)) if data is not None else None
+        if data is None or action is None:
+            return self.expired()  # forged, or a staff button in her chat
+        if not action.anywhere(self.client.step) and not (on_menu and self.offers(data)):
+            return self.expired()
+        try:
+            return await action.handle(self, data)
+        except InvalidButton:
+            return self.expired()
 
     # ------------------------------------------------------------------ buttons
 
-    async def _on_raise(self, args: list[str]) -> Reply:
+    async def _on_raise(self, _: cb.RaiseUrgency) -> Reply:
         """She says she is in danger now: her waiting request goes first."""
         case = await case_service.open_case_of(self.session, self.client.id)
         if case is None or case.status != CaseStatus.WAITING:
@@ -572,24 +588,23 @@ class Flow:
             log.info("case %d raised to emergency by the client", case.id)
         return Reply([self.notice("raised_done", urgent=True)])
 
-    async def _on_ci(self, args: list[str]) -> Reply:
+    async def _on_ci(self, tap: cb.CheckInTime) -> Reply:
         """Her answer to the offer of a check-in: a time, or no."""
-        case = await self._her_closed_case(args)
-        if len(args) != 2 or (args[1] != "no" and args[1] not in checkin.SLOTS):
+        case = await self._her_closed_case(tap.case_id)
+        if tap.slot != "no" and tap.slot not in checkin.SLOTS:
             raise InvalidButton("ci")
-        if args[1] == "no":
+        if tap.slot == "no":
             return Reply([self.notice("checkin_declined")], edit=True)
-        at = checkin.when(args[1], now=self.now, settings=self.settings)
+        at = checkin.when(tap.slot, now=self.now, settings=self.settings)
         await checkin.schedule(self.session, case=case, at=at)
         return Reply([self.notice("checkin_set", time=self.when_label(at))], edit=True)
 
-    async def _on_ck(self, args: list[str]) -> Reply:
+    async def _on_ck(self, tap: cb.CheckInReply) -> Reply:
         """Her answer to the check-in itself: all right, or she would like to talk."""
-        case = await self._her_closed_case(args)
-        if len(args) != 2 or args[1] not in ("ok", "talk") or \
-                not await checkin.was_sent(self.session, case_id=case.id):
+        case = await self._her_closed_case(tap.case_id)
+        if not await checkin.was_sent(self.session, case_id=case.id):
             raise InvalidButton("ck")
-        if args[1] == "ok":
+        if tap.answer == "ok":
             return Reply([self.notice("checkin_ok")], edit=True)
         existing = await case_service.open_case_brief(self.session, self.client.id)
         if existing is not None:
@@ -600,7 +615,7 @@ class Flow:
             category=case.category, for_whom=case.for_whom, region=case.region,
             after_exit=await case_service.left_by_exit_of(self.session, self.client.id))
         held = await self._hold(new)
-        self.go(WAITING, remember=False, case=new.id)
+        self.go(Step.WAITING, remember=False, case=new.id)
         return Reply([self._waiting_screen(new, held)], held=held, edit=True)
 
     async def is_her_code_word_text(self, text: str) -> bool:
@@ -615,9 +630,8 @@ class Flow:
         return word is not None and not self.client.offer_code_word and \
             await self._is_her_code_word(word)
 
-    async def _her_closed_case(self, args: list[str]) -> Case:
-        number = small_number(args[0]) if args else None
-        case = await self.session.get(Case, number) if number is not None else None
+    async def _her_closed_case(self, case_id: int) -> Case:
+        case = await self.session.get(Case, case_id)
         if case is None or case.client_id != self.client.id or not checkin.allowed(case):
             raise InvalidButton("ci")
         record = await self.session.get(Client, self.client.id)
@@ -626,74 +640,69 @@ class Flow:
             raise InvalidButton("ci")
         return case
 
-    async def _on_exit(self, args: list[str]) -> Reply:
+    async def _on_exit(self, _: cb.Exit) -> Reply:
         return await self.quick_exit()
 
-    async def _on_codeword(self, args: list[str]) -> Reply:
-        self.go(CODE_WORD)
+    async def _on_codeword(self, _: cb.ChooseCodeWord) -> Reply:
+        self.go(Step.CODE_WORD)
         return Reply([self._render_code_word()], edit=True)
 
-    async def _on_home(self, args: list[str]) -> Reply:
+    async def _on_home(self, _: cb.Home) -> Reply:
         reply = self.start()
         reply.edit = True
         return reply
 
-    async def _on_lang(self, args: list[str]) -> Reply:
-        code = args[0] if args else ""
-        if code not in LANGUAGES:
-            raise InvalidButton("lang")
-        self.client.language = code
-        if self.client.step == LANGUAGE:
+    async def _on_lang(self, tap: cb.Language) -> Reply:
+        self.client.language = tap.code
+        if self.client.step == Step.LANGUAGE:
             self.back_or_home()
         return Reply([self.render()], edit=True)
 
     def back_or_home(self) -> None:
         history = list(self.data.get("hist", []))
         if not history:
-            self.reset(HOME)
+            self.reset(Step.HOME)
             return
         previous = history.pop()
         self.data["hist"] = history
-        if previous.startswith(f"{QUESTION}:"):
-            self.client.step = QUESTION
+        if previous.startswith(f"{Step.QUESTION}:"):
+            self.client.step = Step.QUESTION.value
             self.data["q"] = int(previous.split(":")[1])
         else:
             self.client.step = previous
         self.save()
 
-    async def _on_back(self, args: list[str]) -> Reply:
+    async def _on_back(self, _: cb.Back) -> Reply:
         self.back_or_home()
         return Reply([self.render()], edit=True)
 
-    async def _on_danger(self, args: list[str]) -> Reply:
-        if args == ["yes"]:
-            self.go(EMERGENCY, signal=danger.Signal.DANGER.value)
+    async def _on_danger(self, tap: cb.Danger) -> Reply:
+        if tap.answer == "yes":
+            self.go(Step.EMERGENCY, signal=danger.Signal.DANGER.value)
             return Reply([self.emergency_screen()])
-        if args == ["no"]:
-            return self._begin_triage()
-        raise InvalidButton("danger")
+        return self._begin_triage()
 
     def _begin_triage(self) -> Reply:
         for key in ("for", "cat", "region", "answers", "q", "contact", "when", "phone"):
             self.data.pop(key, None)
         if self.client.shared_device is None:
-            self.go(SAFETY, next=FOR)
+            self.go(Step.SAFETY, next=Step.FOR)
             return Reply([self._render_safety()], edit=True)
-        self.go(FOR)
+        self.go(Step.FOR)
         return Reply([self._render_t_for()], edit=True)
 
-    async def _on_info(self, args: list[str]) -> Reply:
-        self.go(LIBRARY)
+    async def _on_info(self, _: cb.Library) -> Reply:
+        self.go(Step.LIBRARY)
         return Reply([self._render_library()], edit=True)
 
-    async def _on_res(self, args: list[str]) -> Reply:
-        rid = args[0] if args else ""
+    async def _on_res(self, tap: cb.Topic) -> Reply:
+        rid = tap.topic
         if rid not in self.texts.resource_ids:
             raise InvalidButton("res")
         region = self.data.get("region")
         if rid == "services" and not region:
             region = await case_service.last_region(self.session, self.client.id)
-        self.go(RESOURCE, res=rid, partners_region=region)
+        self.go(Step.RESOURCE, res=rid, partners_region=region)
         return Reply([self._render_resource()], edit=True)
 
     def partners_text(self, region: str | None) -> str:
@@ -711,17 +720,15 @@ class Flow:
                                 phone=p.phone, hours=p.hours))
         return "\n\n" + "\n".join(lines)
 
-    async def _on_write(self, args: list[str]) -> Reply:
-        if args == ["no"]:
-            self.go(NOT_NOW)
+    async def _on_write(self, tap: cb.Write) -> Reply:
+        if tap.answer == "no":
+            self.go(Step.NOT_NOW)
             return Reply([self._render_not_now()])
-        if args != ["yes"]:
-            raise InvalidButton("write")
         existing = await case_service.open_case_of(self.session, self.client.id)
         if existing is not None:
             if existing.status == CaseStatus.WAITING:
                 existing.urgency = Urgency.EMERGENCY
-            self.go(WAITING, remember=False, case=existing.id)
+            self.go(Step.WAITING, remember=False, case=existing.id)
             return Reply([self.notice("already_waiting")])
         case = await case_service.create_case(
             self.session, client=self.client, telegram_id=self.telegram_id, crypto=self.crypto,
@@ -731,10 +738,10 @@ class Flow:
         held = await self._hold(case)
         screens = [self._waiting_screen(case, held)]
         if self.client.shared_device is None:
-            self.go(SAFETY, remember=False, next=CASE_REGION, case=case.id)
+            self.go(Step.SAFETY, remember=False, next=Step.CASE_REGION, case=case.id)
             screens.append(self._render_safety())
         else:
-            self.go(CASE_REGION, remember=False, case=case.id)
+            self.go(Step.CASE_REGION, remember=False, case=case.id)
             screens.append(self._render_case_region())
         return Reply(screens, held=held)
 
@@ -762,88 +769,86 @@ class Flow:
             return self.screen(text, rows, urgent=True)
         return self.screen(self.t("case_sent_now", number=case.id), rows)
 
-    async def _on_safe(self, args: list[str]) -> Reply:
-        if args not in (["shared"], ["private"]):
-            raise InvalidButton("safe")
+    async def _on_safe(self, tap: cb.Safety) -> Reply:
         screens: list[Screen] = []
-        if args == ["shared"]:
+        if tap.answer == "shared":
             self.client.shared_device = True
             self.client.auto_delete_minutes = DEFAULT_AUTODELETE
             # After "I'm in danger", two lines, not eight: the rest is in the library.
-            short = self.data.get("next") == CASE_REGION
+            short = self.data.get("next") == Step.CASE_REGION
             screens.append(Screen(self.t("safety_shared_short" if short else "safety_shared")))
         else:
             self.client.shared_device = False
         return self._after_safety(screens)
 
     def _after_safety(self, screens: list[Screen]) -> Reply:
-        following = str(self.data.pop("next", FOR))
-        if following == CASE_REGION:
-            self.go(CASE_REGION, remember=False)
+        following = self.data.pop("next", Step.FOR)
+        if following == Step.CASE_REGION:
+            self.go(Step.CASE_REGION, remember=False)
             screens.append(self._render_case_region())
         else:
-            self.go(FOR, remember=False)
+            self.go(Step.FOR, remember=False)
             screens.append(self._render_t_for())
         # The tips must stay readable: the next menu comes as a new message after them.
         return Reply(screens, edit=not screens[:-1])
 
-    async def _on_skip(self, args: list[str]) -> Reply:
+    async def _on_skip(self, _: cb.Skip) -> Reply:
         step = self.client.step
-        if step == SAFETY:
+        if step == Step.SAFETY:
             return self._after_safety([])
-        if step == FOR:
+        if step == Step.FOR:
             self.data.pop("for", None)
-            self.go(CATEGORY)
-        elif step == CATEGORY:
+            self.go(Step.CATEGORY)
+        elif step == Step.CATEGORY:
             self.data.pop("cat", None)
-            self.go(REGION)
-        elif step == REGION:
+            self.go(Step.REGION)
+        elif step == Step.REGION:
             self.data.pop("region", None)
-            self.go(SCREEN)
-        elif step == SCREEN:
+            self.go(Step.SCREEN)
+        elif step == Step.SCREEN:
             self.data.pop("answers", None)
-            self.go(CONTACT)
-        elif step == QUESTION:
+            self.go(Step.CONTACT)
+        elif step == Step.QUESTION:
             return self._answer(None)
-        elif step in (CONTACT, TIME, PHONE):
+        elif step in (Step.CONTACT, Step.TIME, Step.PHONE):
             # Skipping how to reach her means: here in this chat, as soon as someone can.
             self.data["contact"] = "chat_now"
             self.data.pop("when", None)
             self.data.pop("phone", None)
-            self.go(CONFIRM)
-        elif step == CASE_REGION:
-            self.go(WAITING, remember=False)
+            self.go(Step.CONFIRM)
+        elif step == Step.CASE_REGION:
+            self.go(Step.WAITING, remember=False)
             return Reply([self._region_thanks()], edit=True)
-        elif step == CODE_WORD:
+        elif step == Step.CODE_WORD:
             self.back_or_home()
         else:
             raise InvalidButton("skip")
         return Reply([self.render()], edit=True)
 
-    async def _on_for(self, args: list[str]) -> Reply:
-        if not args or args[0] not in case_service.FOR_WHOM:
+    async def _on_for(self, tap: cb.ForWhom) -> Reply:
+        if tap.whom not in case_service.FOR_WHOM:
             raise InvalidButton("for")
-        self.data["for"] = args[0]
-        self.go(CATEGORY)
+        self.data["for"] = tap.whom
+        self.go(Step.CATEGORY)
         return Reply([self.render()], edit=True)
 
-    async def _on_cat(self, args: list[str]) -> Reply:
-        if not args or args[0] not in case_service.CATEGORIES:
+    async def _on_cat(self, tap: cb.Category) -> Reply:
+        if tap.code not in case_service.CATEGORIES:
             raise InvalidButton("cat")
-        self.go(REGION, cat=args[0])
+        self.go(Step.REGION, cat=tap.code)
         return Reply([self.render()], edit=True)
 
-    async def _on_reg(self, args: list[str]) -> Reply:
-        code = args[0] if args else ""
+    async def _on_reg(self, tap: cb.Region) -> Reply:
+        code = tap.code
         if self.settings.region(code) is None:
             raise InvalidButton("reg")
-        if self.client.step == CASE_REGION:
+        if self.client.step == Step.CASE_REGION:
             case = await self._current_case()
             if case is not None:
                 await case_service.update_region(self.session, case=case, region=code)
-            self.go(WAITING, remember=False)
+            self.go(Step.WAITING, remember=False)
             return Reply([self._region_thanks(code)], edit=True)
-        self.go(SCREEN, region=code)
+        self.go(Step.SCREEN, region=code)
         return Reply([self.render()], edit=True)
 
     def _region_thanks(self, region: str | None = None) -> Screen:
@@ -859,11 +864,9 @@ class Flow:
             return None
         return case
 
-    async def _on_scr(self, args: list[str]) -> Reply:
-        if args != ["start"]:
-            raise InvalidButton("scr")
+    async def _on_scr(self, _: cb.StartScreening) -> Reply:
         self.data["answers"] = {}
-        self.go(QUESTION, q=1)
+        self.go(Step.QUESTION, q=1)
         return Reply([self.render()], edit=True)
 
     def _answers(self) -> dict[int, bool | None]:
@@ -877,49 +880,45 @@ class Flow:
         answers[str(number)] = value
         self.data["answers"] = answers
         if number < len(screening.QUESTIONS):
-            self.go(QUESTION, q=number + 1)
+            self.go(Step.QUESTION, q=number + 1)
         else:
-            self.go(CONTACT)
+            self.go(Step.CONTACT)
         return Reply([self.render()], edit=True)
 
-    async def _on_q(self, args: list[str]) -> Reply:
-        if len(args) != 2 or args[1] not in ("y", "n") or small_number(args[0], 2) is None:
-            raise InvalidButton("q")
-        if small_number(args[0], 2) != int(self.data.get("q", 0)):
+    async def _on_q(self, tap: cb.Answer) -> Reply:
+        if tap.question != int(self.data.get("q", 0)):
             return self.expired()
-        return self._answer(args[1] == "y")
+        return self._answer(tap.yes)
 
-    async def _on_ct(self, args: list[str]) -> Reply:
-        if not args or args[0] not in case_service.CONTACTS:
+    async def _on_ct(self, tap: cb.Contact) -> Reply:
+        if tap.way not in case_service.CONTACTS:
             raise InvalidButton("ct")
-        self.data["contact"] = args[0]
-        if args[0] == "chat_now":
+        self.data["contact"] = tap.way
+        if tap.way == "chat_now":
             self.data.pop("when", None)
             self.data.pop("phone", None)
-            self.go(CONFIRM)
+            self.go(Step.CONFIRM)
         else:
-            self.go(TIME)
+            self.go(Step.TIME)
         return Reply([self.render()], edit=True)
 
-    async def _on_tm(self, args: list[str]) -> Reply:
-        if len(args) != 1 or not SLOT_CODE.fullmatch(args[0]):
-            raise InvalidButton("tm")
-        slot = self._hours().slot(self._role(), self.now, args[0])
+    async def _on_tm(self, tap: cb.Time) -> Reply:
+        slot = self._hours().slot(self._role(), self.now, tap.slot)
         if slot is None:  # an older screen's time, no longer one a specialist can keep
             return self.expired()
         self.data["when"] = slot.when.astimezone(self.now.tzinfo).isoformat()  # stored as UTC
         if self.data.get("contact") == "call_later":
-            self.go(PHONE)
+            self.go(Step.PHONE)
         else:
-            self.go(CONFIRM)
+            self.go(Step.CONFIRM)
         return Reply([self.render()], edit=True)
 
-    async def _on_ok(self, args: list[str]) -> Reply:
-        if self.client.step != CONFIRM:
+    async def _on_ok(self, _: cb.Send) -> Reply:
+        if self.client.step != Step.CONFIRM:
             return self.expired()
         existing = await case_service.open_case_brief(self.session, self.client.id)
         if existing is not None:
-            self.go(WAITING, remember=False, case=existing.id)
+            self.go(Step.WAITING, remember=False, case=existing.id)
             return Reply([self.notice("request_open", number=existing.id)], edit=True)
         answers = self._answers()
         result, flags = screening.evaluate(answers) if answers else (
@@ -943,7 +942,7 @@ class Flow:
             after_exit=await case_service.left_by_exit_of(self.session, self.client.id),
         )
         held = await self._hold(case)
-        self.reset(WAITING)
+        self.reset(Step.WAITING)
         self.data["case"] = case.id
         self.save()
         screens = [self._waiting_screen(case, held)]
@@ -951,46 +950,42 @@ class Flow:
             screens.insert(0, self.notice("screened_in_note", urgent=True))
         return Reply(screens, edit=True, held=held)
 
-    async def _on_end(self, args: list[str]) -> Reply:
+    async def _on_end(self, _: cb.End) -> Reply:
         """She ends the conversation (or withdraws a request nobody has taken yet)."""
         case = await case_service.open_case_of(self.session, self.client.id)
         if case is None:
-            self.reset(HOME)
+            self.reset(Step.HOME)
             return Reply([self._render_home()], edit=True)
         outcome = await case_service.end_by_client(
             self.session, case=case, texts=self.texts, now=self.now)
         if case.owner_id is not None:
-            self.reset(RATE)
+            self.reset(Step.RATE)
             self.data["case"] = case.id
             self.save()
             return Reply([self._render_rate()], edit=True, route=outcome)
-        self.reset(HOME)
+        self.reset(Step.HOME)
         return Reply([Screen(self.t("request_withdrawn")), self._render_home()], route=outcome)
 
-    async def _on_rate(self, args: list[str]) -> Reply:
-        if not args or small_number(args[0], 1) is None:
-            raise InvalidButton("rate")
+    async def _on_rate(self, tap: cb.Rate) -> Reply:
         case_id = self.data.get("case")
         if isinstance(case_id, int):
             await case_service.rate(self.session, case_id=case_id, client_id=self.client.id,
-                                    rating=int(args[0]))
-        self.reset(HOME)
-        return Reply([self.screen(self.t("rate_thanks"), [[self.b("btn_home", "home")]])],
+                                    rating=tap.stars)
+        self.reset(Step.HOME)
+        return Reply([self.screen(self.t("rate_thanks"), [[self.b("btn_home", cb.Home())]])],
                      edit=True)
 
-    async def _on_fg(self, args: list[str]) -> Reply:
-        if args == ["yes"]:
-            self.reset(NEW)
+    async def _on_fg(self, tap: cb.Forget) -> Reply:
+        if tap.answer == "yes":
+            self.reset(Step.NEW)
             return Reply([Screen(self.t("forget_done"))], quick_exit=True, forget=True)
-        if args == ["no"]:
-            self.back_or_home()
-            return Reply([self.render()], edit=True)
-        raise InvalidButton("fg")
+        self.back_or_home()
+        return Reply([self.render()], edit=True)
 
-    async def _on_ad(self, args: list[str]) -> Reply:
-        if not args or args[0] not in AUTODELETE_CHOICES:
+    async def _on_ad(self, tap: cb.AutoDelete) -> Reply:
+        if tap.minutes not in AUTODELETE_CHOICES:
             raise InvalidButton("ad")
-        minutes = AUTODELETE_CHOICES[args[0]]
+        minutes = AUTODELETE_CHOICES[tap.minutes]
         self.client.auto_delete_minutes = minutes
         self.back_or_home()
         note = self.t("autodelete_off") if minutes is None else self.t(
@@ -1002,12 +997,108 @@ class InvalidButton(Exception):
     """Callback data that no current menu offers (forged, or from an old version)."""
 
 
-def parse_callback(data: str | None) -> tuple[str, list[str]] | None:
-    """`c:action[:arg...]` into its parts, or None for anything else."""
-    if not data or len(data) > 64 or not data.startswith("c:"):
-        return None
-    parts = data[2:].split(":")
-    if not parts[0] or not all(p.replace("_", "").isalnum() for p in parts if p):
-        return None
-    return parts[0], parts[1:]
 
+
+def rating_rows() -> list[list[Button]]:
+    """One to five stars: her menu once a conversation is closed (`Step.RATE`)."""
+    stars = [Button.of("⭐" * n, cb.Rate(n)) for n in range(1, 6)]
+    return [stars[:3], stars[3:]]
+
+
+_clients = cast(Table, Client.__table__)
+_TO_RATING = (update(_clients)
+              .where(_clients.c.id == bindparam("client"), _clients.c.step == Step.WAITING.value)
+              .values(step=Step.RATE.value, step_data=bindparam("step_data")))
+
+
+async def ask_for_rating(session: AsyncSession, *, client_id: int, case_id: int) -> None:
+    """Staff closed `case_id`: if she was waiting in it, her menu becomes the rating of it
+    (the stars of `rating_rows`, sent to her by the caller). Staff's code changes her step
+    only through here."""
+    await session.execute(_TO_RATING, {"client": client_id, "step_data": {"case": case_id}})
+
+
+# ---------------------------------------------------------------------- the table
+
+# Each step's screen: what `Flow.render` shows her there.
+RENDERERS: Mapping[str, Callable[[Flow], Screen]] = {
+    Step.NEW: Flow._render_home,
+    Step.HOME: Flow._render_home,
+    Step.EMERGENCY: Flow._render_emergency,
+    Step.NOT_NOW: Flow._render_not_now,
+    Step.SAFETY: Flow._render_safety,
+    Step.FOR: Flow._render_t_for,
+    Step.CATEGORY: Flow._render_t_cat,
+    Step.REGION: Flow._render_t_region,
+    Step.SCREEN: Flow._render_t_screen,
+    Step.QUESTION: Flow._render_t_q,
+    Step.CONTACT: Flow._render_t_contact,
+    Step.TIME: Flow._render_t_time,
+    Step.PHONE: Flow._render_t_phone,
+    Step.CONFIRM: Flow._render_t_confirm,
+    Step.WAITING: Flow._render_waiting,
+    Step.CASE_REGION: Flow._render_case_region,
+    Step.CODE_WORD: Flow._render_code_word,
+    Step.RATE: Flow._render_rate,
+    Step.LIBRARY: Flow._render_library,
+    Step.RESOURCE: Flow._render_resource,
+    Step.FORGET: Flow._render_forget,
+    Step.LANGUAGE: Flow._render_language,
+    Step.AUTODELETE: Flow._render_autodelete,
+}
+
+T = TypeVar("T", bound=cb.Callback)
+
+
+@dataclass(frozen=True)
+class Action(Generic[T]):
+    """What a tap on one kind of button does (`handle`), and where it counts."""
+
+    kind: type[T]
+    handle: Callable[[Flow, T], Awaitable[Reply]]
+    # Offered on messages other than her menu (notices), whatever her step: it counts
+    # without being on her current menu, except at the steps `menu_only_at`.
+    offered_anywhere: bool = False
+    menu_only_at: frozenset[str] = frozenset()
+
+    def anywhere(self, step: str) -> bool:
+        return self.offered_anywhere and step not in self.menu_only_at
+
+
+_ACTIONS: tuple[Action[Any], ...] = (
+    # Offered anywhere: never "expired" for not being on her menu (a "raise" with no
+    # waiting request, or a check-in that no longer applies, is: `InvalidButton`).
+    Action(cb.Exit, Flow._on_exit, offered_anywhere=True),  # on every message she gets
+    # On the notice that a specialist joined her; in its own step, only Skip is offered.
+    Action(cb.ChooseCodeWord, Flow._on_codeword, offered_anywhere=True,
+           menu_only_at=frozenset({Step.CODE_WORD})),
+    Action(cb.RaiseUrgency, Flow._on_raise, offered_anywhere=True),  # the numbers, waiting
+    Action(cb.CheckInTime, Flow._on_ci, offered_anywhere=True),  # the offer of a check-in
+    Action(cb.CheckInReply, Flow._on_ck, offered_anywhere=True),  # the check-in itself
+    # On her current menu only.
+    Action(cb.Danger, Flow._on_danger),
+    Action(cb.Write, Flow._on_write),
+    Action(cb.Home, Flow._on_home),
+    Action(cb.Language, Flow._on_lang),
+    Action(cb.Library, Flow._on_info),
+    Action(cb.Topic, Flow._on_res),
+    Action(cb.Safety, Flow._on_safe),
+    Action(cb.Back, Flow._on_back),
+    Action(cb.Skip, Flow._on_skip),
+    Action(cb.ForWhom, Flow._on_for),
+    Action(cb.Category, Flow._on_cat),
+    Action(cb.Region, Flow._on_reg),
+    Action(cb.StartScreening, Flow._on_scr),
+    Action(cb.Answer, Flow._on_q),
+    Action(cb.Contact, Flow._on_ct),
+    Action(cb.Time, Flow._on_tm),
+    Action(cb.Send, Flow._on_ok),
+    Action(cb.End, Flow._on_end),
+    Action(cb.Rate, Flow._on_rate),
+    Action(cb.Forget, Flow._on_fg),
+    Action(cb.AutoDelete, Flow._on_ad),
+)
+# Each kind of the client's buttons, to what a tap on it does.
+ACTIONS: Mapping[type[cb.Callback], Action[Any]] = {a.kind: a for a in _ACTIONS}
+
+assert set(RENDERERS) == STEPS and len(ACTIONS) == len(_ACTIONS)

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.domain.callbacks import Callback, Exit, encode
+
 
 @dataclass(frozen=True)
 class Button:
     label: str
-    data: str  # callback data, at most 64 bytes (checked by the content test)
+    data: str  # callback data (`callbacks.encode`), at most 64 bytes
+
+    @classmethod
+    def of(cls, label: str, data: Callback) -> Button:
+        """A button saying `data` when tapped."""
+        return cls(label, encode(data))
 
 
 @dataclass
@@ -30,7 +37,7 @@ class Screen:
         return any(b.data != QUICK_EXIT for row in self.buttons for b in row)
 
 
-QUICK_EXIT = "c:exit"
+QUICK_EXIT = encode(Exit())
 
 
 def small_number(text: str, digits: int = 9) -> int | None:

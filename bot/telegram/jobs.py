@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
+from bot.domain import callbacks as cb
 from bot.domain import cases as case_service
 from bot.domain import checkin, retention
 from bot.domain import due as due_times
@@ -80,9 +81,9 @@ async def check_in(app: SezimApp, case_id: int) -> None:
     texts, lang = data.texts, client.language
     chat_id = data.crypto.decrypt_int(client.chat_id_enc)
     screen = Screen(texts.t(lang, "checkin_message"), [
-        [Button(texts.t(lang, "btn_checkin_ok"), f"c:ck:{case_id}:ok")],
-        [Button(texts.t(lang, "btn_checkin_talk"), f"c:ck:{case_id}:talk")],
-        [Button(texts.t(lang, "btn_exit"), "c:exit")]])
+        [Button.of(texts.t(lang, "btn_checkin_ok"), cb.CheckInReply(case_id, "ok"))],
+        [Button.of(texts.t(lang, "btn_checkin_talk"), cb.CheckInReply(case_id, "talk"))],
+        [Button.of(texts.t(lang, "btn_exit"), cb.Exit())]])
     message_id = await send_screen(app, chat_id, screen)
     await keep_for_deletion(app, chat_id, [message_id], sent=SentBefore(client.exited_at))
 

@@ -43,6 +43,7 @@ from bot.core.config import ENV_WEBHOOK_SECRET, PLACEHOLDER_SECRETS, Settings, s
 from bot.core.crypto import Crypto
 from bot.core.db import create_engine, sessionmaker, work_priority
 from bot.core.outage import is_outage, until_reachable
+from bot.domain import callbacks as cb
 from bot.domain import danger
 from bot.domain import staff as staff_service
 from bot.telegram.app import build_application
@@ -163,7 +164,7 @@ def _chat_key(update: Update) -> int:
     return -int(update.update_id)
 
 
-URGENT_DATA = {"c:danger:yes", "c:write:yes", "c:exit", "c:raise"}
+URGENT_TAPS = (cb.Danger("yes"), cb.Write("yes"), cb.Exit(), cb.RaiseUrgency())
 # An update still in hand after this long is slow: the bot looks behind it. A surge is a
 # backlog of SURGE_BATCH updates or someone in danger waiting there; otherwise (a locked
 # database, a slow answer) the durable path stays, where nothing unhandled is confirmed.
@@ -184,8 +185,8 @@ def is_urgent(update: Update) -> bool:
     exit, a specialist taking a case."""
     query = update.callback_query
     if query is not None:
-        data = query.data or ""
-        return data in URGENT_DATA or data.startswith("s:take:")
+        tap = cb.decode(query.data)
+        return tap in URGENT_TAPS or isinstance(tap, cb.Take)
     message = update.message
     if message is None:
         return False
