@@ -136,3 +136,15 @@ def test_the_running_bot_imports_no_development_tool() -> None:
     running = _part("bot.core") | _part("bot.domain") | _part("bot.telegram") | \
         _part("handlers") | _part("models")
     assert {m for m in _closure(GRAPH, running) if m.startswith("bot.dev")} == set()
+
+
+def test_the_data_is_reached_one_way() -> None:
+    """Statements on the mapped classes, entities from the session: no table reached
+    behind its class, no row turned into an entity by hand, no untyped row passed on."""
+    found = []
+    for path in [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("handlers").rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        for marker in (".__table__", "make_transient_to_detached", "Row[Any]"):
+            if marker in text:
+                found.append(f"{path.relative_to(ROOT)}: {marker}")
+    assert found == []

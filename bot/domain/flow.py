@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import aware
@@ -1005,17 +1005,13 @@ def rating_rows() -> list[list[Button]]:
     return [stars[:3], stars[3:]]
 
 
-_clients = cast(Table, Client.__table__)
-_TO_RATING = (update(_clients)
-              .where(_clients.c.id == bindparam("client"), _clients.c.step == Step.WAITING.value)
-              .values(step=Step.RATE.value, step_data=bindparam("step_data")))
-
-
 async def ask_for_rating(session: AsyncSession, *, client_id: int, case_id: int) -> None:
     """Staff closed `case_id`: if she was waiting in it, her menu becomes the rating of it
     (the stars of `rating_rows`, sent to her by the caller). Staff's code changes her step
     only through here."""
-    await session.execute(_TO_RATING, {"client": client_id, "step_data": {"case": case_id}})
+    await session.execute(
+        update(Client).where(Client.id == client_id, Client.step == Step.WAITING.value)
+        .values(step=Step.RATE.value, step_data={"case": case_id}))
 
 
 # ---------------------------------------------------------------------- the table
