@@ -59,7 +59,7 @@ def build_application(
     *,
     token: str,
     clock: Clock | None = None,
-    connection_pool_size: int = 64,
+    connection_pool_size: int = 16,
 ) -> SezimApp:
     """The PTB Application for `settings`, against its configured Bot API server."""
     crypto = Crypto(require_secret_key(settings))
