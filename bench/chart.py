@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/performance.png")
     args = parser.parse_args()
     rows = [r for path in args.results for r in json.loads(Path(path).read_text())
-            if "surge" not in r["name"]]
+            if "surge" not in r["name"] and "round trip" not in r["name"]]
     # One line per name (a run on PostgreSQL names its rows so): echo grey, ours purple,
     # square markers for a PostgreSQL run.
     # Several rounds of one run (`--rounds`): the median of each figure per point.
