@@ -20,7 +20,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
-    AsyncSessionTransaction,
     async_sessionmaker,
     create_async_engine,
 )
@@ -103,44 +102,6 @@ class PriorityLock:
         self._locked = False
 
 
-class _SerializedTransaction:
-    """A write transaction that waits its turn in this process instead of in SQLite."""
-
-    def __init__(self, transaction: AsyncSessionTransaction, lock: PriorityLock) -> None:
-        self._transaction = transaction
-        self._lock = lock
-
-    async def __aenter__(self) -> AsyncSessionTransaction:
-        await self._lock.acquire()
-        try:
-            return await self._transaction.__aenter__()
-        except BaseException:
-            self._lock.release()
-            raise
-
-    async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await self._transaction.__aexit__(*exc)
-        finally:
-            self._lock.release()
-
-
-class SezimSession(AsyncSession):
-    """On SQLite, write transactions (`session.begin()`) take turns on an asyncio lock.
-
-    SQLite lets one writer in at a time; the others would wait in its busy handler, which
-    sleeps in steps of up to 100 ms and made the slowest updates ten times slower than the
-    median under load (bench/load.py). Taking turns here costs nothing. Transactions must
-    not wait on Telegram while they hold the turn; none do.
-    """
-
-    def begin(self) -> Any:
-        lock = self.info.get("write_lock")
-        transaction = super().begin()
-        return transaction if lock is None else _SerializedTransaction(transaction, lock)
-
-
-
 # ------------------------------------------------------- SQLite on the loop's thread
 
 # SQLite's statements run on the event loop's thread: a plain SQLAlchemy `Session` on the
@@ -219,22 +180,16 @@ class _WriteTransaction:
         if self.lock is not None:
             await self.lock.acquire()
         sync = self.session.sync_session
-        deadline = time.monotonic() + self.session.busy_timeout
-        wait = _FIRST_WAIT
+
+        def begin() -> None:
+            sync.begin()
+            sync.connection()  # BEGIN IMMEDIATE: the write lock, or busy
+
         token = _writing.set(True)
         try:
-            while True:
-                try:
-                    sync.begin()
-                    sync.connection()  # BEGIN IMMEDIATE: the write lock, or busy
-                    break
-                except OperationalError as error:
-                    sync.rollback()
-                    if not _busy(error) or time.monotonic() + wait > deadline:
-                        raise
-                    await asyncio.sleep(wait)
-                    wait = min(wait * 2, _LONGEST_WAIT)
+            await self.session.until_free(begin)
         except BaseException:
+            sync.rollback()
             if self.lock is not None:
                 self.lock.release()
             raise
@@ -255,9 +210,15 @@ class _WriteTransaction:
                 self.lock.release()
 
 
-class LoopSession(SezimSession):
+class LoopSession(AsyncSession):
     """An `AsyncSession` whose statements run at once on a synchronous SQLite `Session`
-    (see the module's notes)."""
+    (see the notes above), and whose write transactions (`begin()`) take turns on the
+    process's `PriorityLock`.
+
+    SQLite lets one writer in at a time; the others would wait in its busy handler, which
+    sleeps in steps of up to 100 ms and made the slowest updates ten times slower than the
+    median under load (bench/load.py). Taking turns here costs nothing. Transactions must
+    not wait on Telegram while they hold the turn; none do."""
 
     def __init__(self, bind: AsyncEngine, *, loop_engine: Engine, busy_timeout: float,
                  **kw: Any) -> None:
@@ -282,14 +243,17 @@ class LoopSession(SezimSession):
     def bind(self, engine: Any) -> None:
         self.async_engine = engine
 
-    async def _run(self, call: Callable[[], T]) -> T:
+    async def until_free(self, call: Callable[[], T]) -> T:
+        """`call`, tried again while SQLite is busy (up to the busy timeout), waiting in
+        asyncio. Only a read or a write transaction's BEGIN can find it busy (a write
+        transaction holds the lock from then on); either starts again from a rollback, so
+        nothing written is ever replayed."""
         deadline = time.monotonic() + self.busy_timeout
         wait = _FIRST_WAIT
         while True:
             try:
                 return call()
             except OperationalError as error:
-                # Busy only reaches a read: a write transaction holds the lock already.
                 if self.writing or not _busy(error) or time.monotonic() + wait > deadline:
                     raise
                 self.sync_session.rollback()
@@ -297,15 +261,15 @@ class LoopSession(SezimSession):
             wait = min(wait * 2, _LONGEST_WAIT)
 
     async def execute(self, statement: Any, params: Any = None, **kw: Any) -> Any:
-        return await self._run(functools.partial(self.sync_session.execute, statement,
+        return await self.until_free(functools.partial(self.sync_session.execute, statement,
                                                  params, **kw))
 
     async def scalar(self, statement: Any, params: Any = None, **kw: Any) -> Any:
-        return await self._run(functools.partial(self.sync_session.scalar, statement,
+        return await self.until_free(functools.partial(self.sync_session.scalar, statement,
                                                  params, **kw))
 
     async def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
-        return await self._run(functools.partial(self.sync_session.get, entity, ident, **kw))
+        return await self.until_free(functools.partial(self.sync_session.get, entity, ident, **kw))
 
     async def flush(self, objects: Any = None) -> None:
         self.sync_session.flush(objects)
@@ -335,7 +299,7 @@ def sessionmaker(engine: AsyncEngine, *,
     """Sessions on `engine`; on SQLite, `LoopSession`s whose writes take turns on
     `write_lock` (one of its own unless given: sessions on the same file must share it)."""
     if engine.dialect.name != "sqlite":
-        return async_sessionmaker(engine, expire_on_commit=False, class_=SezimSession)
+        return async_sessionmaker(engine, expire_on_commit=False)
     timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
     return async_sessionmaker(engine, expire_on_commit=False, class_=LoopSession,
                               info={"write_lock": write_lock or PriorityLock()},
