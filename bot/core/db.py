@@ -11,11 +11,11 @@ import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple, overload
 
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.selectable import TypedReturnsRows
 
 # How long a writer waits for SQLite's lock before giving up (milliseconds).
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -268,6 +270,12 @@ class LoopSession(AsyncSession):
         return await self.until_free(functools.partial(self.sync_session.scalar, statement,
                                                  params, **kw))
 
+    async def run(self, statement: Executable,
+                  params: Any = None) -> CursorResult[*tuple[Any, ...]]:
+        """`db.run` on SQLite: the statement on this session's connection."""
+        return await self.until_free(
+            lambda: self.sync_session.connection().execute(statement, params))
+
     async def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
         return await self.until_free(functools.partial(self.sync_session.get, entity, ident, **kw))
 
@@ -292,6 +300,29 @@ class LoopSession(AsyncSession):
 
     def begin(self) -> Any:
         return _WriteTransaction(self, self.info.get("write_lock"))
+
+
+Ts = TypeVarTuple("Ts")
+
+
+@overload
+async def run(session: AsyncSession, statement: TypedReturnsRows[*Ts],
+              params: Any = None) -> CursorResult[*Ts]: ...
+@overload
+async def run(session: AsyncSession, statement: Executable,
+              params: Any = None) -> CursorResult[*tuple[Any, ...]]: ...
+async def run(session: AsyncSession, statement: Executable,
+              params: Any = None) -> CursorResult[*tuple[Any, ...]]:
+    """A Core statement on the session's connection, in its transaction: rows and counts,
+    never entities. It skips the ORM's own work for a statement (about 50 µs of CPU; for an
+    INSERT of several rows 70), which the statements every update runs are spared.
+
+    Only for statements that load no entity and change no row of an entity the session
+    holds (the ORM would not learn of the change): those go through `session.execute`."""
+    if isinstance(session, LoopSession):
+        return await session.run(statement, params)
+    connection = await session.connection()
+    return await connection.execute(statement, params)
 
 
 def sessionmaker(engine: AsyncEngine, *,

@@ -12,8 +12,9 @@ time and offers the case at once. If the process dies in between, the due time r
 if anything else saw to the case first (it was taken from the queue, she withdrew it, the
 due time ran), the claim fails and nothing is offered twice.
 
-Data access: ORM statements on the mapped classes, built where they run; a case is an
-entity from the session (`session.get`, `select(Case)`, `update(Case)...returning(Case)`).
+Data access: ORM statements on the mapped classes, built where they run (one that every
+message reads, once, with a bound parameter); a case is an entity from the session
+(`session.get`, `select(Case)`, `update(Case)...returning(Case)`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, func, or_, select
+from sqlalchemy import CursorResult, and_, bindparam, func, or_, select
 from sqlalchemy import case as sql_case
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
@@ -242,14 +243,18 @@ class OpenCase:
     owner_chat_enc: bytes | None
 
 
+# Built once, with a bound parameter: every message she sends in a conversation reads it.
+_OPEN_CASE_BRIEF = (
+    select(Case.id, Case.status, Staff.id, Staff.tg_id_enc)
+    .outerjoin(Staff, and_(Staff.id == Case.owner_id, Staff.active.is_(True)))
+    .where(Case.client_id == bindparam("client_id"), Case.status.not_in(NOT_OPEN))
+    .order_by(Case.id.desc()).limit(1))
+
+
 async def open_case_brief(session: AsyncSession, client_id: int) -> OpenCase | None:
     """`OpenCase` of the client, in one read of a few columns (every message she sends in a
     conversation asks it)."""
-    row = (await session.execute(
-        select(Case.id, Case.status, Staff.id, Staff.tg_id_enc)
-        .outerjoin(Staff, and_(Staff.id == Case.owner_id, Staff.active.is_(True)))
-        .where(Case.client_id == client_id, Case.status.not_in(NOT_OPEN))
-        .order_by(Case.id.desc()).limit(1))).first()
+    row = (await session.execute(_OPEN_CASE_BRIEF, {"client_id": client_id})).first()
     if row is None:
         return None
     # Outer-joined: the owner's columns are None when she is not active staff.

@@ -1,7 +1,8 @@
 """Staff, roles, the weekly roster and who is on duty; every staff change is audited.
 
-Data access: ORM statements on the mapped classes, built where they run; entities from the
-session, or typed rows unpacked into small frozen dataclasses (`DutyMember`, `Actor`).
+Data access: ORM statements on the mapped classes, built where they run (one that every
+staff update reads, once, with a bound parameter); entities from the session, or typed
+rows unpacked into small frozen dataclasses (`DutyMember`, `Actor`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import aware
@@ -278,12 +279,15 @@ class Actor:
     active_case_id: int | None
 
 
+# Built once, with a bound parameter: it is read for nearly every update from staff.
+_ACTOR = (select(Staff.id, Staff.name, Staff.active_case_id, StaffRole.role)
+          .outerjoin(StaffRole, StaffRole.staff_id == Staff.id)
+          .where(Staff.id == bindparam("staff_id"), Staff.active.is_(True)))
+
+
 async def actor(session: AsyncSession, staff_id: int) -> Actor | None:
     """The active staff member `staff_id`, or None."""
-    rows = (await session.execute(
-        select(Staff.id, Staff.name, Staff.active_case_id, StaffRole.role)
-        .outerjoin(StaffRole, StaffRole.staff_id == Staff.id)
-        .where(Staff.id == staff_id, Staff.active.is_(True)))).all()
+    rows = (await session.execute(_ACTOR, {"staff_id": staff_id})).all()
     if not rows:
         return None
     found_id, name, active_case_id, _ = rows[0]

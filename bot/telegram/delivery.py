@@ -1,7 +1,8 @@
 """Sending screens: to clients (recording message ids for deletion) and to staff (cards).
 
-Data access: Core-style statements on the mapped classes' columns, built where they run
-(the two dialects' record INSERTs, constants, once); rows unpacked, never entities.
+Data access: Core-style statements on the mapped classes' columns, run on the session's
+connection (`db.run`), built where they run (the two dialects' record INSERTs, constants,
+once); rows unpacked, never entities.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, 
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+from bot.core import db
 from bot.core.clock import aware
 from bot.domain import due as due_times
 from bot.domain.cases import Delivery
@@ -152,15 +154,13 @@ async def record_messages(
         message_ids = [*range(max(1, lowest - UNCERTAIN_WINDOW), lowest), *message_ids]
     if message_ids:
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        await session.execute(
-            _RECORD_SQLITE if dialect == "sqlite" else _RECORD_PG,
-            [{"client_id": client_id, "message_id": mid, "sent_at": now}
-             for mid in message_ids])
+        await db.run(session, _RECORD_SQLITE if dialect == "sqlite" else _RECORD_PG,
+                     [{"client_id": client_id, "message_id": mid, "sent_at": now}
+                      for mid in message_ids])
     if minutes:
-        pending = await session.scalar(
-            select(DueTime.id).where(DueTime.kind == AUTODELETE, DueTime.ref_id == client_id,
-                                     DueTime.done_at.is_(None))
-        )
+        pending = (await db.run(session, select(DueTime.id).where(
+            DueTime.kind == AUTODELETE, DueTime.ref_id == client_id,
+            DueTime.done_at.is_(None)))).scalar()
         if pending is None:
             due = now + timedelta(minutes=minutes)
             await due_times.schedule(session, kind=AUTODELETE, ref_id=client_id, due_at=due)
@@ -198,7 +198,7 @@ async def delete_messages(
     if only_failed:
         query = query.where(ChatMessage.tries > 0)
     async with data.sessions() as session:
-        rows = (await session.execute(query.order_by(ChatMessage.message_id))).all()
+        rows = (await db.run(session, query.order_by(ChatMessage.message_id))).all()
     row_of = {int(message_id): int(row_id) for row_id, message_id, _, _ in rows}
     too_old = {int(m) for _, m, sent_at, _ in rows if now - aware(sent_at) >= DELETE_WINDOW}
     ids = [int(m) for _, m, _, _ in rows if int(m) not in too_old]
@@ -228,7 +228,7 @@ async def delete_messages(
         return 0
     async with data.sessions() as session, session.begin():
         if gone:
-            await session.execute(delete(ChatMessage).where(
+            await db.run(session, delete(ChatMessage).where(
                 ChatMessage.id.in_([row_of[m] for m in gone])))
         if failed:
             tries = 1 + min(int(t) for _, m, _, t in rows if int(m) in failed)
@@ -273,13 +273,14 @@ async def sweep_chat(app: SezimApp, *, client_id: int, chat_id: int, below: int,
     if not failed:
         if uncertain:
             async with data.sessions() as session, session.begin():
-                await session.execute(delete(ChatMessage).where(
+                await db.run(session, delete(ChatMessage).where(
                     ChatMessage.client_id == client_id, ChatMessage.message_id < below,
                     ChatMessage.message_id >= below - window, ChatMessage.tries == 0))
         return
     now = data.clock.now()
     async with data.sessions() as session, session.begin():
-        if await session.scalar(select(Client.id).where(Client.id == client_id)) is None:
+        found = await db.run(session, select(Client.id).where(Client.id == client_id))
+        if found.scalar() is None:
             return
         await record_messages(session, client=client_id, message_ids=failed, now=now,
                               auto_delete_minutes=None)
@@ -292,7 +293,7 @@ async def _retry_later(session: AsyncSession, *, client_id: int, message_ids: It
                        tries: int, now: datetime) -> datetime:
     """Recorded messages whose deletion just failed: one more try counted on each, and the
     due time of the next (the caller arms it once this transaction is committed)."""
-    await session.execute(update(ChatMessage).where(
+    await db.run(session, update(ChatMessage).where(
         ChatMessage.client_id == client_id, ChatMessage.message_id.in_(list(message_ids)))
         .values(tries=ChatMessage.tries + 1))
     due = now + retry_delay(tries)
@@ -305,7 +306,7 @@ async def delete_now(app: SezimApp, *, client_id: int, chat_id: int, message_id:
     auto-delete still have its id)."""
     if await _delete_one(app, chat_id, message_id):
         async with app.bot_data.sessions() as session, session.begin():
-            await session.execute(delete(ChatMessage).where(
+            await db.run(session, delete(ChatMessage).where(
                 ChatMessage.client_id == client_id, ChatMessage.message_id == message_id))
 
 
@@ -346,8 +347,8 @@ async def keep_for_deletion(app: SezimApp, chat_id: int, message_ids: Sequence[i
         return True
     data = app.bot_data
     async with data.sessions() as session:
-        row = (await session.execute(
-            select(Client.id, Client.auto_delete_minutes, Client.exited_at, Client.erased)
+        row = (await db.run(session, select(
+            Client.id, Client.auto_delete_minutes, Client.exited_at, Client.erased)
             .where(Client.chat_hmac.in_(data.crypto.lookups(chat_id))))).first()
     client_id, auto_delete_minutes, exited_at, erased = row if row is not None else \
         (None, None, None, True)
@@ -387,7 +388,7 @@ async def refresh_cards(app: SezimApp, cards: Sequence[tuple[int, int]], screen:
     data = app.bot_data
     for staff_id, message_id in cards:
         async with data.sessions() as session:
-            chat_enc = await session.scalar(_staff_chat(staff_id))
+            chat_enc = (await db.run(session, _staff_chat(staff_id))).scalar()
         if chat_enc is None:
             continue
         await edit_screen(app, data.crypto.decrypt_int(chat_enc), message_id, screen)
@@ -401,7 +402,7 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
         tg_id_enc = item.chat_enc
         if tg_id_enc is None:
             async with data.sessions() as session:
-                tg_id_enc = await session.scalar(_staff_chat(item.staff_id))
+                tg_id_enc = (await db.run(session, _staff_chat(item.staff_id))).scalar()
         if tg_id_enc is None:
             continue  # no longer staff
         chat_id = data.crypto.decrypt_int(tg_id_enc)
@@ -414,8 +415,7 @@ async def deliver_to_staff(app: SezimApp, deliveries: Sequence[Delivery]) -> int
         sent += 1
         if item.card:
             async with data.sessions() as session, session.begin():
-                await session.execute(
-                    update(CaseOffer).where(CaseOffer.case_id == item.case_id,
-                                            CaseOffer.staff_id == item.staff_id)
+                await db.run(session, update(CaseOffer).where(
+                    CaseOffer.case_id == item.case_id, CaseOffer.staff_id == item.staff_id)
                     .values(message_id=message_id))
     return sent

@@ -6,7 +6,7 @@ unfinished update (which confirms only what is before it), and records handled u
 so an update redelivered after a crash is handled exactly once.
 
 Data access: Core-style statements on the mapped `ProcessedUpdate`'s columns, built where
-they run; never an entity.
+they run and run on the session's connection (`db.run`); never an entity.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from telegram.error import (
     TimedOut,
 )
 
-from bot.core import keys, migrate, sdnotify
+from bot.core import db, keys, migrate, sdnotify
 from bot.core.clock import Clock
 from bot.core.config import ENV_WEBHOOK_SECRET, PLACEHOLDER_SECRETS, Settings, secret_from
 from bot.core.crypto import Crypto
@@ -106,8 +106,8 @@ async def _already_handled(app: SezimApp, updates: Sequence[Update],
     to it are looked up."""
     async with app.bot_data.sessions() as session:
         ids = [u.update_id for u in updates if above is None or u.update_id <= above]
-        found = (await session.scalars(select(ProcessedUpdate.update_id).where(
-            ProcessedUpdate.update_id.in_(ids)))).all() if ids else ()
+        found = (await db.run(session, select(ProcessedUpdate.update_id).where(
+            ProcessedUpdate.update_id.in_(ids)))).scalars().all() if ids else ()
         await _identify(app, session, updates)
         return set(found)
 
@@ -115,7 +115,7 @@ async def _already_handled(app: SezimApp, updates: Sequence[Update],
 async def _newest_handled(app: SezimApp) -> int:
     """The newest update id recorded as handled (-1: none)."""
     async with app.bot_data.sessions() as session:
-        newest = await session.scalar(select(func.max(ProcessedUpdate.update_id)))
+        newest = (await db.run(session, select(func.max(ProcessedUpdate.update_id)))).scalar()
         return -1 if newest is None else int(newest)
 
 
@@ -124,15 +124,15 @@ async def _mark_handled(app: SezimApp, update_ids: Sequence[int]) -> None:
     try:
         async with data.sessions() as session, session.begin():
             now = data.clock.now()
-            await session.execute(insert(ProcessedUpdate),
-                                  [{"update_id": u, "at": now} for u in update_ids])
+            await db.run(session, insert(ProcessedUpdate),
+                         [{"update_id": u, "at": now} for u in update_ids])
     except IntegrityError:
         # Another worker recorded some of them too; record the rest one by one.
         for update_id in update_ids:
             with contextlib.suppress(IntegrityError):
                 async with data.sessions() as session, session.begin():
-                    await session.execute(insert(ProcessedUpdate),
-                                          [{"update_id": update_id, "at": data.clock.now()}])
+                    await db.run(session, insert(ProcessedUpdate),
+                                 [{"update_id": update_id, "at": data.clock.now()}])
 
 
 async def handle_update(app: SezimApp, update: Update) -> bool:
@@ -617,7 +617,7 @@ async def open_connections(app: SezimApp, count: int) -> None:
 
     async def database() -> None:
         async with app.bot_data.sessions() as session:
-            await session.execute(select(1))
+            await db.run(session, select(1))
 
     results = await asyncio.gather(*(bot_api() for _ in range(count)),
                                    *(database() for _ in range(count)),

@@ -4,8 +4,8 @@ copyMessage shows neither side the other's account. Only the pair of message ids
 (`RelayLink`), so a specialist can answer by replying and both copies can be deleted;
 the content is never stored.
 
-Data access: Core-style statements on the mapped classes' columns, built where they run;
-rows unpacked by position, never entities.
+Data access: Core-style statements on the mapped classes' columns, built where they run
+and run on the session's connection (`db.run`); rows unpacked by position, never entities.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+from bot.core import db
 from bot.telegram.delivery import SentBefore, keep_for_deletion
 from models import Case, CaseStatus, Client, RelayLink, Staff, WaitingMessage
 
@@ -64,13 +65,13 @@ async def hold_waiting(session: AsyncSession, *, case_id: int, message_id: int,
     """Keep the id of a message she sent while `case_id` waited, for its taker."""
     if await waiting_count(session, case_id=case_id) >= WAITING_KEPT:
         return
-    await session.execute(insert(WaitingMessage), [
+    await db.run(session, insert(WaitingMessage), [
         {"case_id": case_id, "message_id": message_id, "sent_at": now}])
 
 
 async def drop_held(session: AsyncSession, *, case_id: int, message_id: int) -> None:
     """Not to be copied after all (she edited her code word into it)."""
-    await session.execute(delete(WaitingMessage).where(
+    await db.run(session, delete(WaitingMessage).where(
         WaitingMessage.case_id == case_id, WaitingMessage.message_id == message_id))
 
 
@@ -78,7 +79,7 @@ async def is_relayed(app: SezimApp, *, staff_id: int, message_id: int) -> bool:
     """Whether a message in the specialist's chat is one end of a relay (a copy of the
     client's, or her own that went to the client)."""
     async with app.bot_data.sessions() as session:
-        link = (await session.execute(_link(staff_id, message_id))).first()
+        link = (await db.run(session, _link(staff_id, message_id))).first()
     return link is not None
 
 
@@ -89,18 +90,17 @@ def _link(staff_id: int, message_id: int) -> Select[int, int]:
 
 
 async def waiting_count(session: AsyncSession, *, case_id: int) -> int:
-    return int(await session.scalar(
-        select(func.count()).select_from(WaitingMessage)
-        .where(WaitingMessage.case_id == case_id)) or 0)
+    return int((await db.run(session, select(func.count()).select_from(WaitingMessage)
+                             .where(WaitingMessage.case_id == case_id))).scalar() or 0)
 
 
 async def take_waiting(session: AsyncSession, *, case_id: int) -> list[int]:
     """The ids of what she wrote while `case_id` waited, in the order she sent it, now
     forgotten (they are copied once, to its taker)."""
-    ids = list((await session.scalars(
-        select(WaitingMessage.message_id).where(WaitingMessage.case_id == case_id)
-        .order_by(WaitingMessage.message_id))).all())
-    await session.execute(delete(WaitingMessage).where(WaitingMessage.case_id == case_id))
+    ids = list((await db.run(session, select(WaitingMessage.message_id)
+                             .where(WaitingMessage.case_id == case_id)
+                             .order_by(WaitingMessage.message_id))).scalars().all())
+    await db.run(session, delete(WaitingMessage).where(WaitingMessage.case_id == case_id))
     return ids
 
 
@@ -131,7 +131,7 @@ async def copy_to_staff(app: SezimApp, *, case_id: int, client_chat_id: int, mes
                     type(exc).__name__)
         raise RelayFailed(type(exc).__name__) from exc
     async with data.sessions() as session, session.begin():
-        await session.execute(insert(RelayLink), [{
+        await db.run(session, insert(RelayLink), [{
             "case_id": case_id, "staff_id": staff_id, "client_message_id": message_id,
             "staff_message_id": copy.message_id, "created_at": data.clock.now()}])
     return int(copy.message_id)
@@ -156,18 +156,18 @@ async def staff_reply_target(app: SezimApp, *, staff_id: int,
     """The active case of staff member `staff_id` (or the case of the relayed copy she
     replied to) with its client, if the case is hers and active: one short read."""
     async with app.bot_data.sessions() as session:
-        case_id = await session.scalar(select(Staff.active_case_id).where(
-            Staff.id == staff_id, Staff.active.is_(True)))
+        case_id = (await db.run(session, select(Staff.active_case_id).where(
+            Staff.id == staff_id, Staff.active.is_(True)))).scalar()
         reply_to: int | None = None
         if replied_message_id is not None:
-            link = (await session.execute(_link(staff_id, replied_message_id))).first()
+            link = (await db.run(session, _link(staff_id, replied_message_id))).first()
             if link is not None:
                 case_id, reply_to = link
         if case_id is None:
             return None
-        row = (await session.execute(
-            select(Case.id, Case.client_id, Case.status, Case.contact, Client.chat_id_enc,
-                   Client.auto_delete_minutes, Client.exited_at)
+        row = (await db.run(session, select(
+            Case.id, Case.client_id, Case.status, Case.contact, Client.chat_id_enc,
+            Client.auto_delete_minutes, Client.exited_at)
             .outerjoin(Client, Client.id == Case.client_id)
             .where(Case.id == case_id,
                    Case.status.in_((CaseStatus.ACTIVE, CaseStatus.PAUSED)),
@@ -212,13 +212,13 @@ async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: 
                                    sent=SentBefore(target.exited_at)):
         raise ClientLeft("left while the copy was on its way")
     async with data.sessions() as session, session.begin():
-        await session.execute(insert(RelayLink), [{
+        await db.run(session, insert(RelayLink), [{
             "case_id": target.case_id, "staff_id": staff_id,
             "client_message_id": copy.message_id, "staff_message_id": message_id,
             "created_at": now}])
-        await session.execute(update(Case).where(Case.id == target.case_id,
-                                                 Case.first_reply_at.is_(None))
-                              .values(first_reply_at=now))
+        await db.run(session, update(Case).where(Case.id == target.case_id,
+                                                  Case.first_reply_at.is_(None))
+                     .values(first_reply_at=now))
     return int(copy.message_id)
 
 
@@ -250,9 +250,9 @@ async def edit_staff_copy(app: SezimApp, *, case_id: int, to: tuple[int, bytes],
     False when there is no copy to edit (then it is relayed anew, said to be an edit)."""
     staff_id, staff_chat_enc = to
     async with app.bot_data.sessions() as session:
-        copy_id = await session.scalar(select(RelayLink.staff_message_id).where(
+        copy_id = (await db.run(session, select(RelayLink.staff_message_id).where(
             RelayLink.case_id == case_id, RelayLink.staff_id == staff_id,
-            RelayLink.client_message_id == edited.message_id))
+            RelayLink.client_message_id == edited.message_id))).scalar()
     if copy_id is None:
         return False
     return await _edit_copy(app, app.bot_data.crypto.decrypt_int(staff_chat_enc), int(copy_id),
