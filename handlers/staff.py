@@ -766,7 +766,10 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         if query.message is not None:
             await case_service.remember_card(session, case_id=case.id, staff_id=member.id,
                                              message_id=query.message.message_id, now=now)
-    paused = case.status == CaseStatus.PAUSED
+        paused = case.status == CaseStatus.PAUSED
+        # What she wrote while she waited is the taker's now (copied below, once).
+        waiting = await relay.take_waiting(session, case_id=case.id) \
+            if client_chat is not None and not paused and query.message is not None else []
 
     async def my_card() -> None:
         if query.message is not None:
@@ -820,8 +823,6 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
         # What she wrote while she waited, right after the card and the note, in order:
         # she does not have to tell it again.
         staff_chat = query.message.chat.id
-        async with data.sessions() as session, session.begin():
-            waiting = await relay.take_waiting(session, case_id=case.id)
         if waiting:
             await _say(update, context, _t(context, "waiting_copies", count=len(waiting)))
             missing = await relay.copy_waiting(app, waiting, case_id=case.id,
@@ -897,13 +898,13 @@ async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: i
         return False
     if client_id is None or found is None:
         return True
-    # Recorded for quick exit; deleted at once had she left or erased herself meanwhile.
-    if not await keep_for_deletion(context.application, chat_id, [message_id],
-                                   sent=SentBefore(found.exited_at)):
-        return False
-    async with data.sessions() as session, session.begin():
-        await client_service.set_menu(session, client_id, message_id)
-    return True
+    # Recorded for quick exit, and her menu now, in one transaction; deleted at once had
+    # she left or erased herself meanwhile.
+    async def her_menu(session: AsyncSession, her_id: int) -> None:
+        await client_service.set_menu(session, her_id, message_id)
+
+    return await keep_for_deletion(context.application, chat_id, [message_id],
+                                   sent=SentBefore(found.exited_at), along=her_menu)
 
 
 async def _close(update: Update, context: BotContext, case_id: int, outcome: str) -> None:

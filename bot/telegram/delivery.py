@@ -11,12 +11,12 @@ import asyncio
 import html
 import logging
 import re
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -337,39 +337,57 @@ def _same_time(a: datetime | None, b: datetime | None) -> bool:
     return aware(a) == aware(b)
 
 
-async def keep_for_deletion(app: SezimApp, chat_id: int, message_ids: Sequence[int], *,
-                            sent: SentBefore | None = None) -> bool:
+# Her record by her chat (under any configured key), as a message just sent there needs it.
+_KEPT_BY = select(Client.id, Client.auto_delete_minutes, Client.exited_at, Client.erased) \
+    .where(Client.chat_hmac.in_(bindparam("lookups", expanding=True)))
+
+
+async def keep_for_deletion(
+    app: SezimApp, chat_id: int, message_ids: Sequence[int], *,
+    sent: SentBefore | None = None,
+    along: Callable[[AsyncSession, int], Awaitable[object]] | None = None,
+) -> bool:
     """Record messages in a private chat for quick exit and auto-delete, if the chat is a
     client's (nothing is created for a stranger). With `sent`: if she left with quick exit
     or erased her record while the message was on its way, it is deleted at once instead,
-    so nothing arrives behind her exit. False if so."""
+    so nothing arrives behind her exit. False if so. `along(session, client_id)`: what
+    else is written with the record, in its transaction, when the messages stay (her new
+    menu, a relay link).
+
+    One transaction, its read included, when the messages stay; only when they arrived
+    behind her exit is Telegram asked to delete them, outside it."""
     if not message_ids:
         return True
     data = app.bot_data
-    async with data.sessions() as session:
-        row = (await db.run(session, select(
-            Client.id, Client.auto_delete_minutes, Client.exited_at, Client.erased)
-            .where(Client.chat_hmac.in_(data.crypto.lookups(chat_id))))).first()
-    client_id, auto_delete_minutes, exited_at, erased = row if row is not None else \
-        (None, None, None, True)
-    behind_exit = sent is not None and (erased or not _same_time(exited_at, sent.exited_at))
-    ids = list(message_ids)
-    if behind_exit:
-        ids = [m for m in ids if not await _delete_one(app, chat_id, m)]
-    if client_id is None or not ids:
-        return not behind_exit
     now = data.clock.now()
+    async with data.sessions() as session, session.begin():
+        row = (await db.run(session, _KEPT_BY,
+                            {"lookups": data.crypto.lookups(chat_id)})).first()
+        client_id, auto_delete_minutes, exited_at, erased = row if row is not None else \
+            (None, None, None, True)
+        behind_exit = sent is not None and \
+            (erased or not _same_time(exited_at, sent.exited_at))
+        if not behind_exit:
+            if client_id is not None:
+                await record_messages(session, client=client_id, message_ids=message_ids,
+                                      now=now, app=app,
+                                      auto_delete_minutes=auto_delete_minutes,
+                                      chat_id=chat_id)
+                if along is not None:
+                    await along(session, client_id)
+            return True
+    ids = [m for m in message_ids if not await _delete_one(app, chat_id, m)]
+    if client_id is None or not ids:
+        return False
     async with data.sessions() as session, session.begin():
         await record_messages(session, client=client_id, message_ids=ids, now=now,
                               app=app, auto_delete_minutes=auto_delete_minutes,
                               chat_id=chat_id)
-        if behind_exit:
-            # Could not be deleted on arrival: retried like any failed deletion.
-            due = await _retry_later(session, client_id=client_id, message_ids=ids, tries=1,
-                                     now=now)
-    if behind_exit:
-        scheduling.arm(app, REDELETE, client_id, due)
-    return not behind_exit
+        # Could not be deleted on arrival: retried like any failed deletion.
+        due = await _retry_later(session, client_id=client_id, message_ids=ids, tries=1,
+                                 now=now)
+    scheduling.arm(app, REDELETE, client_id, due)
+    return False
 
 
 async def say_to_chat(app: SezimApp, chat_id: int, text: str) -> None:

@@ -208,10 +208,8 @@ async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: 
         raise RelayFailed(type(exc).__name__) from exc
     # She may have left with quick exit, or erased her record, while the copy was on its
     # way: then it is deleted on arrival.
-    if not await keep_for_deletion(app, client_chat, [copy.message_id],
-                                   sent=SentBefore(target.exited_at)):
-        raise ClientLeft("left while the copy was on its way")
-    async with data.sessions() as session, session.begin():
+    # The pair of ids and the time of the first reply are written with her copy's record.
+    async def link(session: AsyncSession, _client_id: int) -> None:
         await db.run(session, insert(RelayLink), [{
             "case_id": target.case_id, "staff_id": staff_id,
             "client_message_id": copy.message_id, "staff_message_id": message_id,
@@ -219,6 +217,10 @@ async def staff_to_client(app: SezimApp, *, target: StaffReplyTarget, staff_id: 
         await db.run(session, update(Case).where(Case.id == target.case_id,
                                                   Case.first_reply_at.is_(None))
                      .values(first_reply_at=now))
+
+    if not await keep_for_deletion(app, client_chat, [copy.message_id],
+                                   sent=SentBefore(target.exited_at), along=link):
+        raise ClientLeft("left while the copy was on its way")
     return int(copy.message_id)
 
 
