@@ -22,12 +22,13 @@ project's Bot API emulator over loopback HTTP; the simulated people run in this 
 Each bot's log goes to its temporary directory, or to $SEZIM_BENCH_LOGS if set.
 
 Reported: updates/s, latency per update (handed out by getUpdates to the bot's first
-answer in that chat) at p50/p95/p99, escalation latency (the request sent to the card at
-a specialist), the emergency answer's latency under the surge, peak RSS and CPU time per
-update of each bot process, how busy each bot and this process were (CPU seconds a
-second: which side set the pace), sezim-bot's latency by journey step; our figures as
-ratios to the echo bot's. Compare only within one run: the machine is noisy (CPU per update is the
-steadier figure).
+answer in that chat) at p50/p95/p99, and as she feels it (from her send, through
+Telegram's queue, to that answer: `felt_`), escalation latency (the request sent to the
+card at a specialist), the emergency answer's latency under the surge, peak RSS and CPU
+time per update of each bot process, how busy each bot and this process were (CPU seconds
+a second: which side set the pace), sezim-bot's latency by journey step; our figures as
+ratios to the echo bot's. Compare only within one run: the machine is noisy (CPU per
+update is the steadier figure).
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class Result:
     updates: int = 0
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    felt: list[float] = field(default_factory=list)  # from her send (see `felt`)
     escalations: list[float] = field(default_factory=list)
     emergencies: list[float] = field(default_factory=list)
     rss_mb: float = float("nan")
@@ -94,6 +96,7 @@ class Result:
     # the bench that sets the pace, not the bot.
     bench_cpu: float = 0.0
     by_step: dict[str, list[float]] = field(default_factory=dict)
+    felt_by_step: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -107,6 +110,8 @@ class Result:
             "p50_ms": round(pct(self.latencies, 0.50) * ms, 1),
             "p95_ms": round(pct(self.latencies, 0.95) * ms, 1),
             "p99_ms": round(pct(self.latencies, 0.99) * ms, 1),
+            "felt_p50_ms": round(pct(self.felt, 0.50) * ms, 1) if self.felt else None,
+            "felt_p99_ms": round(pct(self.felt, 0.99) * ms, 1) if self.felt else None,
             "escalation_p50_ms": round(pct(self.escalations, 0.5) * ms, 1)
             if self.escalations else None,
             "escalation_p99_ms": round(pct(self.escalations, 0.99) * ms, 1)
@@ -123,7 +128,10 @@ class Result:
             "bench_busy": round(self.bench_cpu / self.seconds, 2)
             if self.seconds and self.bench_cpu else None,
             "steps": {step: {"n": len(v), "p50_ms": round(pct(v, 0.5) * ms, 1),
-                             "p99_ms": round(pct(v, 0.99) * ms, 1)}
+                             "p99_ms": round(pct(v, 0.99) * ms, 1),
+                             **({"felt_p50_ms": round(pct(f, 0.5) * ms, 1),
+                                 "felt_p99_ms": round(pct(f, 0.99) * ms, 1)}
+                                if (f := self.felt_by_step.get(step)) else {})}
                       for step, v in sorted(self.by_step.items())} or None,
         }
 
@@ -164,6 +172,15 @@ async def _answered(emu: BotAPIEmulator, update_id: int | None) -> None:
 
 # update id -> the journey step it was (for latency by step).
 STEPS: dict[int, str] = {}
+# update id -> when the simulated person sent it (perf_counter): the latency she feels runs
+# from here, through Telegram's queue (the emulator's), to the bot's first answer.
+SENT: dict[int, float] = {}
+
+
+def felt(emu: BotAPIEmulator) -> list[float]:
+    """Each answered update's time from her send to the bot's first answer."""
+    return [emu.handed_out[uid] + latency - SENT[uid]
+            for uid, latency in emu.answered.items() if uid in SENT]
 
 
 def _step(phone: Phone, what: str) -> str:
@@ -172,8 +189,10 @@ def _step(phone: Phone, what: str) -> str:
 
 
 async def send(phone: Phone, text: str, **kw: Any) -> EmuMessage:
+    sent = time.perf_counter()
     msg = await phone.emu.user_message(phone.id, text=text, **kw)
     assert msg.update_id is not None
+    SENT[msg.update_id] = sent
     STEPS[msg.update_id] = _step(phone, text.split()[0] if text.startswith("/") else "text")
     await _answered(phone.emu, msg.update_id)
     return msg
@@ -191,8 +210,10 @@ async def press(phone: Phone, label: str, message: EmuMessage | None = None) -> 
     # The spinner stops (the first answer) before the screen changes: wait for the button.
     await phone.emu.wait_for(lambda: _has(phone, label, message), 120, chat_id=phone.id)
     msg, data = phone.find_button(label, message)
+    sent = time.perf_counter()
     cq = await phone.emu.user_presses(phone.id, msg, data)
     update_id = phone.emu.callback_updates[cq]
+    SENT[update_id] = sent
     STEPS[update_id] = _step(phone, ":".join(data.split(":")[:2]))
     await _answered(phone.emu, update_id)
 
@@ -221,6 +242,7 @@ async def run_echo(emu: BotAPIEmulator, clients: int, messages: int, tmp: Path) 
         result.rss_mb = peak_rss_mb(proc.pid)
     result.updates = len(emu.answered)
     result.latencies = list(emu.answered.values())
+    result.felt = felt(emu)
     return result
 
 
@@ -479,8 +501,12 @@ async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | 
         result.rss_mb = peak_rss_mb(bot.pid)
     result.updates = len(emu.answered)
     result.latencies = list(emu.answered.values())
+    result.felt = felt(emu)
     for update_id, latency in emu.answered.items():
         result.by_step.setdefault(STEPS.get(update_id, "other"), []).append(latency)
+        if update_id in SENT:
+            result.felt_by_step.setdefault(STEPS.get(update_id, "other"), []).append(
+                emu.handed_out[update_id] + latency - SENT[update_id])
     return result
 
 
@@ -592,6 +618,8 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
                         row["ratio_updates_per_s"] = round(ours.rate / echo.rate, 2)
                         row["p99_over_p50"] = round(pct(ours.latencies, 0.99)
                                                     / pct(ours.latencies, 0.5), 2)
+                        row["felt_p99_over_p50"] = round(pct(ours.felt, 0.99)
+                                                         / pct(ours.felt, 0.5), 2)
                         rows.append(row)
             finally:
                 await emu.stop()
@@ -641,9 +669,9 @@ def main() -> None:
     CONCURRENCY = args.concurrency
     rows = asyncio.run(main_async(args))
     keys = ["name", "clients", "updates", "updates_per_s", "p50_ms", "p95_ms", "p99_ms",
-            "escalation_p50_ms", "emergency_p99_ms", "peak_rss_mb", "bot_cpu_ms_per_update",
-            "bot_busy", "bench_busy",
-            "ratio_updates_per_s", "p99_over_p50"]
+            "felt_p50_ms", "felt_p99_ms", "escalation_p50_ms", "emergency_p99_ms",
+            "peak_rss_mb", "bot_cpu_ms_per_update", "bot_busy", "bench_busy",
+            "ratio_updates_per_s", "p99_over_p50", "felt_p99_over_p50"]
     print()
     print(" | ".join(keys))
     for row in rows:
@@ -658,12 +686,16 @@ def main() -> None:
                   f"{max(r['ratio_updates_per_s'] for r in ours)}), p99/p50 "
                   f"{statistics.median(r['p99_over_p50'] for r in ours):.2f} "
                   f"({min(r['p99_over_p50'] for r in ours)}-"
-                  f"{max(r['p99_over_p50'] for r in ours)})")
+                  f"{max(r['p99_over_p50'] for r in ours)}), from her send "
+                  f"{statistics.median(r['felt_p99_over_p50'] for r in ours):.2f} "
+                  f"({min(r['felt_p99_over_p50'] for r in ours)}-"
+                  f"{max(r['felt_p99_over_p50'] for r in ours)})")
     for row in rows:
         if row.get("steps"):
             print(f"\n{row['name']}, {row['clients']} people: latency by step (ms)")
             for step, f in sorted(row["steps"].items(), key=lambda kv: -kv[1]["p50_ms"]):
-                print(f"  {step:24} n={f['n']:<5} p50 {f['p50_ms']:>8} p99 {f['p99_ms']:>8}")
+                print(f"  {step:24} n={f['n']:<5} p50 {f['p50_ms']:>8} p99 {f['p99_ms']:>8}"
+                      f"   from her send: p50 {f.get('felt_p50_ms')} p99 {f.get('felt_p99_ms')}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf-8")
 

@@ -87,3 +87,34 @@ async def test_a_surge_is_seen_while_each_update_in_hand_is_quick(db_url: str) -
         assert answered < 120, f"the emergency waited behind {answered} ordinary answers"
     finally:
         await h.stop()
+
+
+async def test_a_burst_the_bot_clears_quickly_is_not_taken_for_a_surge() -> None:
+    """The bot is behind a surge only if it could not get through what waits within half a
+    second. Its pace is how often it finishes an update, not how long each stayed in hand:
+    a specialist taking five cases at once has the fifth wait for the four before it, and
+    those waits made a burst of 84 updates the bot got through in 0.4 s read as a second
+    of work, so it confirmed everything before handling it (lost on a crash)."""
+    from typing import Any, cast
+
+    from bot.telegram.polling import BEHIND_SECONDS, Stream
+
+    stream = Stream(cast(Any, None), concurrency=16)
+    start = 100.0
+    for update_id in range(1, 17):  # 16 in hand at once; they finish 5 ms apart
+        stream.taken_at[update_id] = start
+    for n, update_id in enumerate(range(1, 17), 1):
+        stream.done(update_id, start + 0.005 * n)  # the last one was in hand for 80 ms
+    assert stream.backlog_seconds(84) < BEHIND_SECONDS
+
+    # A minute without updates is not the pace of the next batch's first one.
+    stream.taken_at[17] = start + 60
+    stream.done(17, start + 60.005)
+    assert stream.backlog_seconds(84) < BEHIND_SECONDS
+
+    # Slow for real (Telegram's sending limit: one finished every 50 ms): behind.
+    for update_id in range(18, 40):
+        stream.taken_at[update_id] = start + 61
+    for n, update_id in enumerate(range(18, 40), 1):
+        stream.done(update_id, start + 61 + 0.05 * n)
+    assert stream.backlog_seconds(84) > BEHIND_SECONDS

@@ -263,27 +263,30 @@ async def open_case_brief(session: AsyncSession, client_id: int) -> OpenCase | N
                     bytes(owner_chat_enc) if owner_chat_enc is not None else None)
 
 
+# Her load: the cases she works on, and the cards of waiting cases still offered to her
+# (without those, every request of a busy hour would go to the same specialist until she
+# took some, while the others waited idle). The cards are found from the waiting cases
+# (few) through their offers: never by reading every card a member was ever sent, nor by
+# probing each waiting case for each member (150 waiting, 40 members, 3,000 older offers:
+# 0.16 ms, against 0.65 ms for the probes and 1.1 ms for the read of every offer that
+# SQLite chose once it had ANALYZE statistics). Built once: every request is routed by it.
+_LOADS = (
+    select(Case.owner_id.label("staff_id"))
+    .where(Case.owner_id.in_(bindparam("staff_ids", expanding=True)),
+           Case.status == CaseStatus.ACTIVE)
+    .union_all(select(CaseOffer.staff_id).where(
+        CaseOffer.case_id.in_(select(Case.id).where(Case.status == CaseStatus.WAITING)),
+        CaseOffer.passed.is_(False)))
+    .subquery())
+_LOAD = select(_LOADS.c.staff_id, func.count()).group_by(_LOADS.c.staff_id)
+
+
 async def _load(session: AsyncSession, staff_ids: list[int]) -> dict[int, int]:
     """Active cases and unanswered cards per staff member, to offer new ones to the least
     loaded first."""
     if not staff_ids:
         return {}
-    # Her load: the cases she works on, and the cards of waiting cases still offered to her
-    # (without those, every request of a busy hour would go to the same specialist until
-    # she took some, while the others waited idle).
-    owned = (select(Case.owner_id.label("staff_id"))
-             .where(Case.owner_id.in_(staff_ids), Case.status == CaseStatus.ACTIVE))
-    # The cards are found from the waiting cases (few) through their offers: never by
-    # reading every card a member was ever sent, nor by probing each waiting case for each
-    # member (150 waiting, 40 members, 3,000 older offers: 0.16 ms, against 0.65 ms for the
-    # probes and 1.1 ms for the read of every offer that SQLite chose once it had ANALYZE
-    # statistics).
-    unanswered = select(CaseOffer.staff_id).where(
-        CaseOffer.case_id.in_(select(Case.id).where(Case.status == CaseStatus.WAITING)),
-        CaseOffer.passed.is_(False))
-    load = owned.union_all(unanswered).subquery()
-    rows = await session.execute(select(load.c.staff_id, func.count())
-                                 .group_by(load.c.staff_id))
+    rows = await session.execute(_LOAD, {"staff_ids": staff_ids})
     return {int(owner): count for owner, count in rows.all() if owner is not None}
 
 
@@ -361,6 +364,15 @@ class Earlier:
 EARLIER_SHOWN = 5
 
 
+# Built once: every card reads it.
+_EARLIER = (
+    select(Case.id, Case.created_at, Case.category, Case.outcome, Case.owner_id, Staff.name)
+    .outerjoin(Staff, Staff.id == Case.owner_id)
+    .where(Case.chat_hmac == bindparam("chat_hmac"), Case.id < bindparam("case_id"),
+           Case.created_at >= bindparam("since"))
+    .order_by(Case.id.desc()).limit(EARLIER_SHOWN))
+
+
 async def earlier_cases(session: AsyncSession, *, case: Case, settings: Settings,
                         now: datetime) -> list[Earlier]:
     """Her requests before `case` within `[retention] returning_months`, newest first, by
@@ -368,12 +380,8 @@ async def earlier_cases(session: AsyncSession, *, case: Case, settings: Settings
     if case.chat_hmac is None or not settings.retention.returning_months:
         return []
     since = now - timedelta(days=30 * settings.retention.returning_months)
-    rows = (await session.execute(
-        select(Case.id, Case.created_at, Case.category, Case.outcome, Case.owner_id,
-               Staff.name)
-        .outerjoin(Staff, Staff.id == Case.owner_id)
-        .where(Case.chat_hmac == case.chat_hmac, Case.id < case.id, Case.created_at >= since)
-        .order_by(Case.id.desc()).limit(EARLIER_SHOWN))).all()
+    rows = (await session.execute(_EARLIER, {"chat_hmac": case.chat_hmac, "case_id": case.id,
+                                             "since": since})).all()
     return [Earlier(case_id, aware(created_at), category, outcome, owner_id, owner)
             for case_id, created_at, category, outcome, owner_id, owner in rows]
 
