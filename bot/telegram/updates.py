@@ -162,5 +162,7 @@ class UpdatesRequest(SezimRequest):
             if self.newer_than is not None and raw["update_id"] <= self.newer_than:
                 continue
             kept.append(readable(raw))
+        if len(kept) == len(result) and all(a is b for a, b in zip(kept, result, strict=True)):
+            return code, payload  # nothing left out or replaced: the answer as it came
         answer["result"] = kept
         return code, json.dumps(answer).encode()
