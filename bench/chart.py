@@ -25,7 +25,7 @@ def main() -> None:
     rows = [r for path in args.results for r in json.loads(Path(path).read_text())
             if "surge" not in r["name"] and "round trip" not in r["name"]]
     # One line per name (a run on PostgreSQL names its rows so): echo grey, ours purple,
-    # square markers for a PostgreSQL run.
+    # square markers for a PostgreSQL run, paler triangles for one of the code before.
     # Several rounds of one run (`--rounds`): the median of each figure per point.
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for row in rows:
@@ -40,7 +40,9 @@ def main() -> None:
     for name, points in series.items():
         points.sort(key=lambda r: int(r["clients"]))
         color = "#999999" if name.startswith("echo") else "#7b3f8c"
-        marker = "s" if "PostgreSQL" in name else "o"
+        if "before" in name:  # a run of the code before a change: paler, triangles
+            color = "#cccccc" if name.startswith("echo") else "#c9a3d4"
+        marker = "s" if "PostgreSQL" in name else "^" if "before" in name else "o"
         xs = [r["clients"] for r in points]
         left.plot(xs, [r["updates_per_s"] for r in points], marker=marker, linestyle="-",
                   color=color, label=name)

@@ -114,23 +114,30 @@ async def _stats_request(
 async def _authorised(update: Update, context: BotContext, action: str) -> bool:
     """Coordinators and admins only; the request is audited."""
     data = context.bot_data
+    # The refusals are sent once the transaction is over: no write turn is held while
+    # Telegram is asked, and the refusal to a client is recorded in a turn of its own.
+    refusal: str | None = None
     async with data.sessions() as session, session.begin():
         try:
             member = await _member(session, context, update)
         except CaseError:
-            user = update.effective_user
-            chat = update.effective_chat
-            if chat is not None:  # perhaps a client's chat: recorded for quick exit
-                await say_to_chat(context.application, chat.id, data.texts.t(
-                    user.language_code if user else None, "not_staff"))
-            return False
-        if not member.role_names & VIEW_ROLES:
-            await _say(update, context, _t(context, "not_allowed"))
-            return False
-        await staff_service.audit(session, now=data.clock.now(), action=action,
-                                  staff_id=member.id,
-                                  detail=" ".join(context.args or [])[:200] or None)
-    return True
+            refusal = "not_staff"
+        else:
+            if not member.role_names & VIEW_ROLES:
+                refusal = "not_allowed"
+            else:
+                await staff_service.audit(session, now=data.clock.now(), action=action,
+                                          staff_id=member.id,
+                                          detail=" ".join(context.args or [])[:200] or None)
+    if refusal == "not_staff":
+        user = update.effective_user
+        chat = update.effective_chat
+        if chat is not None:  # perhaps a client's chat: recorded for quick exit
+            await say_to_chat(context.application, chat.id, data.texts.t(
+                user.language_code if user else None, "not_staff"))
+    elif refusal is not None:
+        await _say(update, context, _t(context, "not_allowed"))
+    return refusal is None
 
 
 def _stats_buttons(context: BotContext, period: str, by: list[str]) -> list[list[Button]]:

@@ -781,3 +781,25 @@ async def test_an_edit_in_a_conversation_edits_the_copy_on_the_other_side_both_w
     await harness.settle()
     assert lawyer.last().plain() == s(harness, "edit_not_delivered")
     assert "Monday" not in client.text()
+
+
+async def test_a_client_who_forges_a_staff_button_is_refused_and_the_bot_goes_on(
+    harness: Harness,
+) -> None:
+    """A client (her record exists) sends a staff button's data on one of her messages (a
+    forged tap: the period buttons of /stats): she is told it is for staff, that answer
+    goes with her quick exit like everything in her chat, and the bot goes on, for her and
+    for everyone else. The refusal was once sent and recorded from within the check's own
+    write turn: the second turn waited for the first for ever, and the bot wrote nothing
+    again until a restart."""
+    client = harness.phone("Client", language_code="en")
+    await send(harness, client, "/start")
+    await client.press_data(client.bot_messages()[-1], "s:st:this_year:region")
+    await harness.settle()
+    assert client.bot_messages()[-1].plain() == t(harness, "en", "not_staff")
+    other = harness.phone("Other", language_code="en")
+    await send(harness, other, "/start")
+    assert other.bot_messages(), "nobody else was answered after her forged tap"
+    await send(harness, client, "/help")
+    assert client.bot_messages()[-1].plain() != t(harness, "en", "not_staff")
+    await quick_exit(harness, client)

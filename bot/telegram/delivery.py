@@ -354,28 +354,29 @@ async def keep_for_deletion(
     else is written with the record, in its transaction, when the messages stay (her new
     menu, a relay link).
 
-    One transaction, its read included, when the messages stay; only when they arrived
-    behind her exit is Telegram asked to delete them, outside it."""
+    A read, then (for a client's chat) one transaction; only when they arrived behind her
+    exit is Telegram asked to delete them, between the two. A stranger's chat takes no
+    write turn: the answer to a stranger is sent from within other transactions too."""
     if not message_ids:
         return True
     data = app.bot_data
     now = data.clock.now()
-    async with data.sessions() as session, session.begin():
+    async with data.sessions() as session:
         row = (await db.run(session, _KEPT_BY,
                             {"lookups": data.crypto.lookups(chat_id)})).first()
-        client_id, auto_delete_minutes, exited_at, erased = row if row is not None else \
-            (None, None, None, True)
-        behind_exit = sent is not None and \
-            (erased or not _same_time(exited_at, sent.exited_at))
-        if not behind_exit:
-            if client_id is not None:
+    client_id, auto_delete_minutes, exited_at, erased = row if row is not None else \
+        (None, None, None, True)
+    behind_exit = sent is not None and (erased or not _same_time(exited_at, sent.exited_at))
+    if not behind_exit:
+        if client_id is not None:
+            async with data.sessions() as session, session.begin():
                 await record_messages(session, client=client_id, message_ids=message_ids,
                                       now=now, app=app,
                                       auto_delete_minutes=auto_delete_minutes,
                                       chat_id=chat_id)
                 if along is not None:
                     await along(session, client_id)
-            return True
+        return True
     ids = [m for m in message_ids if not await _delete_one(app, chat_id, m)]
     if client_id is None or not ids:
         return False
