@@ -3,6 +3,7 @@ parts importing each other only downwards, without a cycle."""
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
@@ -148,3 +149,69 @@ def test_the_data_is_reached_one_way() -> None:
             if marker in text:
                 found.append(f"{path.relative_to(ROOT)}: {marker}")
     assert found == []
+
+
+# The project's functions that send, edit, copy or delete in Telegram (or answer a button).
+SENDERS = frozenset({
+    "send_screen", "edit_screen", "say_to_chat", "keep_for_deletion", "deliver_to_staff",
+    "refresh_cards", "delete_messages", "sweep_chat", "delete_now", "answer_button",
+    "copy_to_staff", "client_to_staff", "staff_to_client", "copy_waiting", "edit_staff_copy",
+    "edit_client_copy", "_say", "_tell_client", "refuse"})
+
+
+def _waits_on_telegram(call: ast.Call) -> bool:
+    """A call of one of `SENDERS`, a button's `answer`, or a Bot API method on a bot."""
+    import inspect
+
+    from telegram import Bot
+
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id in SENDERS
+    if not isinstance(func, ast.Attribute):
+        return False
+    if func.attr in SENDERS or func.attr == "answer":
+        return True
+    receiver = ast.unparse(func.value)
+    return (receiver == "bot" or receiver.endswith(".bot")) and \
+        inspect.iscoroutinefunction(getattr(Bot, func.attr, None))
+
+
+def waits_on_telegram_in_a_transaction(source: str) -> list[int]:
+    """Lines where a call that waits on Telegram is made inside `session.begin()`."""
+    found: list[int] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.AsyncWith) and any(
+                "begin(" in ast.unparse(item.context_expr) for item in node.items):
+            found += [sub.lineno for sub in ast.walk(node)
+                      if isinstance(sub, ast.Call) and _waits_on_telegram(sub)]
+    return found
+
+
+def test_no_write_turn_is_held_while_telegram_is_asked() -> None:
+    """SQLite's writes take turns (`bot/core/db.py`): a transaction that waits on Telegram
+    holds everyone's writes for a round trip, and one that sends to a client's chat from
+    within it (her answer is recorded in a turn of its own) waits for itself for ever: the
+    bot writes nothing again. A forged stats button did that once."""
+    found = []
+    for path in [*ROOT.joinpath("bot").rglob("*.py"), *ROOT.joinpath("handlers").rglob("*.py")]:
+        if "dev" in path.relative_to(ROOT).parts:
+            continue
+        for line in waits_on_telegram_in_a_transaction(path.read_text(encoding="utf-8")):
+            found.append(f"{path.relative_to(ROOT)}:{line}")
+    assert found == []
+
+
+def test_a_send_inside_a_transaction_is_found() -> None:
+    source = textwrap.dedent("""
+        async def refuse(data, app, context, query, chat_id):
+            async with data.sessions() as session, session.begin():
+                await say_to_chat(app, chat_id, "no")
+                await context.bot.send_message(chat_id, "no")
+                await query.answer("no")
+                await delivery.keep_for_deletion(app, chat_id, [1])
+                await case_service.close(session, case_id=1)  # not Telegram's
+            async with data.sessions() as session:
+                await say_to_chat(app, chat_id, "fine: no write turn held")
+    """)
+    assert waits_on_telegram_in_a_transaction(source) == [4, 5, 6, 7]
