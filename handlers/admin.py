@@ -17,9 +17,8 @@ from bot.domain.cases import CaseError
 from bot.domain.screens import Button, small_number
 from bot.telegram.commands import set_staff_commands
 from bot.telegram.context import BotContext, SezimApp
-from bot.telegram.delivery import say_to_chat
 from handlers.common import StaffFilter
-from handlers.staff import _member, _say, _t, register_refusals
+from handlers.staff import _member, _say, _t, refuse, register_refusals
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +129,7 @@ async def _authorised(update: Update, context: BotContext, action: str) -> bool:
                                           staff_id=member.id,
                                           detail=" ".join(context.args or [])[:200] or None)
     if refusal == "not_staff":
-        user = update.effective_user
-        chat = update.effective_chat
-        if chat is not None:  # perhaps a client's chat: recorded for quick exit
-            await say_to_chat(context.application, chat.id, data.texts.t(
-                user.language_code if user else None, "not_staff"))
+        await refuse(update, context)  # perhaps a client's chat: recorded for quick exit
     elif refusal is not None:
         await _say(update, context, _t(context, "not_allowed"))
     return refusal is None

@@ -819,18 +819,15 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
     await side_by_side(my_card(), answer_button(query),
                        _say(update, context, _t(context, note, number=case.id)),
                        for_the_others(), for_her())
-    if client_chat is not None and not paused and query.message is not None:
+    if waiting and client_chat is not None and query.message is not None:
         # What she wrote while she waited, right after the card and the note, in order:
         # she does not have to tell it again.
-        staff_chat = query.message.chat.id
-        if waiting:
-            await _say(update, context, _t(context, "waiting_copies", count=len(waiting)))
-            missing = await relay.copy_waiting(app, waiting, case_id=case.id,
-                                               staff_id=member.id, client_chat_id=client_chat,
-                                               staff_chat_id=staff_chat)
-            if missing:
-                await _say(update, context, _t(context, "waiting_copies_missing",
-                                               count=missing))
+        await _say(update, context, _t(context, "waiting_copies", count=len(waiting)))
+        missing = await relay.copy_waiting(app, waiting, case_id=case.id, staff_id=member.id,
+                                           client_chat_id=client_chat,
+                                           staff_chat_id=query.message.chat.id)
+        if missing:
+            await _say(update, context, _t(context, "waiting_copies_missing", count=missing))
 
 
 @dataclass(frozen=True)

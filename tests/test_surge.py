@@ -99,7 +99,7 @@ async def test_a_burst_the_bot_clears_quickly_is_not_taken_for_a_surge() -> None
 
     from bot.telegram.polling import BEHIND_SECONDS, Stream
 
-    stream = Stream(cast(Any, None), concurrency=16)
+    stream = Stream(cast(Any, None))
     start = 100.0
     for update_id in range(1, 17):  # 16 in hand at once; they finish 5 ms apart
         stream.taken_at[update_id] = start

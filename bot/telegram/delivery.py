@@ -356,7 +356,7 @@ async def keep_for_deletion(
 
     A read, then (for a client's chat) one transaction; only when they arrived behind her
     exit is Telegram asked to delete them, between the two. A stranger's chat takes no
-    write turn: the answer to a stranger is sent from within other transactions too."""
+    write turn."""
     if not message_ids:
         return True
     data = app.bot_data

@@ -341,7 +341,7 @@ class Stream:
     make it), and each chat's own updates still go one after another, in Telegram's order.
     """
 
-    def __init__(self, app: SezimApp, concurrency: int, offset: int = 0) -> None:
+    def __init__(self, app: SezimApp, offset: int = 0) -> None:
         self.app = app
         # Every update fetched and not yet confirmed, oldest first: finished or not.
         self.held: deque[int] = deque()
@@ -355,7 +355,6 @@ class Stream:
         self.progress = asyncio.Event()  # set when an update is finished
         self.in_hand = 0  # unfinished updates right after the last fetch
         self.done_since = 0  # updates finished since then
-        self.concurrency = concurrency
         # The bot's pace while it has work: seconds between one update finished and the
         # next (a running mean; idle time between batches does not count).
         self.pace: float | None = None
@@ -527,7 +526,7 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
     in Telegram's queue just as well."""
     concurrency = app.bot_data.settings.telegram.concurrency
     watchdog = sdnotify.Watchdog()
-    stream: Stream | None = Stream(app, concurrency)
+    stream: Stream | None = Stream(app)
     surge: SurgeDispatcher | None = None
     offset = 0
     delay = 1.0
@@ -605,7 +604,7 @@ async def poll(app: SezimApp, stop: asyncio.Event, *, timeout: int) -> None:
         elif surge.pending == 0:
             log.info("surge over: back to confirming updates after handling them")
             surge = None
-            stream = Stream(app, concurrency, offset)
+            stream = Stream(app, offset)
         else:
             await asyncio.wait({asyncio.ensure_future(surge.drained.wait())}, timeout=0.05)
     if stream is not None:
