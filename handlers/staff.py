@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from telegram import Update
@@ -53,7 +52,7 @@ from bot.telegram.delivery import (
     side_by_side,
 )
 from handlers.common import StaffFilter
-from models import Case, CaseStatus, Client, HandoverCard, Staff
+from models import Case, CaseStatus, HandoverCard, Staff
 
 log = logging.getLogger(__name__)
 
@@ -862,15 +861,8 @@ class HerRecord:
 async def _client_of(session: AsyncSession, client_id: int | None) -> HerRecord | None:
     if client_id is None:
         return None
-    row = (await session.execute(
-        select(Client.id, Client.chat_id_enc, Client.language, Client.auto_delete_minutes,
-               Client.step, Client.exited_at, client_service.OFFER_CODE_WORD)
-        .where(Client.id == client_id))).first()
-    if row is None:
-        return None
-    found_id, chat_id_enc, language, auto_delete_minutes, step, exited_at, offer = row
-    return HerRecord(found_id, chat_id_enc, language, auto_delete_minutes, step, exited_at,
-                     bool(offer))
+    row = await client_service.for_staff(session, client_id)
+    return HerRecord(*row) if row is not None else None
 
 
 async def _tell_client(context: BotContext, *, client_id: int | None, chat_id: int, text: str,

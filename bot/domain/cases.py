@@ -12,9 +12,11 @@ time and offers the case at once. If the process dies in between, the due time r
 if anything else saw to the case first (it was taken from the queue, she withdrew it, the
 due time ran), the claim fails and nothing is offered twice.
 
-Data access: ORM statements on the mapped classes, built where they run (one that every
-message reads, once, with a bound parameter); a case is an entity from the session
-(`session.get`, `select(Case)`, `update(Case)...returning(Case)`).
+Data access: a case is an entity from the session (`session.get`, `select(Case)`,
+`update(Case)...returning(Case)`); reads of a few columns and writes of rows the session
+does not hold (offers, the appeal record, waiting messages) are Core statements run with
+`db.run`. The statements of a request, its routing, a take and a close are built once, with
+bound parameters: they are most of what those steps cost.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy import case as sql_case
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert as sql_insert
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import db
 from bot.core.clock import aware
 from bot.core.config import Settings
 from bot.core.crypto import Crypto
@@ -121,6 +124,10 @@ def out_of_hours(now: datetime, settings: Settings) -> bool:
     return not Hours.of(settings).is_open(now)
 
 
+_NEW_APPEAL = sql_insert(Appeal).returning(Appeal.id)
+_NEW_CASE = sql_insert(Case).returning(Case)
+
+
 async def create_case(
     session: AsyncSession,
     *,
@@ -145,12 +152,12 @@ async def create_case(
     local = staff_service.local_time(now, settings.organization.tz)
     language = client.language or settings.organization.default_language
     # The appeal is only written here: an INSERT returning its id, no entity to track.
-    appeal_id = (await session.execute(sql_insert(Appeal).values(
+    appeal_id = (await db.run(session, _NEW_APPEAL, dict(
         day=local.date(), month=local.year * 100 + local.month,
         person=crypto.pseudonym(telegram_id, local.year), region=region, category=category,
         for_whom=for_whom, urgency=urgency.value, language=language,
         out_of_hours=out_of_hours(now, settings), screen=screen,
-    ).returning(Appeal.id))).scalar_one()
+    ))).scalar_one()
     values: dict[str, Any] = dict(
         client_id=client.id, appeal_id=appeal_id, status=CaseStatus.WAITING,
         urgency=urgency.value, category=category, for_whom=for_whom, region=region,
@@ -164,8 +171,7 @@ async def create_case(
     )
     # One INSERT returning the new row as the session's entity (no flush of the unit of
     # work): routing changes it, and the session writes what changed.
-    case: Case = (await session.scalars(sql_insert(Case).values(**values)
-                                         .returning(Case))).one()
+    case: Case = (await session.scalars(_NEW_CASE, values)).one()
     log.info("case %d created (%s, %s)", case.id, case.urgency, case.category or "-")
     return case
 
@@ -222,13 +228,16 @@ async def resumable_case_of(session: AsyncSession, client_id: int, *,
         .order_by(Case.id.desc()).limit(1))
 
 
+_LEFT_BY_EXIT = (
+    select(Case).where(Case.client_id == bindparam("client_id"), Case.paused_at.is_not(None),
+                       Case.status.in_([CaseStatus.PAUSED, CaseStatus.CLOSED]))
+    .order_by(Case.id.desc()).limit(1))
+
+
 async def left_by_exit_of(session: AsyncSession, client_id: int) -> Case | None:
     """The client's newest case she left with quick exit and did not come back to, whether
     it is still paused or was closed meanwhile (a new request's card names it)."""
-    return await session.scalar(
-        select(Case).where(Case.client_id == client_id, Case.paused_at.is_not(None),
-                           Case.status.in_([CaseStatus.PAUSED, CaseStatus.CLOSED]))
-        .order_by(Case.id.desc()).limit(1))
+    return await session.scalar(_LEFT_BY_EXIT, {"client_id": client_id})
 
 
 @dataclass(frozen=True)
@@ -254,7 +263,8 @@ _OPEN_CASE_BRIEF = (
 async def open_case_brief(session: AsyncSession, client_id: int) -> OpenCase | None:
     """`OpenCase` of the client, in one read of a few columns (every message she sends in a
     conversation asks it)."""
-    row = (await session.execute(_OPEN_CASE_BRIEF, {"client_id": client_id})).first()
+    await session.flush()  # a case changed in this transaction reads as it is now
+    row = (await db.run(session, _OPEN_CASE_BRIEF, {"client_id": client_id})).first()
     if row is None:
         return None
     # Outer-joined: the owner's columns are None when she is not active staff.
@@ -286,14 +296,17 @@ async def _load(session: AsyncSession, staff_ids: list[int]) -> dict[int, int]:
     loaded first."""
     if not staff_ids:
         return {}
-    rows = await session.execute(_LOAD, {"staff_ids": staff_ids})
+    await session.flush()  # a card passed in this transaction no longer counts
+    rows = await db.run(session, _LOAD, {"staff_ids": staff_ids})
     return {int(owner): count for owner, count in rows.all() if owner is not None}
 
 
+_OFFERED = select(CaseOffer.staff_id).where(CaseOffer.case_id == bindparam("case_id"))
+
+
 async def _offered(session: AsyncSession, case_id: int) -> set[int]:
-    rows = await session.scalars(select(CaseOffer.staff_id)
-                                 .where(CaseOffer.case_id == case_id))
-    return set(rows.all())
+    rows = await db.run(session, _OFFERED, {"case_id": case_id})
+    return set(rows.scalars().all())
 
 
 def card(case: Case, *, texts: Texts, language: str, now: datetime,
@@ -380,8 +393,8 @@ async def earlier_cases(session: AsyncSession, *, case: Case, settings: Settings
     if case.chat_hmac is None or not settings.retention.returning_months:
         return []
     since = now - timedelta(days=30 * settings.retention.returning_months)
-    rows = (await session.execute(_EARLIER, {"chat_hmac": case.chat_hmac, "case_id": case.id,
-                                             "since": since})).all()
+    rows = (await db.run(session, _EARLIER, {"chat_hmac": case.chat_hmac, "case_id": case.id,
+                                            "since": since})).all()
     return [Earlier(case_id, aware(created_at), category, outcome, owner_id, owner)
             for case_id, created_at, category, outcome, owner_id, owner in rows]
 
@@ -404,6 +417,9 @@ def outcome_buttons(texts: Texts, language: str, case_id: int) -> list[list[Butt
             for o in OUTCOMES]
 
 
+_NEW_OFFER = sql_insert(CaseOffer)
+
+
 async def _deliver_cards(
     session: AsyncSession, *, case: Case, staff_ids: list[int], offered: set[int],
     texts: Texts, crypto: Crypto, now: datetime, chats: dict[int, bytes],
@@ -416,7 +432,7 @@ async def _deliver_cards(
     new_offers = [{"case_id": case.id, "staff_id": staff_id, "offered_at": now}
                   for staff_id in staff_ids if staff_id not in offered]
     if new_offers:
-        await session.execute(sql_insert(CaseOffer), new_offers)
+        await db.run(session, _NEW_OFFER, new_offers)
     for staff_id in staff_ids:
         # No phone number here: it is shown only to whoever takes the call.
         deliveries.append(Delivery(staff_id, card(case, texts=texts, language=language,
@@ -472,18 +488,22 @@ def _safe_time_ahead(case: Case, now: datetime) -> datetime | None:
     return later if later > now else None
 
 
+_CLAIM_HELD = (
+    sql_update(DueTime)
+    .where(DueTime.kind == CONTACT_DUE, DueTime.ref_id == bindparam("case_id"),
+           DueTime.done_at.is_(None), DueTime.claimed_until.is_(None))
+    .values(done_at=bindparam("now")))
+
+
 async def route_held(
     session: AsyncSession, held: Held, *, settings: Settings, texts: Texts, crypto: Crypto,
     now: datetime,
 ) -> RouteOutcome:
     """The second step: offer the held case now, unless its due time was already done,
     cancelled or claimed (then whoever did that routes it, or it needs no routing)."""
-    # Only a due time no run has claimed: a claimed one belongs to that run.
-    claimed = cast(CursorResult[Any], await session.execute(
-        sql_update(DueTime)
-        .where(DueTime.kind == CONTACT_DUE, DueTime.ref_id == held.case.id,
-               DueTime.done_at.is_(None), DueTime.claimed_until.is_(None))
-        .values(done_at=now)))
+    # Only a due time no run has claimed: a claimed one belongs to that run. The session is
+    # new and holds none.
+    claimed = await db.run(session, _CLAIM_HELD, {"case_id": held.case.id, "now": now})
     if claimed.rowcount != 1:
         return RouteOutcome()
     session.add(held.case)  # detached since the first step; nothing to read again
@@ -633,6 +653,29 @@ def may_act(member: Staff | staff_service.Actor, owner_id: int | None) -> bool:
     return owner_id == member.id or "coordinator" in member.role_names
 
 
+# Built once, with bound parameters: every take runs them. A case is not in the session
+# before it is taken (the UPDATE returns it), so "fetch" finds nothing to bring up to date.
+_FOR_TAKING = (
+    select(Case.category, CaseOffer.staff_id)
+    .outerjoin(CaseOffer, and_(CaseOffer.case_id == Case.id,
+                               CaseOffer.staff_id == bindparam("staff_id")))
+    .where(Case.id == bindparam("case_id")))
+_TAKE_WAITING = (
+    sql_update(Case).where(Case.id == bindparam("case_id"), Case.status == CaseStatus.WAITING)
+    .values(status=CaseStatus.ACTIVE, owner_id=bindparam("owner"), taken_at=bindparam("now"))
+    .returning(Case).execution_options(synchronize_session="fetch"))
+_TAKE_PAUSED = (
+    sql_update(Case).where(Case.id == bindparam("case_id"), Case.status == CaseStatus.PAUSED,
+                           Case.owner_id.is_(None))
+    .values(owner_id=bindparam("owner"), taken_at=bindparam("now"),
+            paused_from=CaseStatus.ACTIVE)
+    .returning(Case).execution_options(synchronize_session="fetch"))
+_OTHER_CARDS = (
+    select(CaseOffer.staff_id, CaseOffer.message_id)
+    .where(CaseOffer.case_id == bindparam("case_id"), CaseOffer.staff_id != bindparam("staff_id"),
+           CaseOffer.message_id.is_not(None)))
+
+
 async def take(session: AsyncSession, *, case_id: int, member: staff_service.Actor,
                now: datetime) -> TakeResult:
     """Take a waiting case; the first Take wins even when two press at once."""
@@ -641,28 +684,20 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
     if "coordinator" not in member.role_names:
         # A specialist takes a case of her role, or one offered to her (a forged or old
         # button does not reach another role's client).
-        found = (await session.execute(
-            select(Case.category).where(Case.id == case_id))).first()
-        offered = await session.scalar(select(CaseOffer.staff_id).where(
-            CaseOffer.case_id == case_id, CaseOffer.staff_id == member.id))
-        if found is not None and offered is None and \
+        found = (await db.run(session, _FOR_TAKING,
+                              {"case_id": case_id, "staff_id": member.id})).first()
+        if found is not None and found[1] is None and \
                 role_for(found[0]) not in member.role_names:
             raise CaseError("not_allowed")
+    taking = {"case_id": case_id, "owner": member.id, "now": now}
     # One conditional UPDATE: the first Take wins (the others find it no longer waiting);
     # it returns the case as the card shows it, in the same statement.
-    case: Case | None = await session.scalar(
-        sql_update(Case).where(Case.id == case_id, Case.status == CaseStatus.WAITING)
-        .values(status=CaseStatus.ACTIVE, owner_id=member.id, taken_at=now)
-        .returning(Case))
+    case: Case | None = await session.scalar(_TAKE_WAITING, taking)
     if case is None:
         # A paused case nobody had taken yet can be taken too (to make the call she asked
         # for, or to close it): it stays paused, and becomes her conversation should she
         # come back.
-        case = await session.scalar(
-            sql_update(Case).where(Case.id == case_id, Case.status == CaseStatus.PAUSED,
-                                   Case.owner_id.is_(None))
-            .values(owner_id=member.id, taken_at=now, paused_from=CaseStatus.ACTIVE)
-            .returning(Case))
+        case = await session.scalar(_TAKE_PAUSED, taking)
     if case is None:  # not waiting (any more), or not there at all
         case = await session.get(Case, case_id)
         if case is None or case.purged_at is not None:
@@ -677,27 +712,28 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
         await staff_service.set_active_case(session, member, case.id)
     await staff_service.audit(session, now=now, action="case.take", staff_id=member.id,
                               case_id=case.id)
-    offers = await session.execute(
-        select(CaseOffer.staff_id, CaseOffer.message_id).where(
-            CaseOffer.case_id == case.id, CaseOffer.staff_id != member.id,
-            CaseOffer.message_id.is_not(None)))
+    offers = await db.run(session, _OTHER_CARDS, {"case_id": case.id, "staff_id": member.id})
     log.info("case %d taken by member %d", case.id, member.id)
     return TakeResult(case, [(staff_id, int(message_id))
                              for staff_id, message_id in offers if message_id is not None])
+
+
+_SET_CARD = (sql_update(CaseOffer)
+             .where(CaseOffer.case_id == bindparam("of_case"),
+                    CaseOffer.staff_id == bindparam("of_staff"))
+             .values(message_id=bindparam("card_message")))
 
 
 async def remember_card(session: AsyncSession, *, case_id: int, staff_id: int,
                         message_id: int, now: datetime) -> None:
     """The message that is the taker's card (from a card or from /queue): changed again
     when the case closes, so her phone number does not stay on it."""
-    result = cast(CursorResult[Any], await session.execute(
-        sql_update(CaseOffer).where(CaseOffer.case_id == case_id,
-                                    CaseOffer.staff_id == staff_id)
-        .values(message_id=message_id)))
+    result = await db.run(session, _SET_CARD, {"of_case": case_id, "of_staff": staff_id,
+                                               "card_message": message_id})
     if result.rowcount == 0:
-        await session.execute(sql_insert(CaseOffer), [{
-            "case_id": case_id, "staff_id": staff_id, "offered_at": now,
-            "message_id": message_id, "passed": False}])
+        await db.run(session, _NEW_OFFER, {"case_id": case_id, "staff_id": staff_id,
+                                           "offered_at": now, "message_id": message_id,
+                                           "passed": False})
 
 
 async def card_of(session: AsyncSession, *, case_id: int, staff_id: int) -> int | None:
@@ -743,6 +779,9 @@ class Closed:
     contact: str = "chat_now"
 
 
+_DROP_WAITING = sql_delete(WaitingMessage).where(WaitingMessage.case_id == bindparam("case_id"))
+
+
 async def close(
     session: AsyncSession, *, case_id: int, member: staff_service.Actor, outcome: str,
     now: datetime,
@@ -765,7 +804,7 @@ async def close(
     case.outcome = outcome
     await due_times.cancel(session, kind=ESCALATE, ref_id=case.id, now=now)
     # Closed before anyone took it: what she wrote meanwhile goes to no one.
-    await session.execute(sql_delete(WaitingMessage).where(WaitingMessage.case_id == case.id))
+    await db.run(session, _DROP_WAITING, {"case_id": case.id})
     await _record_outcome(session, appeal_id=case.appeal_id, outcome=outcome,
                           first_reply_at=case.first_reply_at, created_at=case.created_at)
     if member.active_case_id == case.id:
@@ -830,6 +869,11 @@ async def end_by_client(
     return outcome
 
 
+# The appeal record is written, never read, by the journeys: no entity of it is in a session.
+_OUTCOME = (sql_update(Appeal).where(Appeal.id == bindparam("appeal_id"))
+            .values(outcome=bindparam("new_outcome"), minutes_to_reply=bindparam("minutes")))
+
+
 async def _record_outcome(session: AsyncSession, *, appeal_id: int | None, outcome: str,
                           first_reply_at: datetime | None, created_at: datetime) -> None:
     """The appeal record's outcome and minutes to the first reply."""
@@ -837,8 +881,8 @@ async def _record_outcome(session: AsyncSession, *, appeal_id: int | None, outco
         return
     minutes = None if first_reply_at is None else max(0, int(
         (aware(first_reply_at) - aware(created_at)).total_seconds() // 60))
-    await session.execute(sql_update(Appeal).where(Appeal.id == appeal_id)
-                          .values(outcome=outcome, minutes_to_reply=minutes))
+    await db.run(session, _OUTCOME, {"appeal_id": appeal_id, "new_outcome": outcome,
+                                     "minutes": minutes})
 
 
 async def rate(session: AsyncSession, *, case_id: int, client_id: int, rating: int) -> bool:

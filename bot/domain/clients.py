@@ -135,6 +135,26 @@ async def save(session: AsyncSession, record: ClientRecord, before: ClientRecord
                   "client_id": record.id, "new_last_seen_at": now})
 
 
+# What a take or a close needs of her record (staff read it; they never load it).
+_FOR_STAFF = select(
+    Client.id, Client.chat_id_enc, Client.language, Client.auto_delete_minutes, Client.step,
+    Client.exited_at, OFFER_CODE_WORD,
+).where(Client.id == bindparam("client_id"))
+
+
+async def for_staff(
+    session: AsyncSession, client_id: int,
+) -> tuple[int, bytes, str | None, int | None, str, datetime | None, bool] | None:
+    """Her id, encrypted chat id, language, auto-delete time, step, last quick exit and
+    whether she is offered a code word; None if her record is gone."""
+    row = (await db.run(session, _FOR_STAFF, {"client_id": client_id})).first()
+    if row is None:
+        return None
+    found_id, chat_id_enc, language, auto_delete_minutes, step, exited_at, offer = row
+    return (found_id, bytes(chat_id_enc), language, auto_delete_minutes, step, exited_at,
+            bool(offer))
+
+
 async def set_menu(session: AsyncSession, client_id: int, message_id: int) -> bool:
     """Her menu (the message whose buttons she may tap) is `message_id` now; False if her
     record is gone (erased while the message was on its way)."""

@@ -21,9 +21,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import db
 from bot.core.clock import aware
 from bot.core.config import LANGUAGES, Settings
 from bot.core.crypto import Crypto
@@ -1005,13 +1006,18 @@ def rating_rows() -> list[list[Button]]:
     return [stars[:3], stars[3:]]
 
 
+# Her record is never an entity in a session (`bot.domain.clients`): a Core UPDATE.
+_ASK_FOR_RATING = (update(Client)
+                   .where(Client.id == bindparam("client_id"),
+                          Client.step == Step.WAITING.value)
+                   .values(step=Step.RATE.value, step_data=bindparam("case")))
+
+
 async def ask_for_rating(session: AsyncSession, *, client_id: int, case_id: int) -> None:
     """Staff closed `case_id`: if she was waiting in it, her menu becomes the rating of it
     (the stars of `rating_rows`, sent to her by the caller). Staff's code changes her step
     only through here."""
-    await session.execute(
-        update(Client).where(Client.id == client_id, Client.step == Step.WAITING.value)
-        .values(step=Step.RATE.value, step_data={"case": case_id}))
+    await db.run(session, _ASK_FOR_RATING, {"client_id": client_id, "case": {"case": case_id}})
 
 
 # ---------------------------------------------------------------------- the table

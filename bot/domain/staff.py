@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import db
 from bot.core.clock import aware
 from bot.core.config import ROLES, WEEKDAYS, Settings
 from bot.core.crypto import Crypto
@@ -30,6 +31,9 @@ class StaffError(Exception):
     """A staff change that cannot be made, phrased for the person making it."""
 
 
+_AUDIT = insert(AuditEntry)
+
+
 async def audit(
     session: AsyncSession,
     *,
@@ -40,10 +44,10 @@ async def audit(
     case_id: int | None = None,
     detail: str | None = None,
 ) -> None:
-    """Write one audit entry (no client data in `detail`): a bulk INSERT, nothing for the
+    """Write one audit entry (no client data in `detail`): a Core INSERT, nothing for the
     session to track."""
     await session.flush()  # the member or case it names may be new in this transaction
-    await session.execute(insert(AuditEntry), {"at": now, "actor": actor, "action": action,
+    await db.run(session, _AUDIT, {"at": now, "actor": actor, "action": action,
                                    "staff_id": staff_id, "case_id": case_id,
                                    "detail": (detail or None) and detail[:200]})
 
@@ -229,6 +233,16 @@ class DutyMember:
     chat_enc: bytes  # her Telegram id, encrypted: where her cards go
 
 
+# Built once: every request is routed by them.
+_MEMBERS_ON_DUTY = (
+    select(Staff.id, Staff.name, Staff.duty_override, Staff.duty_override_until,
+           Staff.tg_id_enc, StaffRole.role)
+    .outerjoin(StaffRole, StaffRole.staff_id == Staff.id)
+    .where(Staff.active.is_(True)).order_by(Staff.name, Staff.id))
+_SHIFTS = select(RosterShift.staff_id, RosterShift.role, RosterShift.weekday,
+                 RosterShift.start_minute, RosterShift.end_minute)
+
+
 async def on_duty(
     session: AsyncSession, *, settings: Settings, now: datetime, role: str | None = None
 ) -> list[DutyMember]:
@@ -236,19 +250,14 @@ async def on_duty(
 
     Two plain reads (members with their roles; the roster), ordered by name."""
     local = local_time(now, settings.organization.tz)
-    rows = (await session.execute(
-        select(Staff.id, Staff.name, Staff.duty_override, Staff.duty_override_until,
-               Staff.tg_id_enc, StaffRole.role)
-        .outerjoin(StaffRole, StaffRole.staff_id == Staff.id)
-        .where(Staff.active.is_(True)).order_by(Staff.name, Staff.id))).all()
+    await session.flush()  # a member or shift changed in this transaction counts
+    rows = (await db.run(session, _MEMBERS_ON_DUTY)).all()
     members: dict[int, tuple[str, bool | None, datetime | None, bytes, set[str]]] = {}
     for staff_id, name, override, until, chat_enc, role_name in rows:
         entry = members.setdefault(staff_id, (name, override, until, bytes(chat_enc), set()))
         if role_name is not None:
             entry[4].add(role_name)
-    shifts = (await session.execute(
-        select(RosterShift.staff_id, RosterShift.role, RosterShift.weekday,
-               RosterShift.start_minute, RosterShift.end_minute))).all()
+    shifts = (await db.run(session, _SHIFTS)).all()
     result = []
     for staff_id, (name, override, until, chat_enc, roles) in members.items():
         if role is not None and role not in roles:
@@ -287,7 +296,7 @@ _ACTOR = (select(Staff.id, Staff.name, Staff.active_case_id, StaffRole.role)
 
 async def actor(session: AsyncSession, staff_id: int) -> Actor | None:
     """The active staff member `staff_id`, or None."""
-    rows = (await session.execute(_ACTOR, {"staff_id": staff_id})).all()
+    rows = (await db.run(session, _ACTOR, {"staff_id": staff_id})).all()
     if not rows:
         return None
     found_id, name, active_case_id, _ = rows[0]
@@ -295,10 +304,15 @@ async def actor(session: AsyncSession, staff_id: int) -> Actor | None:
                  active_case_id)
 
 
+# "fetch": a member the session holds reads the new value too.
+_SET_ACTIVE_CASE = (update(Staff).where(Staff.id == bindparam("staff_id"))
+                    .values(active_case_id=bindparam("case_id"))
+                    .execution_options(synchronize_session="fetch"))
+
+
 async def set_active_case(session: AsyncSession, member: Actor, case_id: int | None) -> None:
     """The case her plain messages go to (None: none)."""
-    await session.execute(update(Staff).where(Staff.id == member.id)
-                          .values(active_case_id=case_id))
+    await session.execute(_SET_ACTIVE_CASE, {"staff_id": member.id, "case_id": case_id})
 
 
 def is_specialist(member: Staff | DutyMember | Actor) -> bool:
