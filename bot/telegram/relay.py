@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Message
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -94,14 +94,16 @@ async def waiting_count(session: AsyncSession, *, case_id: int) -> int:
                              .where(WaitingMessage.case_id == case_id))).scalar() or 0)
 
 
+# One statement, built once: the rows go as they are read (every take runs it).
+_TAKE_WAITING = (delete(WaitingMessage).where(WaitingMessage.case_id == bindparam("case_id"))
+                 .returning(WaitingMessage.message_id))
+
+
 async def take_waiting(session: AsyncSession, *, case_id: int) -> list[int]:
     """The ids of what she wrote while `case_id` waited, in the order she sent it, now
     forgotten (they are copied once, to its taker)."""
-    ids = list((await db.run(session, select(WaitingMessage.message_id)
-                             .where(WaitingMessage.case_id == case_id)
-                             .order_by(WaitingMessage.message_id))).scalars().all())
-    await db.run(session, delete(WaitingMessage).where(WaitingMessage.case_id == case_id))
-    return ids
+    taken = await db.run(session, _TAKE_WAITING, {"case_id": case_id})
+    return sorted(taken.scalars().all())  # a chat's message ids grow as she writes
 
 
 async def copy_waiting(app: SezimApp, ids: list[int], *, case_id: int, client_chat_id: int,
