@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -230,6 +231,10 @@ def _tell_staff_of_exit(app: SezimApp, reply: Reply) -> None:
 async def _route_held(app: SezimApp, held: case_service.Held) -> None:
     """Offer a new case and send its cards. Should this fail, its due time routes it."""
     data = app.bot_data
+    # Her answer first: its request was begun before this task ran, but aiohttp writes a
+    # request's body from a task of its own (on Python 3.11), queued behind this one. One
+    # turn of the event loop lets it go out before routing's transaction runs.
+    await asyncio.sleep(0)
     try:
         async with data.sessions() as session, session.begin():
             outcome = await case_service.route_held(
