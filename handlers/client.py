@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -96,8 +95,8 @@ async def show(context: BotContext, update: Update, *, client_id: int, reply: Re
     """Carry out a reply: delete, relay, send or edit screens, then send staff their cards."""
     query = update.callback_query
     if reply.held is not None:
-        # Her request is offered as soon as her answer is on its way (this task's first
-        # wait is for Telegram's reply to it), not after a round trip.
+        # Her request is offered as soon as her answer is on its way (`spawn` begins it
+        # after her answer's body has gone out), not after a round trip.
         context.bot_data.spawn(_route_held(context.application, reply.held))
     # Her screen changes at once; a tapped button's spinner stops beside it, not one round
     # trip later.
@@ -231,10 +230,6 @@ def _tell_staff_of_exit(app: SezimApp, reply: Reply) -> None:
 async def _route_held(app: SezimApp, held: case_service.Held) -> None:
     """Offer a new case and send its cards. Should this fail, its due time routes it."""
     data = app.bot_data
-    # Her answer first: its request was begun before this task ran, but aiohttp writes a
-    # request's body from a task of its own (on Python 3.11), queued behind this one. One
-    # turn of the event loop lets it go out before routing's transaction runs.
-    await asyncio.sleep(0)
     try:
         async with data.sessions() as session, session.begin():
             outcome = await case_service.route_held(

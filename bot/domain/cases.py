@@ -16,7 +16,7 @@ Data access: a case is an entity from the session (`session.get`, `select(Case)`
 `update(Case)...returning(Case)`); reads of a few columns and writes of rows the session
 does not hold (offers, the appeal record, waiting messages) are Core statements run with
 `db.run`. The statements of a request, its routing, a take and a close are built once, with
-bound parameters: they are most of what those steps cost.
+bound parameters (building one cost more than running it).
 """
 
 from __future__ import annotations
@@ -653,8 +653,8 @@ def may_act(member: Staff | staff_service.Actor, owner_id: int | None) -> bool:
     return owner_id == member.id or "coordinator" in member.role_names
 
 
-# Built once, with bound parameters: every take runs them. A case is not in the session
-# before it is taken (the UPDATE returns it), so "fetch" finds nothing to bring up to date.
+# Built once, with bound parameters: every take runs them. The UPDATE returns the taken
+# case as an entity; "fetch" also brings up to date one a caller had read before.
 _FOR_TAKING = (
     select(Case.category, CaseOffer.staff_id)
     .outerjoin(CaseOffer, and_(CaseOffer.case_id == Case.id,

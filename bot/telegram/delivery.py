@@ -30,6 +30,7 @@ from bot.domain import due as due_times
 from bot.domain.cases import Delivery
 from bot.domain.screens import Screen
 from bot.telegram import scheduling
+from bot.telegram.context import after_a_turn
 from bot.telegram.ratelimit import NORMAL, UNCERTAIN, URGENT
 from models import CaseOffer, ChatMessage, Client, DueTime, Staff
 
@@ -65,11 +66,6 @@ def markup(screen: Screen) -> InlineKeyboardMarkup | None:
          for row in screen.buttons if row])
 
 
-async def _after_a_turn(send: Awaitable[Any]) -> Any:
-    await asyncio.sleep(0)
-    return await send
-
-
 async def side_by_side(*sends: Awaitable[Any]) -> None:
     """Sends to different chats (or a button's answer beside its chat's message) at once.
 
@@ -81,12 +77,12 @@ async def side_by_side(*sends: Awaitable[Any]) -> None:
     after everything already waiting for the event loop. Under load that queue holds the
     other chats' updates, so a first send made a task too waited behind all of them (a
     request for help waited 20 ms there, bench/load.py at 200 people). The others begin
-    one turn of the loop later: aiohttp writes a request's body from a task of its own (on
-    Python 3.11), queued when the first send began, and it goes out before their work.
+    one turn of the loop later (`after_a_turn`), so the first one's body goes out before
+    their work.
     """
     if not sends:
         return
-    rest = [asyncio.ensure_future(_after_a_turn(send)) for send in sends[1:]]
+    rest = [asyncio.ensure_future(after_a_turn(send)) for send in sends[1:]]
     error: BaseException | None = None
     try:
         await sends[0]
