@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
+from bot.core.config import Settings
+from bot.telegram.app import build_application
 from bot.telegram.ratelimit import NORMAL, URGENT, PriorityRateLimiter
 
 
@@ -167,3 +174,43 @@ async def test_sends_side_by_side_all_finish_and_the_first_error_is_raised() -> 
     assert done[0] == "her screen started"  # not behind the other ready work
     assert other.done()
     assert {"her screen sent", "answer sent"} <= set(done)
+
+
+async def test_a_burst_of_requests_does_not_queue_for_a_connection(tmp_path: Path) -> None:
+    """A request for help sends a card to every specialist on duty while other people are
+    answered: none of those requests waits for a free connection behind the others (over
+    a real network, each such wait is a round trip)."""
+    burst = 100
+    arrived = 0
+    in_at_first_answer: list[int] = []
+    everyone_in = asyncio.Event()
+
+    async def bot_api(request: web.Request) -> web.Response:
+        nonlocal arrived
+        arrived += 1
+        if arrived == burst:
+            everyone_in.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(everyone_in.wait(), 3)
+        if not in_at_first_answer:
+            in_at_first_answer.append(arrived)
+        return web.json_response({"ok": True, "result": True})
+
+    api = web.Application()
+    api.router.add_post("/{path:.*}", bot_api)
+    server = TestServer(api, host="127.0.0.1")
+    await server.start_server()
+    settings = Settings.model_validate({
+        "telegram": {"base_url": str(server.make_url("/bot")), "token": "1:T"},
+        "database": {"url": f"sqlite+aiosqlite:///{tmp_path / 'sezim.db'}"},
+        "security": {"secret_key": secrets.token_urlsafe(48)}})
+    request = build_application(settings, token="1:T").bot.request
+    await request.initialize()
+    try:
+        await asyncio.gather(*(request.post(str(server.make_url("/bot1:T/answerCallbackQuery")),
+                                            None) for _ in range(burst)))
+    finally:
+        await request.shutdown()
+        await server.close()
+    # All of them were at the Bot API before the first was answered.
+    assert in_at_first_answer == [burst]

@@ -17,7 +17,7 @@ from bot.telegram import jobs, scheduling
 from bot.telegram.commands import set_commands, set_staff_commands
 from bot.telegram.context import BotContext, BotData, SezimApp
 from bot.telegram.ratelimit import PriorityRateLimiter
-from bot.telegram.updates import SezimRequest, UpdatesRequest
+from bot.telegram.updates import CONNECTIONS, SezimRequest, UpdatesRequest
 from handlers import admin, client, common, staff
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def build_application(
     *,
     token: str,
     clock: Clock | None = None,
-    connection_pool_size: int = 16,
+    connection_pool_size: int = CONNECTIONS,
 ) -> SezimApp:
     """The PTB Application for `settings`, against its configured Bot API server."""
     crypto = Crypto(require_secret_key(settings))

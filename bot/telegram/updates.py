@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 UNREADABLE: Counter[str] = Counter()
 JSONDict = dict[str, Any]
 JSON_BODY = {"Content-Type": "application/json"}
+# Connections to the Bot API open at once: PTB's own default (`HTTPXRequest`). One request
+# for help sends a card to every specialist on duty while other people are answered; with
+# 16, a burst of 46 requests in flight (bench/load.py, 20 people) had the rest wait for a
+# free connection, behind the cards: over a real network, a round trip each time.
+CONNECTIONS = 256
 
 
 def readable(raw: JSONDict) -> JSONDict:
@@ -61,7 +66,7 @@ class SezimRequest(BaseRequest):
     `NetworkError`), so the limiter's retries and the error handler work the same. An
     answer that is not JSON is logged by its size only."""
 
-    def __init__(self, *, connection_pool_size: int = 16, read_timeout: float = 15.0,
+    def __init__(self, *, connection_pool_size: int = CONNECTIONS, read_timeout: float = 15.0,
                  connect_timeout: float = 5.0) -> None:
         self.pool_size = connection_pool_size
         self.default_read_timeout = read_timeout
