@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -335,3 +336,26 @@ async def test_a_connection_lost_inside_a_handler_logs_no_token(
     log = bot.log.read_text()
     assert "update 2 (message) failed: NetworkError" in log and "Traceback" in log
     assert emulator.token not in log and emulator.token.split(":")[1] not in log
+
+
+def test_the_bot_has_its_russian_dictionary_before_the_first_message(tmp_path: Path) -> None:
+    """Reading Russian words needs a dictionary that takes a while to load: loaded on the
+    first message in Russian, it held up every chat, someone in danger too. The bot loads it
+    as it starts (a process of its own: the suite's may have loaded it already)."""
+    script = (
+        "import asyncio, sys\n"
+        "from bot.dev.harness import Harness\n"
+        "async def main():\n"
+        "    h = Harness(sys.argv[1])\n"
+        "    await h.start()\n"
+        "    try:\n"
+        "        print('loaded' if 'pymorphy3' in sys.modules else 'not loaded')\n"
+        "    finally:\n"
+        "        await h.stop()\n"
+        "asyncio.run(main())\n")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'sezim.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEZIM_")}
+    done = subprocess.run([sys.executable, "-c", script, url], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "loaded"

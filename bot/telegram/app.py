@@ -12,6 +12,7 @@ from bot.core.config import Settings, require_secret_key
 from bot.core.crypto import Crypto
 from bot.core.db import create_engine, sessionmaker
 from bot.core.outage import DatabaseOutage, pinger
+from bot.domain import danger
 from bot.domain import staff as staff_service
 from bot.telegram import jobs, scheduling
 from bot.telegram.commands import set_commands, set_staff_commands
@@ -24,25 +25,31 @@ log = logging.getLogger(__name__)
 
 
 async def on_startup(app: SezimApp) -> None:
-    """Open the database, register commands and re-arm every due time found in it."""
+    """Load the Russian dictionary, open the database, register commands and re-arm every
+    due time found in it."""
     data = app.bot_data
-    url, echo = data.settings.database.url, data.settings.database.echo
-    data.engine = create_engine(url, echo=echo)
-    data.sessions = sessionmaker(data.engine)
-    data.outage = DatabaseOutage(pinger(data.sessions))
-    async with data.sessions() as session, session.begin():
-        await staff_service.sync_roster(session, settings=data.settings)
-        await jobs.schedule_shift_starts(session, settings=data.settings,
-                                         now=data.clock.now())
-    await jobs.ensure_daily_purge(app)
-    await set_commands(app)
-    async with data.sessions() as session:
-        members = await staff_service.list_staff(session)
-    for member in members:
-        await set_staff_commands(app, data.crypto.decrypt_int(member.tg_id_enc),
-                                 member.role_names)
-    await scheduling.rearm(app)
-    await jobs.resend_undelivered_cards(app)
+    # In a thread while the rest starts: nothing reads a message before polling begins.
+    dictionary = asyncio.create_task(asyncio.to_thread(danger.prepare))
+    try:
+        url, echo = data.settings.database.url, data.settings.database.echo
+        data.engine = create_engine(url, echo=echo)
+        data.sessions = sessionmaker(data.engine)
+        data.outage = DatabaseOutage(pinger(data.sessions))
+        async with data.sessions() as session, session.begin():
+            await staff_service.sync_roster(session, settings=data.settings)
+            await jobs.schedule_shift_starts(session, settings=data.settings,
+                                             now=data.clock.now())
+        await jobs.ensure_daily_purge(app)
+        await set_commands(app)
+        async with data.sessions() as session:
+            members = await staff_service.list_staff(session)
+        for member in members:
+            await set_staff_commands(app, data.crypto.decrypt_int(member.tg_id_enc),
+                                     member.role_names)
+        await scheduling.rearm(app)
+        await jobs.resend_undelivered_cards(app)
+    finally:
+        await dictionary
 
 
 async def on_shutdown(app: SezimApp) -> None:
