@@ -497,6 +497,18 @@ async def _offer_handover(update: Update, context: BotContext,
                                      message_id=message_id))
 
 
+async def _show_taken(context: BotContext, cards: Sequence[tuple[int, int]],
+                      screen: Screen) -> None:
+    """Colleagues' cards (chat, message id) of a case one of them took, all at once. One
+    who blocked the bot stops neither the others' cards nor the rest of the take."""
+    async def change(chat_id: int, message_id: int) -> None:
+        try:
+            await edit_screen(context.application, chat_id, message_id, screen)
+        except TelegramError as exc:
+            log.warning("a colleague's card not changed: %s", type(exc).__name__)
+    await side_by_side(*(change(chat_id, message_id) for chat_id, message_id in cards))
+
+
 async def _take_over(update: Update, context: BotContext, handover_id: int) -> None:
     query = update.callback_query
     assert query is not None
@@ -519,9 +531,8 @@ async def _take_over(update: Update, context: BotContext, handover_id: int) -> N
         await edit_screen(app, query.message.chat.id, query.message.message_id,
                           Screen(_t(context, "handover_taken_you", number=case.id)))
     await answer_button(query)
-    for chat_id, message_id in others:
-        await edit_screen(app, chat_id, message_id,
-                          Screen(_t(context, "taken_by", number=case.id, name=member.name)))
+    await _show_taken(context, others,
+                      Screen(_t(context, "taken_by", number=case.id, name=member.name)))
     if previous is not None:
         await say_to_chat(app, data.crypto.decrypt_int(previous.tg_id_enc),
                           _t(context, "handover_done", number=case.id, name=member.name))
@@ -786,12 +797,9 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
                                      buttons))
 
     async def for_the_others() -> None:
-        for staff_id, message_id in result.others:
-            async with data.sessions() as session:
-                other = await session.get(Staff, staff_id)
-            if other is not None:
-                await edit_screen(app, data.crypto.decrypt_int(other.tg_id_enc), message_id,
-                                  Screen(_t(context, "taken_by", number=case.id, name=name)))
+        await _show_taken(context, [(data.crypto.decrypt_int(chat), message_id)
+                                    for chat, message_id in result.others],
+                          Screen(_t(context, "taken_by", number=case.id, name=name)))
 
     async def for_her() -> None:
         # Nothing reaches her chat that she did not choose: not while she is away (quick

@@ -59,6 +59,32 @@ async def test_a_psychologist_hands_over_to_the_lawyer_with_a_note(harness: Harn
     assert not hasattr(handover, "note")  # the note's words are nowhere in the database
 
 
+async def test_a_colleague_who_blocked_the_bot_does_not_stop_the_handover(
+    harness: Harness,
+) -> None:
+    """Handed over to any lawyer: one of the two has since blocked the bot. When the other
+    takes it, Nazira is told, and so is the client."""
+    nazira = await harness.add_staff("Nazira", ["psychologist"])
+    aigul = await harness.add_staff("Aigul", ["lawyer"])
+    bermet = await harness.add_staff("Bermet", ["lawyer"])
+    client = await client_asks(harness, category="psych", lang="en")
+    await press(harness, nazira, s(harness, "btn_take"))
+    await send(harness, nazira, "/handover")
+    await press(harness, nazira, s(harness, "handover_to_role",
+                                   role=s(harness, "role_lawyer")))
+    assert s(harness, "handover_card", name="Nazira") in aigul.text()
+    assert s(harness, "handover_card", name="Nazira") in bermet.text()
+    # The one added first blocks the bot: her card is the first one changed.
+    blocked, taker = (aigul, bermet) if aigul.user.id < bermet.user.id else (bermet, aigul)
+    blocked.user.blocked_bot = True
+    await press(harness, taker, s(harness, "btn_take_over"))
+    await harness.settle()
+    name = taker.user.first_name
+    assert nazira.last().plain() == s(harness, "handover_done", number=1, name=name)
+    assert client.bot_messages()[-1].plain() == t(harness, "en", "specialist_changed",
+                                                  role="lawyer")
+
+
 async def test_to_a_role_the_first_take_wins_and_a_coordinator_may_hand_over(
     harness: Harness,
 ) -> None:

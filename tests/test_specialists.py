@@ -206,6 +206,30 @@ async def test_a_case_nobody_of_its_role_can_take_goes_to_everyone_at_once_and_o
     assert len(cards(psych, harness)) == 1 and len(cards(coordinator, harness)) == 1
 
 
+async def test_a_colleague_who_blocked_the_bot_does_not_keep_the_others_cards_open(
+    harness: Harness,
+) -> None:
+    """Everyone on duty got the card; one of them has since blocked the bot. When another
+    takes the case, every other colleague's card still says who took it (none is left
+    with a Take button for a case that is gone), and what she wrote while she waited still
+    reaches the one who took it."""
+    first = await harness.add_staff("Aigul", ["psychologist"])
+    second = await harness.add_staff("Bermet", ["psychologist"])
+    taker = await harness.add_staff("Nazira", ["psychologist"])
+    client = await client_asks(harness, category="legal")  # no lawyer: a card to all three
+    assert all(len(cards(p, harness)) == 1 for p in (first, second, taker))
+    await client.send("Is anyone there?")
+    await harness.settle()
+    first.user.blocked_bot = True
+    await taker.press(s(harness, "btn_take"))
+    await harness.settle()
+    taken = s(harness, "taken_by", number=1, name="Nazira")
+    assert cards(second, harness) == []
+    assert any(m.plain() == taken for m in second.bot_messages())
+    assert any(m.source and m.source[0] == client.id and m.text == "Is anyone there?"
+               for m in taker.bot_messages())
+
+
 async def _ask_while_offers_wait(h: Harness, monkeypatch: pytest.MonkeyPatch
                                  ) -> tuple[Phone, asyncio.Event]:
     """A chat-now request whose offer (the step after her answer) waits until the

@@ -643,8 +643,8 @@ OUTCOMES = ("legal", "psych", "child_psych", "shelter", "court_civil", "court_cr
 @dataclass
 class TakeResult:
     case: Case  # as the UPDATE that took it left it
-    # Other members' cards to update: (staff id, card message id).
-    others: list[tuple[int, int]] = field(default_factory=list)
+    # Other members' cards to update: (her Telegram id, encrypted; card message id).
+    others: list[tuple[bytes, int]] = field(default_factory=list)
 
 
 def may_act(member: Staff | staff_service.Actor, owner_id: int | None) -> bool:
@@ -671,7 +671,8 @@ _TAKE_PAUSED = (
             paused_from=CaseStatus.ACTIVE)
     .returning(Case).execution_options(synchronize_session="fetch"))
 _OTHER_CARDS = (
-    select(CaseOffer.staff_id, CaseOffer.message_id)
+    select(Staff.tg_id_enc, CaseOffer.message_id)
+    .join(Staff, Staff.id == CaseOffer.staff_id)
     .where(CaseOffer.case_id == bindparam("case_id"), CaseOffer.staff_id != bindparam("staff_id"),
            CaseOffer.message_id.is_not(None)))
 
@@ -714,8 +715,8 @@ async def take(session: AsyncSession, *, case_id: int, member: staff_service.Act
                               case_id=case.id)
     offers = await db.run(session, _OTHER_CARDS, {"case_id": case.id, "staff_id": member.id})
     log.info("case %d taken by member %d", case.id, member.id)
-    return TakeResult(case, [(staff_id, int(message_id))
-                             for staff_id, message_id in offers if message_id is not None])
+    return TakeResult(case, [(chat, int(message_id))
+                             for chat, message_id in offers if message_id is not None])
 
 
 _SET_CARD = (sql_update(CaseOffer)
