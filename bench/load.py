@@ -19,7 +19,9 @@ project's Bot API emulator over loopback HTTP; the simulated people run in this 
   from the update's hand-out to the emergency numbers arriving at the Bot API is measured
   (one round trip is the least it can take: any call or wait before it shows).
 
-Each bot's log goes to its temporary directory, or to $SEZIM_BENCH_LOGS if set.
+Each bot's log goes to its temporary directory, or to $SEZIM_BENCH_LOGS if set. With
+$SEZIM_BENCH_DEBUG set, each journey run also prints its Bot API calls by method and its
+slowest updates, each with what its chat had in hand just before it.
 
 Reported: updates/s, latency per update (handed out by getUpdates to the bot's first
 answer in that chat) at p50/p95/p99, and as she feels it (from her send, through
@@ -44,6 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +178,8 @@ STEPS: dict[int, str] = {}
 # update id -> when the simulated person sent it (perf_counter): the latency she feels runs
 # from here, through Telegram's queue (the emulator's), to the bot's first answer.
 SENT: dict[int, float] = {}
+# update id -> the chat it came from (for the slowest updates, SEZIM_BENCH_DEBUG).
+CHATS: dict[int, int] = {}
 
 
 def felt(emu: BotAPIEmulator) -> list[float]:
@@ -193,6 +198,7 @@ async def send(phone: Phone, text: str, **kw: Any) -> EmuMessage:
     msg = await phone.emu.user_message(phone.id, text=text, **kw)
     assert msg.update_id is not None
     SENT[msg.update_id] = sent
+    CHATS[msg.update_id] = phone.id
     STEPS[msg.update_id] = _step(phone, text.split()[0] if text.startswith("/") else "text")
     await _answered(phone.emu, msg.update_id)
     return msg
@@ -214,6 +220,7 @@ async def press(phone: Phone, label: str, message: EmuMessage | None = None) -> 
     cq = await phone.emu.user_presses(phone.id, msg, data)
     update_id = phone.emu.callback_updates[cq]
     SENT[update_id] = sent
+    CHATS[update_id] = phone.id
     STEPS[update_id] = _step(phone, ":".join(data.split(":")[:2]))
     await _answered(phone.emu, update_id)
 
@@ -460,6 +467,7 @@ async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | 
         for s in staff:
             await send(s, "/duty on")
         emu.answered.clear()
+        emu.calls.clear()
         _carded.clear()
         _card_events.clear()
         stop = asyncio.Event()
@@ -507,7 +515,27 @@ async def run_sezim(emu: BotAPIEmulator, clients: int, tmp: Path, db_url: str | 
         if update_id in SENT:
             result.felt_by_step.setdefault(STEPS.get(update_id, "other"), []).append(
                 emu.handed_out[update_id] + latency - SENT[update_id])
+    if os.environ.get("SEZIM_BENCH_DEBUG"):
+        _slowest(emu)
     return result
+
+
+def _slowest(emu: BotAPIEmulator, count: int = 8) -> None:
+    """The slowest updates, each with what its chat had handed out just before it (an
+    update waits for the one before it in its chat)."""
+    start = min(emu.handed_out.values(), default=0.0)
+    calls = Counter(method for method, _ in emu.calls)
+    print(f"Bot API calls: {', '.join(f'{m} {n}' for m, n in calls.most_common())}",
+          file=sys.stderr)
+    for uid, latency in sorted(emu.answered.items(), key=lambda x: -x[1])[:count]:
+        at = emu.handed_out[uid]
+        before = [f"{STEPS.get(u, '?')} +{(emu.handed_out[u] - start) * 1000:.0f}"
+                  f"/{emu.answered.get(u, float('nan')) * 1000:.0f}"
+                  for u in sorted(emu.handed_out) if u < uid and CHATS.get(u) == CHATS.get(uid)
+                  and at - emu.handed_out[u] < 0.3]
+        print(f"slow: {STEPS.get(uid, '?')} at +{(at - start) * 1000:.0f} ms took "
+              f"{latency * 1000:.0f} ms; its chat before: {', '.join(before) or '-'}",
+              file=sys.stderr)
 
 
 async def run_surge(emu: BotAPIEmulator, tmp: Path, seconds: float = 10.0,
@@ -591,10 +619,11 @@ async def run_rtt(emu: BotAPIEmulator, tmp: Path, people: int = 30,
 
 
 async def _emulator(rtt: float = 0.0) -> BotAPIEmulator:
-    """A fresh emulator that times every update and keeps no call log."""
+    """A fresh emulator that times every update and keeps no call log (but for
+    SEZIM_BENCH_DEBUG: the calls are counted)."""
     emu = BotAPIEmulator(rtt=rtt)
     emu.track_latency = True
-    emu.record_calls = False
+    emu.record_calls = bool(os.environ.get("SEZIM_BENCH_DEBUG"))
     await emu.start()
     return emu
 
