@@ -98,7 +98,7 @@ def latin_to_cyrillic(text: str) -> str:
 
 @functools.cache
 def _morph() -> object:
-    # Loaded once: 40 MB that only reading Russian text needs, so the commands that read
+    # Loaded once: 25-30 MB that only reading Russian text needs, so the commands that read
     # none never load it; the running bot loads it as it starts (`prepare`).
     import pymorphy3
 
@@ -106,10 +106,10 @@ def _morph() -> object:
 
 
 def prepare() -> None:
-    """Load the Russian dictionary now. Loading it takes 50 ms of CPU here (more on a small
-    server), and on the first message in Russian every chat would wait for it, someone in
-    danger too (bench/load.py, 20 people: the first texts of a run took 65 ms instead of
-    20). Safe to call from a thread before anything checks a text."""
+    """Load the Russian dictionary now. Loading it takes 50-70 ms of CPU here (more on a
+    small server), and on the first message in Russian every chat would wait for it,
+    someone in danger too (bench/load.py, 20 people: the first texts of a run took 65 ms
+    instead of 20). Safe to call from a thread before anything checks a text."""
     _morph()
 
 
