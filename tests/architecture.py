@@ -3,7 +3,12 @@
 `private_uses`: every use of a dependency's private parts, which any upgrade of it may
 break: a private module or name imported, a private attribute of one of its objects read or
 called, one of its classes or modules patched, its internals matched by name, a driver
-module stood in for.
+module stood in for. Without types it cannot tell whose an object is, so a private
+attribute is allowed only on `self`, `cls`, `super()` or a name the file binds to the
+project (its imports of the project, its own classes and functions), and only if the
+project defines it; `setattr` only on those. A plain assignment to an attribute of an
+object (`app.bot.send_message = f`) cannot be told from the project setting its own, and
+is not reported unless the object is a dependency's name or reached through `type()`.
 
 `import_graph`: which module of the project imports which, counting imports under
 `TYPE_CHECKING` and inside functions (a cycle hidden there is still a cycle).
@@ -83,13 +88,34 @@ def own_names(trees: Iterable[ast.Module]) -> set[str]:
     return {n for n in names if is_private(n)}
 
 
+PACKAGES = frozenset(_top(entry.removesuffix(".py")) for entry in PROJECT)
+
+
+def project_bound(tree: ast.Module) -> set[str]:
+    """Names a file binds to the project's own modules and objects: its imports of the
+    project, and the classes and functions it defines at the top."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            names.add(node.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names
+                         if _top(a.name) in PACKAGES)
+        elif isinstance(node, ast.ImportFrom) and (node.level or _top(node.module) in PACKAGES):
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
 class _Checker(ast.NodeVisitor):
-    def __init__(self, path: str, own: set[str]) -> None:
+    def __init__(self, path: str, own: set[str], bound: set[str]) -> None:
         self.path = path
         self.own = own
         self.found: list[Finding] = []
         # Names bound in this file to a dependency (a module or anything imported from one).
         self.foreign: set[str] = set()
+        # Names bound in this file to the project's own modules, classes and functions.
+        self.bound = bound
         # For each class being read: the private names it defines itself, and whether it
         # extends a dependency's class (then `self._x` must be its own).
         self.classes: list[tuple[set[str], bool]] = []
@@ -147,11 +173,19 @@ class _Checker(ast.NodeVisitor):
                 self.report(node, f"uses {name}, a private attribute of the class it extends")
             elif name not in self.own:
                 self.report(node, f"uses {name}, a private attribute it does not define")
+            elif root not in ("self", "cls", "super") and root not in self.bound:
+                # `loop._ready`: the project has a `_ready` of its own, but nothing says
+                # this object is the project's.
+                self.report(node, f"uses {name} of {ast.unparse(node.value)}, an object "
+                                  "the project does not define here")
         self.generic_visit(node)
 
     def _patched(self, target: ast.expr, node: ast.AST) -> None:
         if isinstance(target, ast.Attribute) and _root_name(target) in self.foreign:
             self.report(node, f"patches {ast.unparse(target)}, a dependency's attribute")
+        if isinstance(target, ast.Attribute) and _through_its_class(target.value):
+            self.report(node, f"patches {ast.unparse(target)}, a class reached through an "
+                              "object")
         if isinstance(target, ast.Subscript) and ast.unparse(target.value) == "sys.modules":
             self.report(node, "replaces a module in sys.modules")
 
@@ -179,8 +213,13 @@ class _Checker(ast.NodeVisitor):
             func.id if isinstance(func, ast.Name) else ""
         if called in ("setattr", "delattr") and node.args:
             first = node.args[0]
-            if _root_name(first) in self.foreign:
+            root = _root_name(first)
+            if root in self.foreign or _through_its_class(first):
                 self.report(node, f"patches {ast.unparse(first)} with {called}")
+            elif not (isinstance(first, ast.Constant) or root in ("self", "cls") or
+                      root in self.bound):
+                self.report(node, f"patches {ast.unparse(first)} with {called}, an object "
+                                  "the project does not define here")
             for arg in node.args[:2]:  # monkeypatch.setattr("telegram.Bot.x", ...)
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and \
                         "." in arg.value and _top(arg.value) in DEPENDENCIES:
@@ -198,13 +237,20 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
 
+def _through_its_class(node: ast.expr) -> bool:
+    """`type(x)` or `x.__class__`: an object's class, whosever it is."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and
+            node.func.id == "type") or \
+        (isinstance(node, ast.Attribute) and node.attr == "__class__")
+
+
 def private_uses(paths: Iterable[Path], root: Path = ROOT) -> list[Finding]:
     sources = {p: ast.parse(p.read_text(encoding="utf-8"), str(p)) for p in paths}
     own = own_names(sources.values())
     found: list[Finding] = []
     for path, tree in sources.items():
         checker = _Checker(str(path.relative_to(root)) if path.is_relative_to(root)
-                           else str(path), own)
+                           else str(path), own, project_bound(tree))
         checker.visit(tree)
         found.extend(checker.found)
     return found

@@ -48,6 +48,11 @@ def test_no_private_part_of_any_dependency_is_used() -> None:
     "from sqlalchemy.ext.asyncio import create_async_engine\n"
     "e = create_async_engine('sqlite+aiosqlite://', module=object())\n",
     "def f(loop):\n    return getattr(loop, '_ready')\n",
+    # The project has a `_ready` of its own; this one is the event loop's.
+    "class Stream:\n    def _ready(self):\n        return True\n"
+    "def f(loop):\n    return loop._ready\n",
+    "def f(app):\n    type(app.bot).get_me = None\n",
+    "def f(app):\n    setattr(app.bot, 'get_me', None)\n",
 ])
 def test_the_check_finds_each_kind_of_private_use(tmp_path: Path, source: str) -> None:
     path = tmp_path / "sample.py"

@@ -21,6 +21,11 @@ class FloodGuard:
         self._windows: OrderedDict[int, deque[float]] = OrderedDict()
         self._warned: dict[int, float] = {}
 
+    @property
+    def tracked(self) -> int:
+        """How many senders it remembers now (never more than its capacity)."""
+        return len(self._windows)
+
     def allow(self, sender: int, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
         window = self._windows.pop(sender, None) or deque(maxlen=self.per_minute + 1)
