@@ -1,4 +1,8 @@
-"""Coordinator and admin commands in Telegram: staff management (by role, audited)."""
+"""Coordinator and admin commands in Telegram: staff management (by role, audited).
+
+Data access: only through `bot.domain.staff` (the roster, the audit) and
+`bot.domain.stats` (the reports), in one transaction per command.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The client's side in Telegram: read the update, run the flow, show the reply."""
+"""The client's side in Telegram: read the update, run the flow, show the reply.
+
+Data access: one transaction per update through the flow (`bot.domain.flow`,
+`bot.domain.clients`); a case, and her record on /forget, as entities from the session.
+"""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ def test_every_test_named_in_the_threat_model_exists() -> None:
 # A path in a comment, a docstring or a document: `bot/telegram/polling.py`, docs/x.md.
 _PATH = re.compile(r"(?<![\w./~-])((?:[\w-]+/)+[\w.-]+\.(?:py|md|toml|json|png|service|ini|lock))"
                    r"(?![\w/])")
-_DOC = re.compile(r"(?<![\w./-])([A-Z][A-Z_-]+\.md)\b")
+_DOC = re.compile(r"(?<![\w./-])(\w[\w-]*\.md)\b")
 # A file beside the repository (../shared/...): a fresh clone does not have it.
 _OUTSIDE = re.compile(r"(?<![\w.])(\.\./[\w./-]+\.(?:md|py|toml))")
 
@@ -63,5 +63,6 @@ def test_no_comment_or_document_cites_a_file_that_is_not_in_the_repository() -> 
 
 def test_the_citation_check_sees_a_missing_file() -> None:
     assert _cited("as DESIGN.md says (bot/runner.py); see docs/performance.md and "
-                  "../shared/reviews/texts-ky.md") == {
-        "DESIGN.md", "bot/runner.py", "docs/performance.md", "../shared/reviews/texts-ky.md"}
+                  "../shared/reviews/texts-ky.md, texts-ru-en.md §2") == {
+        "DESIGN.md", "bot/runner.py", "docs/performance.md", "../shared/reviews/texts-ky.md",
+        "texts-ru-en.md"}

@@ -10,6 +10,9 @@ The database keeps a check value of its key (`check`): a start with a key it was
 with, or with the old key first after the rotation, is refused with one line.
 The yearly pseudonyms of the statistics follow the newest key: people who write both
 before and after a rotation in the same year are counted twice in that year's figures.
+
+Data access: ORM: every client, member and case with an encrypted column as entities from
+the session, changed in place and flushed in one transaction.
 """
 
 from __future__ import annotations

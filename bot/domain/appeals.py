@@ -5,6 +5,9 @@ together.
 
 Anonymous as every appeal: no name, no phone, no text. Nothing ties two offline appeals to
 one person, so each counts as one person in the report's "for N people".
+
+Data access: one ORM INSERT of the anonymous appeal record per appeal logged (`insert(Appeal)`
+through the session); nothing is read back, no entity is held.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ audited. The block is kept by the HMAC of the sender's Telegram id, so erasing t
 (/forget) does not lift it, and it is deleted when it expires. A blocked sender still gets
 the emergency numbers and the hotline to every message (a block must never silence a
 person in danger); nothing of theirs reaches staff.
+
+Data access: ORM: the case and her record as entities from the session (`session.get`), a
+block added as one, bulk DELETEs on `Block`.
 """
 
 from __future__ import annotations

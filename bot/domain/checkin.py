@@ -4,6 +4,9 @@ At /close her specialist may offer it; she accepts and picks a safe time, and at
 she gets one neutral message ("How are you?") with "I'm OK", "I'd like to talk" and quick
 exit. "Talk" opens a new request, listed with the old one (the returning link). Quick exit
 or /forget cancels it. Never for a phone call, nor for a case she had left (paused).
+
+Data access: ORM SELECTs of a few columns (`session.scalars`, `session.scalar`); the case
+is the caller's entity.
 """
 
 from __future__ import annotations

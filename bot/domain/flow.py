@@ -7,9 +7,18 @@ back from at every step; nothing is required but her consent to be contacted.
 
 The flow is a table (`RENDERERS`, `ACTIONS` at the end of this module): each step's screen,
 and each kind of button (`bot.domain.callbacks`) with what a tap on it does and whether it
-counts only on her current menu. This module is the only one that writes her step.
+counts only on her current menu. This module decides every move of her step; besides it,
+only `bot.domain.clients` (storing the record the flow changed), `bot.domain.retention`
+(an erased or idle record starts again at `Step.NEW`) and `bot.core.keys` (re-encrypting a
+pending callback number) write it, and staff's code changes it only through
+`ask_for_rating` (tests/test_flow_table.py).
 
 Everything here is free of Telegram types: a `Reply` says what to show, the handler shows it.
+
+Data access: her record is the `ClientRecord` of `bot.domain.clients` (Core statements,
+never an entity), her step written back by it or, for a case staff closed, by one Core
+UPDATE here (`ask_for_rating`); a case, and her record for a check-in's reach, are entities
+from the session (`session.get`).
 """
 
 from __future__ import annotations
@@ -1006,7 +1015,7 @@ def rating_rows() -> list[list[Button]]:
     return [stars[:3], stars[3:]]
 
 
-# Her record is never an entity in a session (`bot.domain.clients`): a Core UPDATE.
+# Her step written as `bot.domain.clients` writes her record: a Core UPDATE.
 _ASK_FOR_RATING = (update(Client)
                    .where(Client.id == bindparam("client_id"),
                           Client.step == Step.WAITING.value)

@@ -5,6 +5,9 @@ on duty; each gets a card, and the first to take it continues (as with a new cas
 one conditional UPDATE decides). The client is told that another specialist continues; the
 audit log records the offer and the take. A handover note is a message copied to the
 colleagues, never stored: only the id of the prompt it answers is kept.
+
+Data access: ORM: the handover, the case and staff as entities from the session, ORM
+UPDATEs whose row counts decide the first take, SELECTs of a few columns.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ N days after a case closes (`[retention] days_after_close`), `purge` removes its
 link, phone number, message-id pairs and due times; a client with nothing open left is
 deleted with her message ids and conversation state. `/forget` does the same at once for
 the client who asks. The anonymous appeal record always stays.
+
+Data access: ORM: SELECTs of the mapped classes and bulk UPDATEs and DELETEs on them
+through the session (`session.execute`), the client and her cases as entities where one is
+erased.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
 from bot.domain import blocks, clients
+from bot.domain.flow import Step
 from models import (
     Appeal,
     Case,
@@ -127,7 +132,7 @@ async def _empty_client(session: AsyncSession, *, client_id: int, now: datetime)
     await session.execute(delete(ChatMessage).where(ChatMessage.client_id == client_id,
                                                     ChatMessage.tries == 0))
     await session.execute(update(Client).where(Client.id == client_id).values(
-        language=None, step="new", step_data={}, menu_message_id=None, shared_device=None,
+        language=None, step=Step.NEW.value, step_data={}, menu_message_id=None, shared_device=None,
         auto_delete_minutes=None, code_word_hmac=None, code_word_fails=0, code_word_day=None,
         code_word_locked=False, erased=True, exited_at=now, last_seen_at=now))
 
@@ -195,8 +200,9 @@ async def purge(session: AsyncSession, *, settings: Settings, now: datetime) -> 
     idle = now - timedelta(hours=settings.retention.idle_state_hours)
     result = await session.execute(
         update(Client)
-        .where(Client.last_seen_at <= idle, Client.step.not_in(("new", "waiting")))
-        .values(step="new", step_data={})
+        .where(Client.last_seen_at <= idle,
+               Client.step.not_in((Step.NEW.value, Step.WAITING.value)))
+        .values(step=Step.NEW.value, step_data={})
     )
     report.states_reset = int(getattr(result, "rowcount", 0) or 0)
     await session.execute(

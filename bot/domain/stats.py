@@ -8,6 +8,9 @@ spans several years, "people" is the sum of each year's distinct people.
 Figures meant to leave the center (`external=True`) suppress every cell under 5 ("<5")
 and, where a row or column would then give a suppressed cell away through its total, the
 next smallest cell too (complementary suppression).
+
+Data access: read-only SELECTs of `Appeal`'s and `Case`'s columns (aggregates), side by
+side on connections of their own when the session has nothing under way; never an entity.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""What due times do when they come: thin callbacks that open a session and call a service."""
+"""What due times do when they come: thin callbacks that open a session and call a service.
+
+Data access: ORM: cases, staff and clients as entities from the session, SELECTs of a few
+columns.
+"""
 
 from __future__ import annotations
 

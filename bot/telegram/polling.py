@@ -2,8 +2,11 @@
 
 PTB's Updater confirms updates to Telegram as soon as it fetches them, so an update fetched
 but not yet handled dies with the process. This loop always asks Telegram from its oldest
-unfinished update (which confirms only what is before it), and records handled update ids,
-so an update redelivered after a crash is handled exactly once.
+unfinished update (which confirms only what is before it), so nothing unhandled is lost. An
+update finished but not confirmed yet comes again after a crash: those finished behind a
+slow one are recorded as handled once it has taken RECORD_AFTER, and skipped when they
+come again; one handled in the moment before the crash (before that record, or before the
+next fetch confirmed it) is handled a second time.
 
 Data access: Core-style statements on the mapped `ProcessedUpdate`'s columns, built where
 they run and run on the session's connection (`db.run`); never an entity.
@@ -136,7 +139,8 @@ async def _mark_handled(app: SezimApp, update_ids: Sequence[int]) -> None:
 
 
 async def handle_update(app: SezimApp, update: Update) -> bool:
-    """Handle one update exactly once (errors go to the error handler). False if it met a
+    """Handle one update, unless it was recorded as handled (errors go to the error
+    handler); recorded once handled. False if it met a
     database outage: not handled, to be delivered again."""
     outage = app.bot_data.outage
     try:

@@ -6,6 +6,9 @@ start-up, and a sweep every `SWEEP_SECONDS` runs whatever is overdue (a trigger 
 crash, or set by another worker). Whoever claims a row runs it: the claim is a lease, so a
 worker that dies mid-way lets another run it after the lease, and a finished row is never
 run again.
+
+Data access: ORM statements on `DueTime` through the session: SELECTs of its columns and an
+UPDATE … RETURNING that claims a due time for exactly one runner; never an entity.
 """
 
 from __future__ import annotations
