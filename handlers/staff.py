@@ -497,16 +497,20 @@ async def _offer_handover(update: Update, context: BotContext,
                                      message_id=message_id))
 
 
-async def _show_taken(context: BotContext, cards: Sequence[tuple[int, int]],
+async def _show_taken(context: BotContext, cards: Sequence[tuple[bytes, int]],
                       screen: Screen) -> None:
-    """Colleagues' cards (chat, message id) of a case one of them took, all at once. One
-    who blocked the bot stops neither the others' cards nor the rest of the take."""
-    async def change(chat_id: int, message_id: int) -> None:
+    """Colleagues' cards (her Telegram id, encrypted; message id) of a case one of them
+    took, all at once. One who blocked the bot stops neither the others' cards nor the
+    rest of the take."""
+    crypto = context.bot_data.crypto
+
+    async def change(chat: bytes, message_id: int) -> None:
         try:
-            await edit_screen(context.application, chat_id, message_id, screen)
+            await edit_screen(context.application, crypto.decrypt_int(chat), message_id,
+                              screen)
         except TelegramError as exc:
             log.warning("a colleague's card not changed: %s", type(exc).__name__)
-    await side_by_side(*(change(chat_id, message_id) for chat_id, message_id in cards))
+    await side_by_side(*(change(chat, message_id) for chat, message_id in cards))
 
 
 async def _take_over(update: Update, context: BotContext, handover_id: int) -> None:
@@ -522,16 +526,11 @@ async def _take_over(update: Update, context: BotContext, handover_id: int) -> N
         case = done.case
         client = await _client_of(session, case.client_id)
         previous = await session.get(Staff, done.from_staff_id) if done.from_staff_id else None
-        others = []
-        for staff_id, message_id in done.others:
-            other = await session.get(Staff, staff_id)
-            if other is not None:
-                others.append((data.crypto.decrypt_int(other.tg_id_enc), message_id))
     if query.message is not None:
         await edit_screen(app, query.message.chat.id, query.message.message_id,
                           Screen(_t(context, "handover_taken_you", number=case.id)))
     await answer_button(query)
-    await _show_taken(context, others,
+    await _show_taken(context, done.others,
                       Screen(_t(context, "taken_by", number=case.id, name=member.name)))
     if previous is not None:
         await say_to_chat(app, data.crypto.decrypt_int(previous.tg_id_enc),
@@ -797,8 +796,7 @@ async def _take(update: Update, context: BotContext, case_id: int) -> None:
                                      buttons))
 
     async def for_the_others() -> None:
-        await _show_taken(context, [(data.crypto.decrypt_int(chat), message_id)
-                                    for chat, message_id in result.others],
+        await _show_taken(context, result.others,
                           Screen(_t(context, "taken_by", number=case.id, name=name)))
 
     async def for_her() -> None:

@@ -98,7 +98,8 @@ class TakenOver:
     case: Case
     from_staff_id: int | None
     role: str  # the taker's role for the case, as the client is told
-    others: list[tuple[int, int]]  # other colleagues' cards: (staff id, message id)
+    # Other colleagues' cards: (her Telegram id, encrypted; card message id).
+    others: list[tuple[bytes, int]]
 
 
 async def take_over(session: AsyncSession, *, handover_id: int, member: staff_service.Actor,
@@ -139,9 +140,11 @@ async def take_over(session: AsyncSession, *, handover_id: int, member: staff_se
     await staff_service.audit(session, now=now, action="case.take_over", staff_id=member.id,
                               case_id=case.id, detail=f"from member {handover.from_staff_id}")
     cards = (await session.execute(
-        select(HandoverCard.staff_id, HandoverCard.message_id).where(
-            HandoverCard.handover_id == handover.id, HandoverCard.staff_id != member.id))).all()
-    others = [(int(staff_id), int(message_id)) for staff_id, message_id in cards
+        select(Staff.tg_id_enc, HandoverCard.message_id)
+        .join(Staff, Staff.id == HandoverCard.staff_id)
+        .where(HandoverCard.handover_id == handover.id,
+               HandoverCard.staff_id != member.id))).all()
+    others = [(bytes(chat), int(message_id)) for chat, message_id in cards
               if message_id is not None]
     # She is told whom she talks with now: the case's role if the taker has it, else the
     # taker's own (a psychologist continuing a child psychologist's case).

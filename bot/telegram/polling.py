@@ -139,9 +139,9 @@ async def _mark_handled(app: SezimApp, update_ids: Sequence[int]) -> None:
 
 
 async def handle_update(app: SezimApp, update: Update) -> bool:
-    """Handle one update, unless it was recorded as handled (errors go to the error
-    handler); recorded once handled. False if it met a
-    database outage: not handled, to be delivered again."""
+    """Handle one update, unless it was recorded as handled, and record it (errors go to
+    the error handler). False if it met a database outage: not handled, to be delivered
+    again."""
     outage = app.bot_data.outage
     try:
         if update.update_id in await _already_handled(app, [update]):
